@@ -1,0 +1,283 @@
+"""Settings from the environment and `.env`: the only module that reads either.
+
+`Settings.from_env()` validates every variable and raises `ConfigError` listing *every* problem
+by variable name, so an operator fixes the file once instead of once per restart. Secret values
+are wrapped in `Secret` and never appear in a problem message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta, timezone, tzinfo
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.secrets import Redactor, Secret
+
+DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_INSTAGRAM_GRAPH_URL = "https://graph.facebook.com/v26.0"
+DEFAULT_FAL_QUEUE_URL = "https://queue.fal.run"
+DEFAULT_TIMEZONE = "Asia/Seoul"  # the team's; times in chat are shown in it
+LANGUAGES = ("ko", "en")
+
+_BOT_TOKEN_RE = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{20,}$")
+
+
+class ConfigError(Exception):
+    """Every configuration problem at once, one line per variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class CloudinaryConfig:
+    cloud_name: str
+    api_key: str
+    api_secret: Secret
+    upload_prefix: str | None  # None: the SDK's default (https://api.cloudinary.com)
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_bot_token: Secret | None
+    telegram_api_base_url: str
+    ops_chat_id: int | None
+    ops_thread_id: int | None
+    admin_user_ids: frozenset[int]
+    operator_user_ids: frozenset[int]
+    instagram_access_token: Secret | None
+    instagram_user_id: str | None
+    instagram_graph_url: str
+    instagram_app_id: str | None
+    instagram_app_secret: Secret | None
+    cloudinary: CloudinaryConfig | None
+    fal_key: Secret | None
+    fal_queue_url: str
+    sunflow_home: Path
+    data_dir: Path
+    bot_lang: str
+    timezone: tzinfo
+    health_timeout_s: float
+    stats_max_age_h: float
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        dotenv_path: str | Path | None = ".env",
+        require_telegram: bool = True,
+    ) -> Settings:
+        """Read settings: the process environment wins over the `.env` file.
+
+        `require_telegram=False` serves the CLI, which must work when Telegram is the thing
+        that broke (playbook scenario 6) or was never configured.
+        """
+        merged: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        merged.update(os.environ if env is None else env)
+        return _parse(merged, require_telegram=require_telegram)
+
+    @property
+    def has_debug_token_credentials(self) -> bool:
+        return bool(self.instagram_app_id and self.instagram_app_secret)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, raw, for the redactor (never for display)."""
+        values = [
+            s.reveal()
+            for s in (
+                self.telegram_bot_token,
+                self.instagram_access_token,
+                self.instagram_app_secret,
+                self.fal_key,
+            )
+            if s
+        ]
+        if self.instagram_app_id and self.instagram_app_secret:
+            values.append(f"{self.instagram_app_id}|{self.instagram_app_secret.reveal()}")
+        if self.fal_key and ":" in self.fal_key.reveal():
+            values.append(self.fal_key.reveal().split(":", 1)[1])
+        if self.cloudinary:
+            values.append(self.cloudinary.api_secret.reveal())
+        return values
+
+    def redactor(self) -> Redactor:
+        return Redactor(self.secret_values())
+
+
+
+class _Reader:
+    """Collects problems instead of stopping at the first one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(f"{name}: {message}")
+
+    def required(self, name: str, needed: bool = True) -> str | None:
+        value = self.raw(name)
+        if value is None and needed:
+            self.problem(name, "is required but not set")
+        return value
+
+    def secret(self, name: str, needed: bool = True) -> Secret | None:
+        value = self.required(name, needed)
+        return Secret(value) if value is not None else None
+
+    def integer(self, name: str, *, needed: bool = False) -> int | None:
+        value = self.required(name, needed)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.problem(name, f"must be an integer, got {value!r}")
+            return None
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self.problem(name, f"must be a number, got {value!r}")
+            return default
+        if not low < number <= high:
+            self.problem(name, f"must be more than {low:g} and at most {high:g}, got {value}")
+            return default
+        return number
+
+    def id_list(self, name: str) -> frozenset[int]:
+        value = self.raw(name)
+        if value is None:
+            return frozenset()
+        ids: set[int] = set()
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                ids.add(int(part))
+            except ValueError:
+                self.problem(name, f"must be a comma-separated list of numeric user ids, got {part!r}")
+        return frozenset(ids)
+
+    def url(self, name: str, default: str) -> str:
+        value = self.raw(name) or default
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            self.problem(name, f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
+
+
+def _parse_cloudinary_url(reader: _Reader) -> CloudinaryConfig | None:
+    name = "CLOUDINARY_URL"
+    value = reader.required(name)
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    # Never echo the value: it holds the API secret.
+    if parsed.scheme != "cloudinary":
+        reader.problem(name, "must look like cloudinary://<api_key>:<api_secret>@<cloud_name>")
+        return None
+    if not (parsed.username and parsed.password and parsed.hostname):
+        reader.problem(name, "needs an api key, an api secret and a cloud name "
+                             "(cloudinary://<api_key>:<api_secret>@<cloud_name>)")
+        return None
+    upload_prefix = None
+    prefixes = parse_qs(parsed.query).get("upload_prefix")
+    if prefixes:
+        upload_prefix = prefixes[-1].rstrip("/")
+        prefix_url = urlparse(upload_prefix)
+        if prefix_url.scheme not in ("http", "https") or not prefix_url.netloc:
+            reader.problem(name, "its upload_prefix must be an http(s) URL")
+    return CloudinaryConfig(
+        cloud_name=parsed.hostname,
+        api_key=unquote(parsed.username),
+        api_secret=Secret(unquote(parsed.password)),
+        upload_prefix=upload_prefix,
+    )
+
+
+def _zone(reader: _Reader) -> tzinfo:
+    name = reader.raw("BOT_TIMEZONE") or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        if name == DEFAULT_TIMEZONE:  # no tz database on this machine: Seoul has no DST
+            return timezone(timedelta(hours=9), "KST")
+        reader.problem("BOT_TIMEZONE", f"unknown time zone {name!r} (an IANA name such as Asia/Seoul or UTC)")
+        return timezone.utc
+
+
+def _parse(env: Mapping[str, str], *, require_telegram: bool) -> Settings:
+    r = _Reader(env)
+
+    token = r.secret("TELEGRAM_BOT_TOKEN", needed=require_telegram)
+    if token is not None and not _BOT_TOKEN_RE.match(token.reveal()):
+        r.problem("TELEGRAM_BOT_TOKEN", "does not look like a bot token (<digits>:<35 characters>)")
+    ops_chat_id = r.integer("OPS_CHAT_ID", needed=require_telegram)
+    admins = r.id_list("ADMIN_USER_IDS")
+    if require_telegram and not admins:
+        r.problem("ADMIN_USER_IDS", "needs at least one admin user id (mutating commands need one)")
+
+    instagram_user_id = r.required("INSTAGRAM_USER_ID")
+    if instagram_user_id is not None and not instagram_user_id.isdigit():
+        r.problem("INSTAGRAM_USER_ID", f"must be the numeric IG user id, got {instagram_user_id!r}")
+    app_id = r.raw("INSTAGRAM_APP_ID")
+    app_secret = r.secret("INSTAGRAM_APP_SECRET", needed=False)
+    if bool(app_id) != bool(app_secret):
+        r.problem("INSTAGRAM_APP_ID" if not app_id else "INSTAGRAM_APP_SECRET",
+                  "INSTAGRAM_APP_ID and INSTAGRAM_APP_SECRET go together (both or neither)")
+
+    fal_key = r.secret("FAL_KEY")
+    lang = (r.raw("BOT_LANG") or "ko").lower()
+    if lang not in LANGUAGES:
+        r.problem("BOT_LANG", f"must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+        lang = "ko"
+
+    settings = Settings(
+        telegram_bot_token=token,
+        telegram_api_base_url=r.url("TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_API_BASE_URL),
+        ops_chat_id=ops_chat_id,
+        ops_thread_id=r.integer("OPS_THREAD_ID"),
+        admin_user_ids=admins,
+        operator_user_ids=r.id_list("OPERATOR_USER_IDS"),
+        instagram_access_token=r.secret("INSTAGRAM_ACCESS_TOKEN"),
+        instagram_user_id=instagram_user_id,
+        instagram_graph_url=r.url("INSTAGRAM_GRAPH_URL", DEFAULT_INSTAGRAM_GRAPH_URL),
+        instagram_app_id=app_id,
+        instagram_app_secret=app_secret,
+        cloudinary=_parse_cloudinary_url(r),
+        fal_key=fal_key,
+        fal_queue_url=r.url("FAL_QUEUE_URL", DEFAULT_FAL_QUEUE_URL),
+        sunflow_home=Path(r.raw("SUNFLOW_HOME") or "."),
+        data_dir=Path(r.raw("DATA_DIR") or "data"),
+        bot_lang=lang,
+        timezone=_zone(r),
+        health_timeout_s=r.number("HEALTH_TIMEOUT_S", 5.0, 0, 120),
+        stats_max_age_h=r.number("STATS_MAX_AGE_H", 26.0, 0, 24 * 365),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings

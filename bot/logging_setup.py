@@ -1,0 +1,37 @@
+"""Logging for the bot and the CLI: every handler masks every configured secret."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.secrets import RedactingFormatter, Redactor
+
+FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+
+def configure_logging(redactor: Redactor, *, level: int = logging.INFO, stream: TextIO | None = None,
+                      log_file: Path | None = None) -> None:
+    """Replace the root handlers with redacting ones (stderr, and a rotating file if given)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = RedactingFormatter(redactor, FORMAT)
+    console = logging.StreamHandler(stream or sys.stderr)
+    console.setFormatter(formatter)
+    root.addHandler(console)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3,
+                                                       encoding="utf-8")
+        to_file.setFormatter(formatter)
+        root.addHandler(to_file)
+    root.setLevel(level)
+    # httpx logs every request URL at INFO: Bot API URLs carry the token. Redaction would mask
+    # it, but the lines are noise at 3 a.m. anyway.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
