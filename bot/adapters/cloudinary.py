@@ -1,0 +1,136 @@
+"""Cloudinary through its own SDK: reachability (`api.ping`) and plan usage (`api.usage`).
+
+The SDK is blocking (urllib3), so every call runs on a small dedicated thread pool with the
+SDK's own `timeout`, which ends the thread even when the health check has stopped waiting.
+Credentials go per call (never into the SDK's process-wide config), so two adapters with two
+accounts, or a test and the bot, cannot step on each other.
+
+The SDK raises by status: 401 AuthorizationRequired, 403 NotAllowed, 420/429 RateLimited,
+400 BadRequest, 404 NotFound, 500/503 GeneralError, any other status a bare Exception whose
+message starts "Error <status> - ", and urllib3/socket failures GeneralError("Unexpected error
+..." / "Socket Error: ...").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import cloudinary.api
+import cloudinary.exceptions as cx
+
+from bot.config import CloudinaryConfig
+from bot.errors import (
+    BadRequest,
+    QuotaExceeded,
+    RateLimited,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    TokenInvalid,
+)
+from bot.health import ProbeResult, State, Stopwatch, failed_probe
+from bot.i18n import Translator
+from bot.ports import HostUsage
+
+SERVICE = "cloudinary"
+CREDITS_WARN_PCT = 80.0
+_STATUS_RE = re.compile(r"Error (\d{3})\b")
+_TIMEOUT_HINTS = ("timed out", "timeout", "Timeout")
+
+T = TypeVar("T")
+
+
+def classify_cloudinary_error(exc: Exception) -> ServiceError:
+    """Map an exception raised by the Cloudinary SDK to the project's error kinds."""
+    message = str(exc)
+    match = _STATUS_RE.search(message)
+    status = int(match.group(1)) if match else None
+    label = f"HTTP {status}" if status else type(exc).__name__
+    if isinstance(exc, cx.AuthorizationRequired) or status == 401:
+        return TokenInvalid(SERVICE, f"{label}: credentials rejected", status=status)
+    if isinstance(exc, cx.RateLimited) or status in (420, 429):
+        if "credit" in message.lower() or "quota" in message.lower():
+            return QuotaExceeded(SERVICE, label, status=status)
+        return RateLimited(SERVICE, label, status=status)
+    if isinstance(exc, cx.NotAllowed) or status == 403:
+        return TokenInvalid(SERVICE, f"{label}: not allowed", status=status)
+    if isinstance(exc, (cx.BadRequest, cx.NotFound, cx.AlreadyExists)):
+        return BadRequest(SERVICE, label, status=status)
+    if status is None and any(hint in message for hint in _TIMEOUT_HINTS):
+        return ServiceTimeout(SERVICE, "no answer from Cloudinary")
+    if isinstance(exc, cx.GeneralError) or (status is not None and status >= 500):
+        return ServiceUnavailable(SERVICE, label if status else "cannot reach Cloudinary", status=status)
+    return ServiceUnavailable(SERVICE, label, status=status)
+
+
+class CloudinaryImageHost:
+    """`ImageHost` and the `cloudinary` health probe."""
+
+    component = "cloudinary"
+
+    def __init__(self, config: CloudinaryConfig, *, tr: Translator, timeout_s: float = 10.0) -> None:
+        self._config = config
+        self._tr = tr
+        self._timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cloudinary")
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "cloud_name": self._config.cloud_name,
+            "api_key": self._config.api_key,
+            "api_secret": self._config.api_secret.reveal(),
+            "timeout": self._timeout_s,
+        }
+        if self._config.upload_prefix:
+            options["upload_prefix"] = self._config.upload_prefix
+        return options
+
+    async def _call(self, fn: Callable[..., T], **extra: Any) -> T:
+        options = {**self._options(), **extra}
+
+        def run() -> T:
+            try:
+                return fn(**options)
+            except Exception as exc:  # the SDK raises bare Exception for unmapped statuses
+                raise classify_cloudinary_error(exc) from None
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    async def ping(self) -> None:
+        await self._call(cloudinary.api.ping)
+
+    async def usage(self) -> HostUsage:
+        body = await self._call(cloudinary.api.usage)
+        credits = body.get("credits") if isinstance(body.get("credits"), dict) else {}
+        return HostUsage(
+            plan=str(body.get("plan", "?")),
+            credits_used=credits.get("usage"),
+            credits_limit=credits.get("limit"),
+            credits_used_pct=credits.get("used_percent"),
+        )
+
+    async def probe(self) -> ProbeResult:
+        watch = Stopwatch()
+        try:
+            await self.ping()
+            usage = await self.usage()
+        except ServiceError as exc:
+            return failed_probe(self.component, exc, watch.ms, self._tr)
+        pct = usage.credits_used_pct
+        if pct is None:
+            return ProbeResult(self.component, State.OK, watch.ms,
+                               self._tr("probe.cloudinary.ok_no_usage", plan=usage.plan))
+        state = State.OK
+        if pct >= 100:
+            state = State.DOWN
+        elif pct >= CREDITS_WARN_PCT:
+            state = State.DEGRADED
+        return ProbeResult(self.component, state, watch.ms,
+                           self._tr("probe.cloudinary.credits", pct=f"{pct:.0f}", plan=usage.plan))
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

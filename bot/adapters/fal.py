@@ -1,0 +1,103 @@
+"""fal.ai through fal-client: is the key accepted, without spending a credit.
+
+fal-client has no base-URL argument, so this adapter owns FAL_QUEUE_URL and applies it to
+`fal_client.client.QUEUE_URL_FORMAT` (a module global read at call time). fal-client also
+retries 429s, timeouts and ingress 5xx up to ten times on its own; the playbook's rule is
+three automatic retries, so `MAX_ATTEMPTS` is bounded here too.
+
+The key check asks the queue for the status of a random, unknown request id: fal answers 404
+for a good key (nothing to find) and 401/403 for a rejected one, and no model runs.
+fal-client raises `FalClientHTTPError` (status_code, message from the body's "detail") for
+HTTP errors and lets httpx's own exceptions through for timeouts and refused connections.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import fal_client
+import fal_client.client as fal_module
+import httpx
+
+from bot.errors import (
+    BadRequest,
+    QuotaExceeded,
+    RateLimited,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    TokenInvalid,
+)
+from bot.health import ProbeResult, State, Stopwatch, failed_probe
+from bot.i18n import Translator
+from bot.secrets import Secret
+
+SERVICE = "fal"
+DEFAULT_MODEL = "fal-ai/flux-2-pro"
+PLAYBOOK_ATTEMPTS = 3  # "retry (3 automatic tries)", playbook scenario 3
+_QUOTA_WORDS = ("balance", "locked", "quota", "billing")
+
+
+def configure_fal_client(queue_url: str, max_attempts: int = PLAYBOOK_ATTEMPTS) -> None:
+    """Point fal-client at `queue_url` and bound its own retries (process-wide settings)."""
+    fal_module.QUEUE_URL_FORMAT = queue_url.rstrip("/") + "/"
+    fal_module.MAX_ATTEMPTS = max_attempts
+
+
+def classify_fal_error(exc: Exception) -> ServiceError:
+    """Map a fal-client or httpx exception to the project's error kinds."""
+    if isinstance(exc, httpx.TimeoutException) or isinstance(exc, TimeoutError):
+        return ServiceTimeout(SERVICE, "no answer from fal.ai")
+    if isinstance(exc, httpx.TransportError):
+        return ServiceUnavailable(SERVICE, f"cannot reach fal.ai ({type(exc).__name__})")
+    if not isinstance(exc, fal_client.FalClientHTTPError):
+        return ServiceUnavailable(SERVICE, type(exc).__name__)
+    status = exc.status_code
+    text = str(exc.message).lower() if exc.message else ""
+    label = f"HTTP {status}"
+    if status in (401, 403) and any(word in text for word in _QUOTA_WORDS):
+        return QuotaExceeded(SERVICE, f"{label}: balance exhausted", status=status)
+    if status in (401, 403):
+        return TokenInvalid(SERVICE, f"{label}: key rejected", status=status)
+    if status == 429:
+        retry = exc.response_headers.get("retry-after") or exc.response_headers.get("Retry-After")
+        wait_s = float(retry) if retry and retry.isdigit() else None
+        return RateLimited(SERVICE, label, retry_after_s=wait_s, status=status)
+    if status >= 500:
+        return ServiceUnavailable(SERVICE, label, status=status)
+    return BadRequest(SERVICE, label, status=status)
+
+
+class FalImageGenerator:
+    """`ImageGenerator` and the `fal` health probe."""
+
+    component = "fal"
+
+    def __init__(self, *, key: Secret, queue_url: str, tr: Translator, model: str = DEFAULT_MODEL,
+                 timeout_s: float = 30.0) -> None:
+        configure_fal_client(queue_url)
+        self._client = fal_client.AsyncClient(key=key.reveal(), default_timeout=timeout_s)
+        self._model = model
+        self._tr = tr
+
+    async def check_key(self) -> None:
+        try:
+            await self._client.status(self._model, str(uuid.uuid4()))
+        except fal_client.FalClientHTTPError as exc:
+            if exc.status_code == 404:
+                return  # the key was accepted; the random request simply does not exist
+            raise classify_fal_error(exc) from None
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise classify_fal_error(exc) from None
+
+    async def probe(self) -> ProbeResult:
+        watch = Stopwatch()
+        try:
+            await self.check_key()
+        except ServiceError as exc:
+            return failed_probe(self.component, exc, watch.ms, self._tr)
+        return ProbeResult(self.component, State.OK, watch.ms,
+                           self._tr("probe.fal.ok", model=self._model))
+
+    async def aclose(self) -> None:
+        return None  # fal-client keeps its httpx client for the process; nothing to release

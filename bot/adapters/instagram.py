@@ -1,0 +1,210 @@
+"""Instagram Graph API over httpx: token check, debug_token expiry, publishing quota.
+
+Graph reports most failures as HTTP 400 with a JSON error whose `code` says what happened, so
+errors are classified on the body's code, not on the status:
+    190 / subcode 463          token expired
+    190 / other subcodes       token invalid (460 password changed, 467 logged out, ...)
+    10, 200-299                permission missing: also a token problem (re-issue with scopes)
+    4, 17, 32, 613, 80002      rate limited (or HTTP 429); usage and the wait come from the
+                               X-App-Usage / X-Business-Use-Case-Usage headers
+    9 / subcode 2207042        the 24-hour publishing quota is used up
+    1, 2, HTTP 5xx             Graph itself is down
+The access token travels in the Authorization header, never in the URL, so an httpx log line
+or exception text cannot carry it (debug_token is the exception: Graph wants it in the query).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import httpx
+
+from bot.errors import (
+    BadRequest,
+    QuotaExceeded,
+    RateLimited,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    TokenExpired,
+    TokenInvalid,
+)
+from bot.health import ProbeResult, State, Stopwatch, failed_probe, worst
+from bot.i18n import Translator
+from bot.ports import IgAccount, PublishingQuota, TokenDebug
+from bot.secrets import Secret
+
+SERVICE = "instagram"
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80002})
+PUBLISHING_QUOTA = (9, 2207042)
+QUOTA_WARN_PCT = 80.0
+USAGE_WARN_PCT = 90.0
+
+
+def _usage_from_headers(headers: httpx.Headers) -> tuple[float | None, float | None]:
+    """(highest usage %, seconds until access returns) from Graph's usage headers."""
+    pcts: list[float] = []
+    wait_min: list[float] = []
+    app = _json_header(headers.get("x-app-usage"))
+    if isinstance(app, dict):
+        pcts += [float(v) for v in app.values() if isinstance(v, (int, float))]
+    buc = _json_header(headers.get("x-business-use-case-usage"))
+    if isinstance(buc, dict):
+        for entries in buc.values():
+            for entry in entries if isinstance(entries, list) else []:
+                if not isinstance(entry, dict):
+                    continue
+                for key in ("call_count", "total_cputime", "total_time"):
+                    if isinstance(entry.get(key), (int, float)):
+                        pcts.append(float(entry[key]))
+                if isinstance(entry.get("estimated_time_to_regain_access"), (int, float)):
+                    wait_min.append(float(entry["estimated_time_to_regain_access"]))
+    retry = headers.get("retry-after")
+    wait_s = max(wait_min) * 60 if wait_min else None
+    if wait_s is None and retry and retry.isdigit():
+        wait_s = float(retry)
+    return (max(pcts) if pcts else None), wait_s
+
+
+def _json_header(value: str | None) -> object:
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def classify_graph_error(status: int, body: object, headers: httpx.Headers) -> ServiceError:
+    """Map one failed Graph response to the project's error kinds."""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    subcode = error.get("error_subcode") if isinstance(error, dict) else None
+    label = f"HTTP {status}" + (f", Graph {code}" if code is not None else "") + (
+        f"/{subcode}" if subcode is not None else "")
+    common = {"status": status, "code": code}
+    if code == 190:
+        cls = TokenExpired if subcode == 463 else TokenInvalid
+        return cls(SERVICE, label, **common)
+    if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
+        return TokenInvalid(SERVICE, f"{label}: permission missing", **common)
+    if code in RATE_LIMIT_CODES or status == 429:
+        usage, wait_s = _usage_from_headers(headers)
+        return RateLimited(SERVICE, label, retry_after_s=wait_s, usage_pct=usage, **common)
+    if (code, subcode) == PUBLISHING_QUOTA:
+        return QuotaExceeded(SERVICE, f"{label}: publishing limit", **common)
+    if code in (1, 2) or status >= 500:
+        return ServiceUnavailable(SERVICE, label, **common)
+    return BadRequest(SERVICE, label, **common)
+
+
+class InstagramGraph:
+    """`TokenInspector` and the `instagram` health probe."""
+
+    component = "instagram"
+
+    def __init__(
+        self,
+        *,
+        graph_url: str,
+        access_token: Secret,
+        user_id: str,
+        tr: Translator,
+        app_id: str | None = None,
+        app_secret: Secret | None = None,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._token = access_token
+        self._user_id = user_id
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._tr = tr
+        self._client = httpx.AsyncClient(
+            base_url=graph_url.rstrip("/") + "/", timeout=timeout_s, transport=transport
+        )
+        self.last_usage_pct: float | None = None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _get(self, path: str, params: dict[str, str], *, bearer: bool = True) -> dict:
+        headers = {"Authorization": f"Bearer {self._token.reveal()}"} if bearer else {}
+        try:
+            response = await self._client.get(path, params=params, headers=headers)
+        except httpx.TimeoutException:
+            raise ServiceTimeout(SERVICE, "no answer from Graph") from None
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(SERVICE, f"cannot reach Graph ({type(exc).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success and isinstance(body, dict):
+            self.last_usage_pct, _ = _usage_from_headers(response.headers)
+            return body
+        if response.is_success:
+            raise ServiceUnavailable(SERVICE, f"HTTP {response.status_code}: not JSON")
+        raise classify_graph_error(response.status_code, body, response.headers)
+
+    async def account(self) -> IgAccount:
+        body = await self._get(self._user_id, {"fields": "id,username"})
+        return IgAccount(id=str(body.get("id", self._user_id)), username=str(body.get("username", "")))
+
+    async def debug_token(self) -> TokenDebug | None:
+        if not (self._app_id and self._app_secret):
+            return None
+        body = await self._get(
+            "debug_token",
+            {
+                "input_token": self._token.reveal(),
+                "access_token": f"{self._app_id}|{self._app_secret.reveal()}",
+            },
+            bearer=False,
+        )
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        expires = data.get("expires_at")
+        expires_at = (
+            datetime.fromtimestamp(expires, tz=timezone.utc)
+            if isinstance(expires, (int, float)) and expires > 0
+            else None
+        )
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        return TokenDebug(
+            is_valid=bool(data.get("is_valid")),
+            expires_at=expires_at,
+            error_subcode=error.get("subcode"),
+        )
+
+    async def publishing_quota(self) -> PublishingQuota:
+        body = await self._get(
+            f"{self._user_id}/content_publishing_limit", {"fields": "quota_usage,config"}
+        )
+        rows = body.get("data") or [{}]
+        row = rows[0] if isinstance(rows[0], dict) else {}
+        config = row.get("config") or {}
+        return PublishingQuota(
+            used=int(row.get("quota_usage", 0)),
+            total=int(config.get("quota_total", 100)),
+            window_s=int(config.get("quota_duration", 86400)),
+        )
+
+    async def probe(self) -> ProbeResult:
+        watch = Stopwatch()
+        try:
+            quota = await self.publishing_quota()
+        except ServiceError as exc:
+            return failed_probe(self.component, exc, watch.ms, self._tr)
+        hours = max(1, round(quota.window_s / 3600))
+        reason = self._tr("probe.instagram.quota", used=quota.used, total=quota.total, hours=hours)
+        state = State.OK
+        if quota.used >= quota.total:
+            state = State.DOWN
+        elif quota.used_pct >= QUOTA_WARN_PCT:
+            state = State.DEGRADED
+        if self.last_usage_pct is not None and self.last_usage_pct >= USAGE_WARN_PCT:
+            state = worst(state, State.DEGRADED)
+            reason += " · " + self._tr("probe.instagram.usage", pct=f"{self.last_usage_pct:.0f}")
+        return ProbeResult(self.component, state, watch.ms, reason)
+

@@ -1,0 +1,90 @@
+"""The Telegram Bot API's getMe over plain httpx: is our notification channel alive?
+
+This deliberately does not go through python-telegram-bot: the CLI runs it when the bot itself
+is what broke (playbook scenario 6), and adapters stay free of the chat framework. The Bot API
+answers `{"ok": false, "error_code": N, "description": ..., "parameters": {"retry_after": s}}`.
+The token is part of the URL path, so no URL or httpx message ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.errors import (
+    BadRequest,
+    RateLimited,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    TokenInvalid,
+)
+from bot.health import ProbeResult, State, Stopwatch, failed_probe
+from bot.i18n import Translator
+from bot.ports import BotIdentity
+from bot.secrets import Secret
+
+SERVICE = "telegram"
+
+
+def bot_api_url(base_url: str, token: str, method: str) -> str:
+    """The method URL the way python-telegram-bot builds it (a `{token}` placeholder or a suffix)."""
+    base = base_url.format(token=token) if "{token}" in base_url else base_url + token
+    return f"{base}/{method}"
+
+
+def classify_bot_api_error(status: int, body: object) -> ServiceError:
+    code = body.get("error_code", status) if isinstance(body, dict) else status
+    label = f"HTTP {status}"
+    if status == 401 or code == 401:
+        return TokenInvalid(SERVICE, f"{label}: bot token rejected", status=status)
+    if status == 404:  # what the Bot API says for a malformed token (or a wrong base URL)
+        return TokenInvalid(SERVICE, f"{label}: token or TELEGRAM_API_BASE_URL rejected", status=status)
+    if code == 429:
+        params = body.get("parameters") if isinstance(body, dict) else None
+        retry = params.get("retry_after") if isinstance(params, dict) else None
+        return RateLimited(SERVICE, label, retry_after_s=float(retry) if retry else None, status=status)
+    if status >= 500:
+        return ServiceUnavailable(SERVICE, label, status=status)
+    return BadRequest(SERVICE, label, status=status)
+
+
+class TelegramBotApi:
+    """`ChatTransport` and the `telegram` health probe."""
+
+    component = "telegram"
+
+    def __init__(self, *, base_url: str, token: Secret, tr: Translator, timeout_s: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._base_url = base_url
+        self._token = token
+        self._tr = tr
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get_me(self) -> BotIdentity:
+        url = bot_api_url(self._base_url, self._token.reveal(), "getMe")
+        try:
+            response = await self._client.post(url)
+        except httpx.TimeoutException:
+            raise ServiceTimeout(SERVICE, "no answer from the Bot API") from None
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(SERVICE, f"cannot reach the Bot API ({type(exc).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success and isinstance(body, dict) and body.get("ok"):
+            me = body.get("result") or {}
+            return BotIdentity(id=int(me.get("id", 0)), username=str(me.get("username", "")))
+        raise classify_bot_api_error(response.status_code, body)
+
+    async def probe(self) -> ProbeResult:
+        watch = Stopwatch()
+        try:
+            me = await self.get_me()
+        except ServiceError as exc:
+            return failed_probe(self.component, exc, watch.ms, self._tr)
+        return ProbeResult(self.component, State.OK, watch.ms,
+                           self._tr("probe.telegram.ok", username=me.username))

@@ -1,0 +1,124 @@
+"""Health: every probe at once, each under its own timeout, folded into one report."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Protocol
+
+from bot.errors import RateLimited, ServiceError
+from bot.i18n import Translator
+
+
+class State(str, Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {State.OK: 0, State.DEGRADED: 1, State.DOWN: 2}
+
+
+def worst(*states: State) -> State:
+    return max(states, key=lambda s: s.rank, default=State.OK)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    component: str
+    state: State
+    latency_ms: float | None
+    reason: str  # one line, in the bot's language, secret-free
+
+
+class HealthProbe(Protocol):
+    component: str
+
+    async def probe(self) -> ProbeResult: ...
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    results: tuple[ProbeResult, ...]
+    checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def overall(self) -> State:
+        return worst(*(r.state for r in self.results))
+
+    @property
+    def exit_code(self) -> int:
+        """0 all ok, 1 something degraded, 2 something down (the CLI's contract)."""
+        return self.overall.rank
+
+    def get(self, component: str) -> ProbeResult | None:
+        return next((r for r in self.results if r.component == component), None)
+
+
+class Stopwatch:
+    """Milliseconds since it was made."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    @property
+    def ms(self) -> float:
+        return (time.perf_counter() - self._start) * 1000
+
+
+async def run_health_check(
+    probes: Iterable[HealthProbe],
+    *,
+    timeout_s: float,
+    tr: Translator,
+    only: Iterable[str] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> HealthReport:
+    """Run the probes concurrently; a probe that overruns `timeout_s` is reported as down.
+
+    Each probe gets its own deadline, so one hung vendor costs the report `timeout_s` at most
+    while every other line still shows its real state.
+    """
+    wanted = set(only) if only else None
+    chosen = [p for p in probes if wanted is None or p.component in wanted]
+    results = await asyncio.gather(*(_guarded(p, timeout_s, tr) for p in chosen))
+    return HealthReport(results=tuple(results), checked_at=clock())
+
+
+async def _guarded(probe: HealthProbe, timeout_s: float, tr: Translator) -> ProbeResult:
+    watch = Stopwatch()
+    try:
+        return await asyncio.wait_for(probe.probe(), timeout=timeout_s)
+    except (asyncio.TimeoutError, TimeoutError):
+        return ProbeResult(probe.component, State.DOWN, watch.ms,
+                           tr("health.timed_out", seconds=f"{timeout_s:g}"))
+    except Exception as exc:  # a probe bug must not hide the other lines
+        return ProbeResult(probe.component, State.DOWN, watch.ms,
+                           tr("health.probe_crashed", error=type(exc).__name__))
+
+
+def failed_probe(component: str, error: ServiceError, latency_ms: float, tr: Translator) -> ProbeResult:
+    """A probe line for a classified failure: a rate limit heals by waiting, nothing else does."""
+    state = State.DEGRADED if isinstance(error, RateLimited) else State.DOWN
+    return ProbeResult(component, state, latency_ms, describe_error(error, tr))
+
+
+def describe_error(error: ServiceError, tr: Translator) -> str:
+    """One secret-free line for a classified error, in the bot's language."""
+    text = tr(f"error.{error.kind.value}")
+    if error.retry_after_s:
+        text += " · " + tr("error.retry_in", minutes=max(1, math.ceil(error.retry_after_s / 60)))
+    if error.usage_pct is not None:
+        text += " · " + tr("error.usage", pct=f"{error.usage_pct:.0f}")
+    if error.detail:
+        text += f" ({error.detail})"
+    return text
