@@ -14,15 +14,16 @@ FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 
 
 def configure_logging(redactor: Redactor, *, level: int = logging.INFO, stream: TextIO | None = None,
-                      log_file: Path | None = None) -> None:
-    """Replace the root handlers with redacting ones (stderr, and a rotating file if given)."""
+                      console: bool = True, log_file: Path | None = None) -> None:
+    """Replace the root handlers with redacting ones (stderr or `stream`, and a rotating file)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     formatter = RedactingFormatter(redactor, FORMAT)
-    console = logging.StreamHandler(stream or sys.stderr)
-    console.setFormatter(formatter)
-    root.addHandler(console)
+    if console:
+        to_console = logging.StreamHandler(stream or sys.stderr)
+        to_console.setFormatter(formatter)
+        root.addHandler(to_console)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3,

@@ -65,6 +65,7 @@ MESSAGES: dict[str, str] = {
     "token.never_expires": "never expires",
     "token.expiry_unknown": "unknown: register it with /token set-expiry <days>",
     "token.expired_ago": "expiry date passed {days} days ago",
+    "token.expired_today": "expiry date has passed (today)",
     "token.hours_left": "{hours} h left",
     "token.days_left": "{days} days left",
     "token.source.debug_token": "Graph API debug_token",

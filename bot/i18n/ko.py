@@ -65,6 +65,7 @@ MESSAGES: dict[str, str] = {
     "token.never_expires": "만료 없음",
     "token.expiry_unknown": "알 수 없음: /token set-expiry <일수>로 등록하세요",
     "token.expired_ago": "만료일이 {days}일 지남",
+    "token.expired_today": "오늘 만료일이 지남",
     "token.hours_left": "{hours}시간 남음",
     "token.days_left": "{days}일 남음",
     "token.source.debug_token": "Graph API debug_token",

@@ -1,0 +1,82 @@
+"""build_application(): the real python-telegram-bot Application, handlers wired, nothing run."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommandScopeDefault, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    TypeHandler,
+)
+
+from bot.config import LANGUAGES, Settings
+from bot.i18n import Translator
+from bot.services import Services
+from handlers import callbacks as cb
+from handlers.access import gate
+from handlers.basic import bot_commands, help_command, start_command, stale_button
+from handlers.context import KEY, BotContext
+from handlers.errors import on_error
+from handlers.health import health_command, health_recheck
+from handlers.token import (
+    token_command,
+    token_guide_button,
+    token_recheck_button,
+    token_set_60_button,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def _on_start(application: Application) -> None:
+    """setMyCommands in every language we speak; tell the group if the store was repaired."""
+    ctx: BotContext = application.bot_data[KEY]
+    scope = BotCommandScopeDefault()
+    for lang in LANGUAGES:
+        await application.bot.set_my_commands(bot_commands(Translator(lang)), scope=scope,
+                                              language_code=lang)
+    await application.bot.set_my_commands(bot_commands(ctx.tr), scope=scope)
+    for damage in ctx.services.store.recovered:
+        log.error("store file damaged: %s moved to %s (%s)", damage.path, damage.moved_to, damage.reason)
+        await application.bot.send_message(
+            ctx.settings.ops_chat_id,
+            ctx.redact(ctx.tr("store.recovered_notice", path=damage.path.name,
+                              moved_to=damage.moved_to.name, reason=damage.reason)),
+            message_thread_id=ctx.settings.ops_thread_id,
+        )
+
+
+def build_application(settings: Settings, services: Services, *,
+                      application_class: type[Application] = Application) -> Application:
+    """The Application with every handler; `application_class` lets the demo observe it."""
+    assert settings.telegram_bot_token is not None, "Settings.from_env(require_telegram=True)"
+    application = (
+        ApplicationBuilder()
+        .application_class(application_class)
+        .token(settings.telegram_bot_token.reveal())
+        .base_url(settings.telegram_api_base_url)
+        .rate_limiter(AIORateLimiter(max_retries=2))
+        .post_init(_on_start)
+        .build()
+    )
+    application.bot_data[KEY] = BotContext(settings=settings, services=services)
+
+    application.add_handler(TypeHandler(Update, gate), group=-1)
+    application.add_handlers([
+        CommandHandler("health", health_command),
+        CommandHandler("token", token_command),
+        CommandHandler("help", help_command),
+        CommandHandler("start", start_command),
+        CallbackQueryHandler(health_recheck, pattern=cb.exactly(cb.HEALTH_RECHECK)),
+        CallbackQueryHandler(token_guide_button, pattern=cb.exactly(cb.TOKEN_GUIDE)),
+        CallbackQueryHandler(token_set_60_button, pattern=cb.exactly(cb.TOKEN_SET_60)),
+        CallbackQueryHandler(token_recheck_button, pattern=cb.exactly(cb.TOKEN_RECHECK)),
+        CallbackQueryHandler(stale_button),  # last: whatever nobody else claimed
+    ])
+    application.add_error_handler(on_error)
+    return application

@@ -1,0 +1,169 @@
+"""sunflow-ops: run the bot, the sandbox demo, or the same checks without Telegram.
+
+Exit codes: 0 ok · 1 degraded · 2 down (health and token status) · 64 bad usage ·
+75 the store is busy (the bot holds it) · 78 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings
+from bot.health import HealthReport
+from bot.logging_setup import configure_logging
+from bot.secrets import Redactor
+from bot.store import Store, StoreLocked
+
+EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 64, 75, 78
+log = logging.getLogger("sunflow-ops")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's 2 would read as "down"
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sunflow-ops", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("run", help="run the bot against Telegram (long polling)")
+    demo = sub.add_parser("demo", help="the bot on loopback fakes, in this terminal")
+    demo.add_argument("--lang", choices=("ko", "en"), help="the bot's language (default: BOT_LANG or ko)")
+    health = sub.add_parser("health", help="check every component; exit 0 ok, 1 degraded, 2 down")
+    health.add_argument("components", nargs="*", help="only these components")
+    token = sub.add_parser("token", help="the Instagram token")
+    token_sub = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    token_sub.add_parser("status", help="valid or not, expiry, days left")
+    token_sub.add_parser("guide", help="how to renew it")
+    set_expiry = token_sub.add_parser("set-expiry", help="register the expiry, N days from now (1-90)")
+    set_expiry.add_argument("days")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return run_demo(lang=args.lang)
+    try:
+        settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EX_CONFIG
+    level = logging.DEBUG if args.verbose else logging.INFO if args.command == "run" else logging.WARNING
+    configure_logging(settings.redactor(), level=level,
+                      log_file=settings.data_dir / "sunflow-ops.log" if args.command == "run" else None)
+    if args.command == "run":
+        return _run(settings)
+    return asyncio.run(_offline(args, settings))
+
+
+def _run(settings: Settings) -> int:
+    from telegram import Update
+
+    from bot.app import build_application
+    from bot.services import build_services
+
+    try:
+        store = Store.open(settings.data_dir)
+    except StoreLocked as exc:
+        print(f"sunflow-ops: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    services = build_services(settings, store)
+    application = build_application(settings, services)
+
+    async def _close(_app: object) -> None:
+        await services.aclose()
+
+    application.post_shutdown = _close
+    log.info("SunFlow Ops starting (polling %s)", settings.telegram_api_base_url.split("/bot")[0])
+    try:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    finally:
+        store.close()
+    return 0
+
+
+async def _offline(args: argparse.Namespace, settings: Settings) -> int:
+    """health and token: the chat's code paths, printed to the terminal."""
+    from bot.actions.token import parse_expiry_days
+    from bot.services import COMPONENTS, build_services
+    from handlers.context import BotContext
+    from handlers.render import token_guide_text
+
+    redact = settings.redactor()
+    wants_write = args.command == "token" and args.token_command == "set-expiry"
+    try:
+        store = Store.open(settings.data_dir) if wants_write else Store.open_readonly(settings.data_dir)
+    except StoreLocked as exc:
+        print(f"sunflow-ops: {exc}\n  (the bot is running: use /token set-expiry in the chat, "
+              "or stop the bot first)", file=sys.stderr)
+        return EX_TEMPFAIL
+    services = build_services(settings, store)
+    try:
+        if args.command == "health":
+            unknown = [c for c in args.components if c not in COMPONENTS]
+            if unknown:
+                print(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(COMPONENTS)}",
+                      file=sys.stderr)
+                return EX_USAGE
+            report = await services.health(only=args.components or None)
+            print(format_report(report, services.tr, redact))
+            return report.exit_code
+        ctx = BotContext(settings=settings, services=services)
+        if args.token_command == "guide":
+            print(_plain(token_guide_text(ctx)))
+            return 0
+        if args.token_command == "set-expiry":
+            try:
+                days = parse_expiry_days(args.days)
+            except ValueError:
+                print(f"set-expiry takes a whole number of days from 1 to 90, got {args.days!r}",
+                      file=sys.stderr)
+                return EX_USAGE
+            expires_at = services.set_token_expiry(days, actor="cli")
+            print(f"token expiry registered: {days} days, until {ctx.local_date(expires_at)}")
+            return 0
+        from handlers.render import token_text
+
+        status = await services.token_status()
+        registered = store.audit_records(event="token.set_expiry", limit=1)
+        print(_plain(token_text(status, ctx, registered[0] if registered else None)))
+        return status.state.rank
+    finally:
+        await services.aclose()
+        store.close()
+
+
+def format_report(report: HealthReport, tr, redact: Redactor) -> str:
+    """A fixed-width table: component, state, latency, reason; the overall state last."""
+    rows = [("COMPONENT", "STATE", "LATENCY", "REASON")]
+    for r in report.results:
+        latency = "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
+        rows.append((r.component, r.state.value, latency, r.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+             for row in rows]
+    lines.append(f"overall: {report.overall.value} ({tr(f'health.overall.{report.overall.value}')})")
+    return redact("\n".join(lines))
+
+
+def _plain(html_text: str) -> str:
+    """Chat HTML to terminal text."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"</?[a-z][^>]*>", "", html_text))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Run the real bot in this process and know when it has finished with an update.
+
+The demo uses this to run typed (or piped) input in order; the end-to-end tests and the
+benchmarks use it to start and stop the real Application against the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.config import Settings
+from bot.services import Services, build_services
+from bot.store import Store
+
+
+class TrackingApplication(Application):
+    """An Application that records which updates it has completely handled."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.handled_ids: set[int] = set()
+        self._handled = asyncio.Condition()
+
+    async def process_update(self, update: object) -> None:
+        try:
+            await super().process_update(update)
+        finally:
+            if isinstance(update, Update):
+                async with self._handled:
+                    self.handled_ids.add(update.update_id)
+                    self._handled.notify_all()
+
+    async def wait_handled(self, update_id: int, timeout: float = 30.0) -> bool:
+        """True once the update (and its error handler, if any) is done; False on timeout."""
+        async with self._handled:
+            try:
+                await asyncio.wait_for(
+                    self._handled.wait_for(lambda: update_id in self.handled_ids), timeout
+                )
+            except (asyncio.TimeoutError, TimeoutError):
+                return False
+        return True
+
+
+class BotRunner:
+    """`async with BotRunner(settings) as runner:` the bot is polling until the block ends."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None,
+                 services: Services | None = None) -> None:
+        self.settings = settings
+        self._own_store = store is None
+        self.store = store
+        self.services = services
+        self.application: TrackingApplication | None = None
+
+    async def __aenter__(self) -> BotRunner:
+        if self.store is None:
+            self.store = Store.open(self.settings.data_dir)
+        if self.services is None:
+            self.services = build_services(self.settings, self.store)
+        app = build_application(self.settings, self.services, application_class=TrackingApplication)
+        assert isinstance(app, TrackingApplication)
+        self.application = app
+        await app.initialize()
+        if app.post_init is not None:
+            await app.post_init(app)  # run_polling() would do this; we drive the parts ourselves
+        await app.start()
+        await app.updater.start_polling(poll_interval=0.0, timeout=10,
+                                        allowed_updates=Update.ALL_TYPES)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        app = self.application
+        if app is not None:
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        if self.services is not None:
+            await self.services.aclose()
+        if self._own_store and self.store is not None:
+            self.store.close()
+
+    async def wait_handled(self, update_id: int, timeout: float = 30.0) -> bool:
+        assert self.application is not None
+        return await self.application.wait_handled(update_id, timeout)

@@ -1,0 +1,127 @@
+"""The composition root: settings in, adapters wired to their ports, one facade out.
+
+Both the chat handlers and the CLI go through `Services`, so `/health` and `sunflow-ops health`
+are the same code path, as are `/token` and `sunflow-ops token`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.actions.token import TokenProbe, TokenStatus, check_token, set_token_expiry
+from bot.adapters.cloudinary import CloudinaryImageHost
+from bot.adapters.fal import FalImageGenerator
+from bot.adapters.files import LogsProbe, PipelineHome, StatsProbe
+from bot.adapters.instagram import InstagramGraph
+from bot.adapters.telegram import TelegramBotApi
+from bot.clock import Clock, utc_now
+from bot.config import Settings
+from bot.health import HealthProbe, HealthReport, ProbeResult, State, Stopwatch, run_health_check
+from bot.i18n import Translator
+from bot.secrets import Redactor
+from bot.store import Store
+
+COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
+
+
+class NotConfiguredProbe:
+    """A component whose settings are absent (the CLI runs without Telegram settings)."""
+
+    def __init__(self, component: str, variable: str, tr: Translator) -> None:
+        self.component, self._variable, self._tr = component, variable, tr
+
+    async def probe(self) -> ProbeResult:
+        return ProbeResult(self.component, State.DOWN, None,
+                           self._tr("probe.not_configured", variable=self._variable))
+
+
+class StoreProbe:
+    """`store`: the bot's own records; degraded when a damaged file had to be moved aside."""
+
+    component = "store"
+
+    def __init__(self, store: Store, tr: Translator) -> None:
+        self._store, self._tr = store, tr
+
+    async def probe(self) -> ProbeResult:
+        watch = Stopwatch()
+        if self._store.recovered:
+            damage = self._store.recovered[-1]
+            return ProbeResult(self.component, State.DEGRADED, watch.ms,
+                               self._tr("probe.store.recovered", moved_to=damage.moved_to.name))
+        return ProbeResult(self.component, State.OK, watch.ms,
+                           self._tr("probe.store.ok", incidents=self._store.count("incidents")))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    tr: Translator
+    redact: Redactor
+    instagram: InstagramGraph
+    cloudinary: CloudinaryImageHost
+    fal: FalImageGenerator
+    telegram: TelegramBotApi | None
+    files: PipelineHome
+    clock: Clock = utc_now
+    probes: list[HealthProbe] = field(default_factory=list)
+
+    async def health(self, only: Iterable[str] | None = None) -> HealthReport:
+        return await run_health_check(self.probes, timeout_s=self.settings.health_timeout_s,
+                                      tr=self.tr, only=only, clock=self.clock)
+
+    async def token_status(self) -> TokenStatus:
+        return await check_token(self.instagram, self.store, clock=self.clock)
+
+    def set_token_expiry(self, days: int, *, actor: str) -> datetime:
+        return set_token_expiry(self.store, days, actor=actor, clock=self.clock)
+
+    async def aclose(self) -> None:
+        for adapter in (self.instagram, self.cloudinary, self.fal, self.telegram):
+            if adapter is not None:
+                await adapter.aclose()
+
+
+def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now) -> Services:
+    """Wire every adapter from settings. `Settings.from_env` already checked what is required."""
+    tr = Translator(settings.bot_lang)
+    # Each call to a vendor gets a little less than the health deadline, so a slow vendor is
+    # reported by its adapter (with its own reason) rather than cut off by the runner.
+    timeout_s = max(1.0, settings.health_timeout_s * 0.9)
+    assert settings.instagram_access_token and settings.instagram_user_id
+    assert settings.cloudinary and settings.fal_key
+    instagram = InstagramGraph(
+        graph_url=settings.instagram_graph_url,
+        access_token=settings.instagram_access_token,
+        user_id=settings.instagram_user_id,
+        app_id=settings.instagram_app_id,
+        app_secret=settings.instagram_app_secret,
+        tr=tr,
+        timeout_s=timeout_s,
+    )
+    cloudinary = CloudinaryImageHost(settings.cloudinary, tr=tr, timeout_s=timeout_s)
+    fal = FalImageGenerator(key=settings.fal_key, queue_url=settings.fal_queue_url, tr=tr,
+                            timeout_s=timeout_s)
+    telegram = (
+        TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
+                       tr=tr, timeout_s=timeout_s)
+        if settings.telegram_bot_token else None
+    )
+    files = PipelineHome(settings.sunflow_home)
+    services = Services(settings=settings, store=store, tr=tr, redact=settings.redactor(),
+                        instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
+                        files=files, clock=clock)
+    services.probes = [
+        instagram,
+        TokenProbe(instagram, store, tr=tr, clock=clock),
+        cloudinary,
+        fal,
+        telegram or NotConfiguredProbe("telegram", "TELEGRAM_BOT_TOKEN", tr),
+        StatsProbe(files, max_age_h=settings.stats_max_age_h, tr=tr, clock=clock),
+        LogsProbe(files, tr=tr, clock=clock),
+        StoreProbe(store, tr),
+    ]
+    return services

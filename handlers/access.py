@@ -1,0 +1,97 @@
+"""Who may talk to the bot, and what they may do.
+
+Only the ops group (OPS_CHAT_ID) and private chats of listed users get answers. In the group
+every member may look (viewer); OPERATOR_USER_IDS may operate; ADMIN_USER_IDS may change things.
+Everything else gets one polite refusal per chat per day and an audit record per attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from enum import IntEnum
+
+from telegram import Chat, Update, User
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.config import Settings
+from handlers.context import bot_context
+
+log = logging.getLogger(__name__)
+REFUSAL_EVERY = timedelta(hours=24)
+
+
+class Role(IntEnum):
+    STRANGER = 0
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+
+def role_of(settings: Settings, chat: Chat | None, user: User | None) -> Role:
+    if chat is None or user is None or user.is_bot:
+        return Role.STRANGER
+    listed = Role.ADMIN if user.id in settings.admin_user_ids else (
+        Role.OPERATOR if user.id in settings.operator_user_ids else Role.STRANGER)
+    if chat.id == settings.ops_chat_id:
+        return max(listed, Role.VIEWER)
+    if chat.type == Chat.PRIVATE and chat.id == user.id:
+        return listed
+    return Role.STRANGER
+
+
+def actor_of(user: User | None) -> str:
+    """How a person appears in audit records and timelines: id first, name as a hint."""
+    if user is None:
+        return "unknown"
+    return f"tg:{user.id}" + (f" @{user.username}" if user.username else "")
+
+
+def update_role(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Role:
+    return role_of(bot_context(context).settings, update.effective_chat, update.effective_user)
+
+
+def _what(update: Update) -> str:
+    if update.callback_query is not None:
+        return "button"
+    message = update.effective_message
+    if message is not None and message.text:
+        return message.text.split()[0][:32] if message.text.startswith("/") else "text"
+    return "other"
+
+
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler (group -1): strangers stop here, politely and on record."""
+    if update_role(update, context) is not Role.STRANGER:
+        return
+    ctx = bot_context(context)
+    chat, user = update.effective_chat, update.effective_user
+    store = ctx.services.store
+    previous = store.audit_records(event="access.refused", chat_id=chat.id if chat else None, limit=1)
+    store.audit("access.refused", actor=actor_of(user), chat_id=chat.id if chat else None,
+                detail={"what": _what(update), "chat_type": chat.type if chat else None})
+    log.info("refused %s in chat %s", actor_of(user), chat.id if chat else None)
+    if update.callback_query is not None:
+        await update.callback_query.answer(ctx.tr("access.refused_short"), show_alert=True)
+    elif chat is not None and update.effective_message is not None and (
+        not previous or ctx.services.clock() - previous[0].at >= REFUSAL_EVERY
+    ):
+        await update.effective_message.reply_text(ctx.tr("access.refused"), parse_mode=ParseMode.HTML)
+    raise ApplicationHandlerStop
+
+
+async def require(update: Update, context: ContextTypes.DEFAULT_TYPE, needed: Role, verb: str) -> bool:
+    """True when the sender holds `needed`; otherwise answers the refusal and audits it."""
+    if update_role(update, context) >= needed:
+        return True
+    ctx = bot_context(context)
+    chat = update.effective_chat
+    ctx.services.store.audit("access.denied", actor=actor_of(update.effective_user),
+                             chat_id=chat.id if chat else None, detail={"verb": verb, "needs": needed.name})
+    text = ctx.tr("access.needs_admin" if needed is Role.ADMIN else "access.needs_operator", verb=verb)
+    if update.callback_query is not None:
+        await update.callback_query.answer(text, show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(text)
+    return False

@@ -1,0 +1,19 @@
+"""Callback data: short, versioned, and matched exactly (anything else is "no longer valid").
+
+Format `v1:<area>:<verb>` (at most 64 bytes, Telegram's limit). Buttons that act on a stored
+record (incidents) carry its id and are re-checked against the store on every press.
+"""
+
+from __future__ import annotations
+
+import re
+
+HEALTH_RECHECK = "v1:h:re"
+TOKEN_GUIDE = "v1:t:guide"
+TOKEN_SET_60 = "v1:t:exp60"
+TOKEN_RECHECK = "v1:t:re"
+
+
+def exactly(data: str) -> re.Pattern[str]:
+    """A CallbackQueryHandler pattern that matches this data and nothing longer."""
+    return re.compile(rf"^{re.escape(data)}$")

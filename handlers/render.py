@@ -1,0 +1,101 @@
+"""Turning reports into chat messages: HTML-escaped, secret-free, one glance to read."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.actions.token import (
+    SOURCE_DEBUG_TOKEN,
+    SOURCE_SET_EXPIRY,
+    TokenStatus,
+    describe_days_left,
+)
+from bot.health import HealthReport, ProbeResult, State, describe_error
+from bot.store import AuditRecord
+from handlers import callbacks as cb
+from handlers.context import BotContext
+
+ICONS = {State.OK: "🟢", State.DEGRADED: "🟡", State.DOWN: "🔴"}
+
+
+def _latency(result: ProbeResult) -> str:
+    return "—" if result.latency_ms is None else f"{result.latency_ms:.0f} ms"
+
+
+def health_text(report: HealthReport, ctx: BotContext) -> str:
+    tr = ctx.tr
+    lines = [
+        f"{ICONS[report.overall]} <b>{escape(tr(f'health.overall.{report.overall.value}'))}</b>"
+        f" · {escape(ctx.local(report.checked_at))}"
+    ]
+    for result in report.results:
+        lines.append(
+            f"{ICONS[result.state]} <b>{escape(tr(f'component.{result.component}'))}</b>"
+            f" · {_latency(result)} · {escape(result.reason)}"
+        )
+    return ctx.redact("\n".join(lines))
+
+
+def health_keyboard(ctx: BotContext) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(ctx.tr("button.recheck"), callback_data=cb.HEALTH_RECHECK)]]
+    )
+
+
+def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | None) -> str:
+    tr = ctx.tr
+    if status.valid is True:
+        validity = tr("token.state.valid", username=status.account.username if status.account else "?")
+    elif status.expired:
+        validity = tr("token.state.expired")
+    elif status.valid is False:
+        validity = tr("token.state.rejected")
+    else:
+        validity = tr("token.state.unknown")
+    if status.problem is not None and status.valid is not True:
+        validity += f" — {describe_error(status.problem, tr)}"
+
+    if status.never_expires:
+        expiry = tr("token.never_expires")
+    elif status.expires_at is None:
+        expiry = tr("token.expiry_unknown")
+    else:
+        expiry = f"{ctx.local_date(status.expires_at)} ({describe_days_left(status, tr)})"
+
+    if status.source == SOURCE_DEBUG_TOKEN:
+        source = tr("token.source.debug_token")
+    elif status.source == SOURCE_SET_EXPIRY and registered is not None:
+        source = tr("token.source.set_expiry", actor=registered.actor or "?",
+                    at=ctx.local(registered.at))
+    elif status.source == SOURCE_SET_EXPIRY:
+        source = tr("token.source.set_expiry_plain")
+    else:
+        source = tr("token.source.none")
+
+    lines = [
+        f"{ICONS[status.state]} <b>{escape(tr('token.title'))}</b>",
+        f"{escape(tr('token.label.state'))}: {escape(validity)}",
+        f"{escape(tr('token.label.expiry'))}: {escape(expiry)}",
+        f"{escape(tr('token.label.source'))}: {escape(source)}",
+        f"{escape(tr('token.label.checked'))}: {escape(ctx.local(status.checked_at))}",
+    ]
+    return ctx.redact("\n".join(lines))
+
+
+def token_keyboard(ctx: BotContext) -> InlineKeyboardMarkup:
+    tr = ctx.tr
+    return InlineKeyboardMarkup([
+        [
+            InlineKeyboardButton(tr("button.token_guide"), callback_data=cb.TOKEN_GUIDE),
+            InlineKeyboardButton(tr("button.token_set_60"), callback_data=cb.TOKEN_SET_60),
+        ],
+        [InlineKeyboardButton(tr("button.recheck"), callback_data=cb.TOKEN_RECHECK)],
+    ])
+
+
+def token_guide_text(ctx: BotContext) -> str:
+    tr = ctx.tr
+    steps = "\n".join(f"{n}. {escape(tr(f'guide.step{n}'))}" for n in range(1, 7))
+    return ctx.redact(f"📖 <b>{escape(tr('guide.title'))}</b>\n{steps}")

@@ -1,0 +1,89 @@
+"""/token: the Instagram token's state, its renewal guide, and registering its expiry."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
+from handlers.access import Role, actor_of, require
+from handlers.context import BotContext, bot_context
+from handlers.messages import edit_html
+from handlers.render import token_guide_text, token_keyboard, token_text
+
+SET_EXPIRY_BUTTON_DAYS = 60  # the playbook: "set-expiry 60" for a 60-day long-lived token
+
+
+async def _status_text(ctx: BotContext) -> str:
+    status = await ctx.services.token_status()
+    registered = ctx.services.store.audit_records(event="token.set_expiry", limit=1)
+    return token_text(status, ctx, registered[0] if registered else None)
+
+
+async def token_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/token, /token guide, /token set-expiry <days>."""
+    ctx = bot_context(context)
+    args = context.args or []
+    verb = args[0].lower() if args else "status"
+    message = update.effective_message
+    if verb == "status" and len(args) <= 1:
+        placeholder = await message.reply_text(ctx.tr("token.checking"))
+        await edit_html(placeholder, await _status_text(ctx), token_keyboard(ctx))
+    elif verb == "guide" and len(args) == 1:
+        await message.reply_text(token_guide_text(ctx), parse_mode=ParseMode.HTML)
+    elif verb == "set-expiry":
+        await _set_expiry(update, context, args[1:])
+    else:
+        await message.reply_text(ctx.tr("token.usage"), parse_mode=ParseMode.HTML)
+
+
+async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: list[str]) -> None:
+    ctx = bot_context(context)
+    if not await require(update, context, Role.ADMIN, "/token set-expiry"):
+        return
+    message = update.effective_message
+    try:
+        if len(rest) != 1:
+            raise ValueError("one argument expected")
+        days = parse_expiry_days(rest[0])
+    except ValueError:
+        given = escape(" ".join(rest)) or "—"
+        await message.reply_text(
+            ctx.tr("token.bad_days", given=given, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS),
+            parse_mode=ParseMode.HTML,
+        )
+        return
+    expires_at = ctx.services.set_token_expiry(days, actor=actor_of(update.effective_user))
+    await message.reply_text(
+        ctx.tr("token.expiry_set", days=days, date=escape(ctx.local_date(expires_at))),
+        parse_mode=ParseMode.HTML,
+    )
+
+
+async def token_guide_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The guide button: the renewal steps as a reply, the status message stays."""
+    ctx = bot_context(context)
+    await update.callback_query.answer()
+    await update.callback_query.message.reply_text(token_guide_text(ctx), parse_mode=ParseMode.HTML)
+
+
+async def token_set_60_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins only: register a 60-day expiry and refresh the status message."""
+    ctx = bot_context(context)
+    query = update.callback_query
+    if not await require(update, context, Role.ADMIN, ctx.tr("button.token_set_60")):
+        return
+    expires_at = ctx.services.set_token_expiry(SET_EXPIRY_BUTTON_DAYS, actor=actor_of(update.effective_user))
+    await query.answer(ctx.tr("token.expiry_set_short", date=ctx.local_date(expires_at)))
+    await edit_html(query, await _status_text(ctx), token_keyboard(ctx))
+
+
+async def token_recheck_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Re-check the token and edit the same message."""
+    ctx = bot_context(context)
+    query = update.callback_query
+    await query.answer(ctx.tr("token.checking"))
+    await edit_html(query, await _status_text(ctx), token_keyboard(ctx))
