@@ -79,8 +79,13 @@ def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | N
         f"{escape(tr('token.label.state'))}: {escape(validity)}",
         f"{escape(tr('token.label.expiry'))}: {escape(expiry)}",
         f"{escape(tr('token.label.source'))}: {escape(source)}",
-        f"{escape(tr('token.label.checked'))}: {escape(ctx.local(status.checked_at))}",
     ]
+    if status.source != SOURCE_SET_EXPIRY and status.registered_expiry is not None:
+        # debug_token wins, but what an admin registered still shows, or the press looks lost
+        by = tr("token.registered_by", actor=registered.actor or "?") if registered else ""
+        lines.append(f"{escape(tr('token.label.registered'))}: "
+                     f"{escape(ctx.local_date(status.registered_expiry))}{escape(by)}")
+    lines.append(f"{escape(tr('token.label.checked'))}: {escape(ctx.local(status.checked_at))}")
     return ctx.redact("\n".join(lines))
 
 

@@ -96,17 +96,6 @@ def test_redactor_masks_every_secret_and_its_url_encoded_form() -> None:
     assert Redactor([])("unchanged") == "unchanged"
 
 
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    yield
-    for handler in root.handlers:
-        handler.close()
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-
-
 def test_log_lines_and_tracebacks_are_redacted(tmp_path, restore_logging) -> None:
     import io
 

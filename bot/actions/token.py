@@ -32,6 +32,7 @@ class TokenStatus:
     expires_at: datetime | None
     never_expires: bool
     source: str | None  # SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY or None (unknown)
+    registered_expiry: datetime | None = None  # what set-expiry recorded, whatever the source
 
     @property
     def valid(self) -> bool | None:
@@ -84,10 +85,9 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         expires_at, never = debug.expires_at, debug.expires_at is None and debug.is_valid
         if not debug.is_valid and problem is None and debug.error_subcode == 463:
             problem = TokenExpired("instagram", "debug_token: expired")
-    if source is None:
-        stored = expiry_store.token_expiry()
-        if stored is not None:
-            expires_at, source = stored, SOURCE_SET_EXPIRY
+    stored = expiry_store.token_expiry()
+    if source is None and stored is not None:
+        expires_at, source = stored, SOURCE_SET_EXPIRY
     return TokenStatus(
         checked_at=clock(),
         account=account if isinstance(account, IgAccount) else None,
@@ -95,6 +95,7 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         expires_at=expires_at,
         never_expires=never,
         source=source,
+        registered_expiry=stored,
     )
 
 

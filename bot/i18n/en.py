@@ -56,6 +56,8 @@ MESSAGES: dict[str, str] = {
     "token.label.state": "State",
     "token.label.expiry": "Expires",
     "token.label.source": "Source",
+    "token.label.registered": "Registered",
+    "token.registered_by": " (by {actor})",
     "token.label.checked": "Checked",
     "token.state.valid": "valid (@{username})",
     "token.state.expired": "expired",

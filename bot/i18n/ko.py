@@ -56,6 +56,8 @@ MESSAGES: dict[str, str] = {
     "token.label.state": "상태",
     "token.label.expiry": "만료",
     "token.label.source": "출처",
+    "token.label.registered": "등록된 만료일",
+    "token.registered_by": " ({actor} 등록)",
     "token.label.checked": "확인 시각",
     "token.state.valid": "유효 (@{username})",
     "token.state.expired": "만료됨",

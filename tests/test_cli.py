@@ -1,0 +1,133 @@
+"""The CLI: the chat's code paths without Telegram, with exit codes that mean something."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import EX_CONFIG, EX_TEMPFAIL, EX_USAGE, main
+from bot.demo import run_demo
+from bot.sandbox.home import make_stats_stale
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli_env(sandbox, monkeypatch, tmp_path, restore_logging):
+    """The sandbox's settings in the process environment, without Telegram (scenario 6)."""
+    env = sandbox.env(lang="en", HEALTH_TIMEOUT_S="1")
+    for name in ("TELEGRAM_BOT_TOKEN", "OPS_CHAT_ID", "ADMIN_USER_IDS", "OPERATOR_USER_IDS"):
+        env.pop(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return env
+
+
+def test_health_table_and_exit_codes(cli_env, sandbox, capsys) -> None:
+    assert main(["health", "instagram", "token", "stats"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["COMPONENT", "STATE", "LATENCY", "REASON"]
+    assert "instagram" in out and "overall: ok (All systems normal)" in out
+
+    make_stats_stale(sandbox.home, 40)
+    assert main(["health", "stats"]) == 1
+    assert "stale: updated 40.0 h ago" in capsys.readouterr().out
+
+    sandbox.instagram.set_fault("token_expired")
+    assert main(["health"]) == 2
+    out = capsys.readouterr().out
+    assert "token expired" in out and "overall: down" in out
+    assert "telegram    down" in out and "TELEGRAM_BOT_TOKEN is not set" in out
+
+
+def test_token_commands(cli_env, capsys) -> None:
+    assert main(["token", "guide"]) == 0
+    assert "Renewing the Instagram token" in capsys.readouterr().out
+    assert main(["token", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "State: valid (@sunflow.daily)" in out and "<b>" not in out
+    assert main(["token", "set-expiry", "30"]) == 0
+    assert "token expiry registered: 30 days" in capsys.readouterr().out
+    with Store.open(Path(cli_env["DATA_DIR"])) as store:
+        assert store.token_expiry() is not None
+        assert store.audit_records(event="token.set_expiry")[0].actor == "cli"
+    assert main(["token", "status"]) == 0
+    assert "Registered: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("days", ["0", "91", "soon"])
+def test_bad_set_expiry_is_a_usage_error(cli_env, capsys, days) -> None:
+    assert main(["token", "set-expiry", days]) == EX_USAGE
+    assert "whole number of days from 1 to 90" in capsys.readouterr().err
+
+
+def test_set_expiry_while_the_bot_holds_the_store(cli_env, capsys) -> None:
+    with Store.open(Path(cli_env["DATA_DIR"])):
+        assert main(["token", "set-expiry", "30"]) == EX_TEMPFAIL
+        assert "use /token set-expiry in the chat" in capsys.readouterr().err
+        assert main(["token", "status"]) == 0, "reading works beside the running bot"
+
+
+def test_bad_configuration_lists_every_problem(cli_env, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HEALTH_TIMEOUT_S", "never")
+    monkeypatch.delenv("FAL_KEY")
+    assert main(["health"]) == EX_CONFIG
+    err = capsys.readouterr().err
+    assert "HEALTH_TIMEOUT_S: must be a number" in err and "FAL_KEY: is required" in err
+
+
+def test_usage_errors_do_not_look_like_down(cli_env, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["healthz"])
+    assert exited.value.code == EX_USAGE
+    assert main(["health", "nope"]) == EX_USAGE
+
+
+def test_the_installed_entry_point_runs(cli_env) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "health", "token"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "token" in result.stdout and "days left" in result.stdout
+
+
+def test_demo_runs_a_piped_script_in_order(tmp_path) -> None:
+    script = io.StringIO("\n".join([
+        "/health",
+        ":fault instagram token_expired",
+        "1",
+        ":faults",
+        ":as viewer",
+        "/token set-expiry 30",
+        ":as stranger",
+        "/health",
+        ":quit",
+        "/never-reached",
+    ]) + "\n")
+    out = io.StringIO()
+    assert run_demo("en", stdin=script, out=out, root=tmp_path / "demo") == 0
+    text = out.getvalue()
+    first = text.index("🟢 All systems normal")
+    expired = text.index("🔴 Token")
+    assert first < expired, "the re-check ran after the fault was set"
+    assert "instagram   token_expired" in text
+    assert "/token set-expiry: only an admin can do this." in text
+    assert "only answers in the team's ops group" in text
+    assert text.rstrip().endswith("bye.")
+    assert "never-reached" not in text
+
+
+def test_demo_command_exits_cleanly_at_end_of_input(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--lang", "en"], input="/token\n", capture_output=True,
+        text=True, timeout=90, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Instagram token" in result.stdout and result.stdout.rstrip().endswith("bye.")
+    assert (tmp_path / "data" / "demo" / "demo.log").exists()

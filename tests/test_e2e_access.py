@@ -1,0 +1,122 @@
+"""Who gets answers, forged buttons, the error handler, commands, and secrets never leaking."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from bot.logging_setup import configure_logging
+from bot.secrets import MASK
+from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, STRANGER, STRANGER_CHAT, VIEWER, private_chat
+from bot.sandbox.runner import BotRunner
+from conftest import Chat
+
+REFUSAL = "This is SunFlow Ops, the SunFlow team's incident bot."
+
+
+async def test_a_stranger_chat_gets_one_polite_refusal_and_every_attempt_is_audited(chat) -> None:
+    first = await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
+    assert len(first) == 1 and first[0].text.startswith(REFUSAL)
+    again = await chat.send("/token", user=STRANGER, chat=STRANGER_CHAT)
+    assert again == [], "one refusal per chat per day, not one per message"
+    records = chat.store.audit_records(event="access.refused", chat_id=STRANGER_CHAT.id)
+    assert [r.detail["what"] for r in records] == ["/token", "/health"]
+    assert all(r.actor == f"tg:{STRANGER.id} @random_person" for r in records)
+    assert chat.bot_messages(OPS_CHAT) == [], "nothing leaked into the ops group"
+
+
+async def test_private_chats_are_for_listed_people_only(chat) -> None:
+    (refused,) = await chat.send("/health", user=VIEWER, chat=private_chat(VIEWER))
+    assert refused.text.startswith(REFUSAL)
+    (answered,) = await chat.send("/token", user=OPERATOR, chat=private_chat(OPERATOR))
+    assert answered.text.startswith("🟢 Instagram token")
+    (start,) = await chat.send("/start", user=ADMIN, chat=private_chat(ADMIN))
+    assert "SunFlow Ops" in start.text and "registered operators and admins" in start.text
+
+
+async def test_group_members_may_look_but_not_change(chat) -> None:
+    (report,) = await chat.send("/health", user=VIEWER)
+    assert report.text.startswith("🟢 All systems normal")
+    (helped,) = await chat.send("/help", user=VIEWER)
+    assert "/health" in helped.text and "/token set-expiry" in helped.text
+    assert "You are an admin" not in helped.text
+    (admin_help,) = await chat.send("/help")
+    assert "You are an admin" in admin_help.text
+
+
+async def test_forged_or_stale_buttons_change_nothing(chat) -> None:
+    (status,) = await chat.send("/token")
+    for data in ("v1:t:exp999", "v1:t:exp60:extra", "v0:h:re", "garbage", "x" * 64):
+        answer = await chat.press(status, data=data)
+        assert answer["text"] == "This button is no longer valid." and answer["show_alert"]
+    assert chat.store.token_expiry() is None
+    assert chat.tg.message(status.chat_id, status.message_id).edits == 1
+    assert len(chat.bot_messages()) == 1
+
+
+async def test_a_button_in_a_stranger_chat_is_refused_and_answered(chat) -> None:
+    (refusal,) = await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
+    answer = await chat.press(refusal, data="v1:t:exp60", user=STRANGER, chat=STRANGER_CHAT)
+    assert answer["show_alert"] and "only serves the SunFlow ops team" in answer["text"]
+    assert chat.store.token_expiry() is None
+
+
+async def test_commands_are_announced_in_korean_english_and_by_default(chat) -> None:
+    for lang in ("ko", "en", None):
+        names = [c["command"] for c in chat.tg.commands_for(None, lang)]
+        assert names == ["health", "token", "help", "start"], lang
+    korean = {c["command"]: c["description"] for c in chat.tg.commands_for(None, "ko")}
+    assert korean["health"] == "파이프라인 구성 요소 상태"
+
+
+async def test_a_failing_handler_is_logged_answered_briefly_and_polling_goes_on(
+        chat, monkeypatch, caplog) -> None:
+    async def broken() -> None:
+        raise RuntimeError("simulated bug in the token check")
+
+    monkeypatch.setattr(chat.services, "token_status", broken)
+    with caplog.at_level(logging.ERROR):
+        sent = await chat.send("/token")
+    note = sent[-1]
+    assert note.text.startswith("⚠️ Something went wrong handling that (ref E-")
+    assert "simulated bug" not in note.text
+    failure = [r for r in caplog.records if r.getMessage().startswith("update failed")]
+    assert failure and failure[0].exc_info and "simulated bug" in str(failure[0].exc_info[1])
+    (report,) = await chat.send("/health token")
+    assert report.text.startswith("🟢"), "the bot keeps polling after an error"
+
+
+async def test_the_bot_rides_out_a_telegram_429(chat) -> None:
+    chat.tg.set_fault("rate_limited", retry_after=1, methods="sendMessage", times=1)
+    sent = await chat.send("/help")
+    assert len(sent) == 1 and sent[0].text.startswith("SunFlow Ops commands")
+
+
+async def test_no_configured_secret_appears_in_anything_sent_or_logged(
+        sandbox, make_settings, restore_logging) -> None:
+    settings = make_settings()
+    stream = io.StringIO()
+    configure_logging(settings.redactor(), level=logging.DEBUG, stream=stream,
+                      log_file=settings.data_dir / "sunflow-ops.log")
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        await chat.send("/health")
+        await chat.send("/token")
+        await chat.send("/token guide")
+        sandbox.instagram.set_fault("token_invalid")
+        sandbox.fal.set_fault("key_invalid")
+        sandbox.cloudinary.set_fault("auth")
+        await chat.send("/health")
+        await chat.send("/token set-expiry 45")
+        await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
+        await chat.press(chat.bot_messages()[0], data="forged")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    logged = stream.getvalue() + (settings.data_dir / "sunflow-ops.log").read_text()
+    sent = [m.html or m.text or "" for c in (OPS_CHAT, STRANGER_CHAT) for m in sandbox.telegram.messages(c.id)]
+    answers = [a.get("text") or "" for a in sandbox.telegram.callback_answers.values()]
+    everything = "\n".join([logged, *sent, *answers])
+    # python-telegram-bot logs its base URL, token included, at DEBUG: it must arrive masked
+    assert "Set Bot API URL: " in logged and MASK in logged
+    for secret in settings.secret_values():
+        assert secret not in everything, f"a secret leaked ({len(secret)} chars)"
