@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
+from telegram import Update
+
+from bot.actions.token import parse_expiry_days
+from bot.app import build_application
 from bot.config import ConfigError, Settings
 from bot.health import HealthReport
+from bot.i18n import Translator
 from bot.logging_setup import configure_logging
 from bot.secrets import Redactor
+from bot.services import COMPONENTS, build_services
 from bot.store import Store, StoreLocked
+from handlers.context import BotContext
+from handlers.render import token_guide_text, token_text
 
 EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 64, 75, 78
 log = logging.getLogger("sunflow-ops")
@@ -68,11 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from telegram import Update
-
-    from bot.app import build_application
-    from bot.services import build_services
-
     try:
         store = Store.open(settings.data_dir)
     except StoreLocked as exc:
@@ -95,11 +100,6 @@ def _run(settings: Settings) -> int:
 
 async def _offline(args: argparse.Namespace, settings: Settings) -> int:
     """health and token: the chat's code paths, printed to the terminal."""
-    from bot.actions.token import parse_expiry_days
-    from bot.services import COMPONENTS, build_services
-    from handlers.context import BotContext
-    from handlers.render import token_guide_text
-
     redact = settings.redactor()
     wants_write = args.command == "token" and args.token_command == "set-expiry"
     try:
@@ -133,8 +133,6 @@ async def _offline(args: argparse.Namespace, settings: Settings) -> int:
             expires_at = services.set_token_expiry(days, actor="cli")
             print(f"token expiry registered: {days} days, until {ctx.local_date(expires_at)}")
             return 0
-        from handlers.render import token_text
-
         status = await services.token_status()
         registered = store.audit_records(event="token.set_expiry", limit=1)
         print(_plain(token_text(status, ctx, registered[0] if registered else None)))
@@ -144,7 +142,7 @@ async def _offline(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
 
 
-def format_report(report: HealthReport, tr, redact: Redactor) -> str:
+def format_report(report: HealthReport, tr: Translator, redact: Redactor) -> str:
     """A fixed-width table: component, state, latency, reason; the overall state last."""
     rows = [("COMPONENT", "STATE", "LATENCY", "REASON")]
     for r in report.results:
@@ -159,9 +157,6 @@ def format_report(report: HealthReport, tr, redact: Redactor) -> str:
 
 def _plain(html_text: str) -> str:
     """Chat HTML to terminal text."""
-    import html
-    import re
-
     return html.unescape(re.sub(r"</?[a-z][^>]*>", "", html_text))
 
 

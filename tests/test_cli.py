@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from bot.cli import EX_CONFIG, EX_TEMPFAIL, EX_USAGE, main
 from bot.demo import run_demo
+from bot.sandbox import ADMIN, BOT_TOKEN, OPS_CHAT
 from bot.sandbox.home import make_stats_stale
 from bot.store import Store
 
@@ -131,3 +133,40 @@ def test_demo_command_exits_cleanly_at_end_of_input(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Instagram token" in result.stdout and result.stdout.rstrip().endswith("bye.")
     assert (tmp_path / "data" / "demo" / "demo.log").exists()
+
+
+def test_demo_ends_cleanly_on_ctrl_c(tmp_path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "demo", "--lang", "en"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert "SunFlow Ops demo" in demo.stdout.readline()  # the bot is up and polling
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, err
+    assert out.rstrip().endswith("bye.") and "Traceback" not in err
+
+
+def test_run_polls_answers_and_stops_on_sigterm(sandbox, tmp_path) -> None:
+    """`sunflow-ops run` as an operator starts it, against the sandbox instead of Telegram."""
+    env = {**os.environ, **sandbox.env(lang="en"), "PYTHONPATH": str(ROOT)}
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        tg = sandbox.telegram
+        assert tg.wait_for(lambda: tg.commands_for(None, "ko"), timeout=30), "never started"
+        sandbox.telegram.send_message(OPS_CHAT, ADMIN, "/health")
+        assert tg.wait_for(lambda: any("All systems normal" in (m.text or "")
+                                       for m in tg.bot_messages(OPS_CHAT.id)), timeout=30)
+        bot.send_signal(signal.SIGTERM)
+        out, err = bot.communicate(timeout=30)
+    finally:
+        bot.kill()
+    assert bot.returncode == 0, err
+    log_text = (sandbox.data_dir / "sunflow-ops.log").read_text()
+    assert "SunFlow Ops starting" in log_text
+    assert BOT_TOKEN not in log_text + err + out
