@@ -90,7 +90,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now) 
     tr = Translator(settings.bot_lang)
     # Each call to a vendor gets a little less than the health deadline, so a slow vendor is
     # reported by its adapter (with its own reason) rather than cut off by the runner.
-    timeout_s = max(1.0, settings.health_timeout_s * 0.9)
+    timeout_s = settings.health_timeout_s * 0.9
     assert settings.instagram_access_token and settings.instagram_user_id
     assert settings.cloudinary and settings.fal_key
     instagram = InstagramGraph(

@@ -57,10 +57,8 @@ def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | N
     if status.problem is not None and status.valid is not True:
         validity += f" — {describe_error(status.problem, tr)}"
 
-    if status.never_expires:
-        expiry = tr("token.never_expires")
-    elif status.expires_at is None:
-        expiry = tr("token.expiry_unknown")
+    if status.never_expires or status.expires_at is None:
+        expiry = describe_days_left(status, tr)
     else:
         expiry = f"{ctx.local_date(status.expires_at)} ({describe_days_left(status, tr)})"
 
@@ -71,6 +69,8 @@ def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | N
                     at=ctx.local(registered.at))
     elif status.source == SOURCE_SET_EXPIRY:
         source = tr("token.source.set_expiry_plain")
+    elif status.debug_problem is not None:
+        source = tr("token.source.debug_failed")
     else:
         source = tr("token.source.none")
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import cloudinary
 import cloudinary.api
 import cloudinary.exceptions
+import cloudinary.api_client.call_api
 import cloudinary.uploader
+import cloudinary.utils
 import fal_client
 import fal_client.client as fal_module
 import httpx
@@ -529,7 +531,11 @@ def test_cloudinary_fault_5xx(cld, cld_opts):
     assert type(upload_error.value) is cloudinary.exceptions.Error
 
 
-def test_cloudinary_hang_is_a_timeout(cld, cld_opts):
+def test_cloudinary_hang_is_a_timeout(cld, cld_opts, monkeypatch):
+    # the SDK's own connector, as shipped (the adapter replaces it process-wide)
+    default = cloudinary.utils.get_http_connector(cloudinary.config(), cloudinary.CERT_KWARGS)
+    monkeypatch.setattr(cloudinary.api_client.call_api, "_http", default)
+    monkeypatch.setattr(cloudinary.uploader, "_http", default)
     cld.set_fault("hang")
     started = time.perf_counter()
     with pytest.raises(cloudinary.exceptions.GeneralError, match="Read timed out"):

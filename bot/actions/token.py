@@ -2,7 +2,9 @@
 
 Expiry comes from Graph's debug_token when app credentials are configured (authoritative), else
 from the date an admin registered with `set-expiry` (the playbook's `token_monitor.py set-expiry
-60`). Seven days or fewer left is degraded; expired, rejected or unknown-and-failing is down.
+60`). Expired or rejected is down; seven days or fewer left, an unknown expiry, or a check that
+could not reach Graph is degraded. A failed debug_token call is kept and shown (a wrong app
+secret must not pass for "expiry unknown").
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class TokenStatus:
     never_expires: bool
     source: str | None  # SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY or None (unknown)
     registered_expiry: datetime | None = None  # what set-expiry recorded, whatever the source
+    debug_problem: ServiceError | None = None  # why debug_token failed, when it did
 
     @property
     def valid(self) -> bool | None:
@@ -76,6 +79,7 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         inspector.account(), inspector.debug_token(), return_exceptions=True
     )
     problem = account if isinstance(account, ServiceError) else None
+    debug_problem = debug if isinstance(debug, ServiceError) else None
     for outcome in (account, debug):
         if isinstance(outcome, BaseException) and not isinstance(outcome, ServiceError):
             raise outcome  # a bug, not a vendor failure: let the error handler see it
@@ -96,6 +100,7 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         never_expires=never,
         source=source,
         registered_expiry=stored,
+        debug_problem=debug_problem,
     )
 
 
@@ -124,6 +129,10 @@ def describe_days_left(status: TokenStatus, tr: Translator) -> str:
     if status.never_expires:
         return tr("token.never_expires")
     days = status.days_left
+    if days is None and status.debug_problem is not None:
+        if status.problem is not None:  # Graph failed both calls: the first reason says it all
+            return tr("token.expiry_not_read")
+        return tr("token.debug_token_failed", error=describe_error(status.debug_problem, tr))
     if days is None:
         return tr("token.expiry_unknown")
     if days <= -1:

@@ -1,7 +1,9 @@
 """Cloudinary through its own SDK: reachability (`api.ping`) and plan usage (`api.usage`).
 
-The SDK is blocking (urllib3), so every call runs on a small dedicated thread pool with the
-SDK's own `timeout`, which ends the thread even when the health check has stopped waiting.
+The SDK is blocking (urllib3), so every call runs on a small dedicated thread pool, under our
+own deadline and the SDK's `timeout`. urllib3 retries a read timeout three more times by
+default, which made one hung call hold a pool thread for four timeouts; the SDK's connectors
+are rebuilt once per process without read retries (connection failures are still retried).
 Credentials go per call (never into the SDK's process-wide config), so two adapters with two
 accounts, or a test and the bot, cannot step on each other.
 
@@ -17,10 +19,16 @@ import asyncio
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+import cloudinary
 import cloudinary.api
+import cloudinary.api_client.call_api
 import cloudinary.exceptions as cx
+import cloudinary.uploader
+import cloudinary.utils
+from urllib3.util.retry import Retry
 
 from bot.config import CloudinaryConfig
 from bot.errors import (
@@ -39,7 +47,31 @@ from bot.ports import HostUsage
 SERVICE = "cloudinary"
 CREDITS_WARN_PCT = 80.0
 _STATUS_RE = re.compile(r"Error (\d{3})\b")
+_RESET_RE = re.compile(r"Try again on (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC")
 _TIMEOUT_HINTS = ("timed out", "timeout", "Timeout")
+_NO_READ_RETRIES = Retry(total=2, connect=2, read=0, status=0, redirect=0)
+_transport_ready = False
+
+
+def configure_cloudinary_transport() -> None:
+    """Rebuild the SDK's module-level connectors with read retries off (once per process)."""
+    global _transport_ready
+    if _transport_ready:
+        return
+    # maxsize: ping and usage run at once; one pooled connection would be dropped each time
+    options = {**cloudinary.CERT_KWARGS, "retries": _NO_READ_RETRIES, "maxsize": 4}
+    connector = cloudinary.utils.get_http_connector(cloudinary.config(), options)
+    cloudinary.api_client.call_api._http = connector
+    cloudinary.uploader._http = connector
+    _transport_ready = True
+
+
+def _seconds_until_reset(message: str) -> float | None:
+    match = _RESET_RE.search(message)
+    if not match:
+        return None
+    reset = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return max(0.0, (reset - datetime.now(timezone.utc)).total_seconds())
 
 T = TypeVar("T")
 
@@ -55,7 +87,7 @@ def classify_cloudinary_error(exc: Exception) -> ServiceError:
     if isinstance(exc, cx.RateLimited) or status in (420, 429):
         if "credit" in message.lower() or "quota" in message.lower():
             return QuotaExceeded(SERVICE, label, status=status)
-        return RateLimited(SERVICE, label, status=status)
+        return RateLimited(SERVICE, label, status=status, retry_after_s=_seconds_until_reset(message))
     if isinstance(exc, cx.NotAllowed) or status == 403:
         return TokenInvalid(SERVICE, f"{label}: not allowed", status=status)
     if isinstance(exc, (cx.BadRequest, cx.NotFound, cx.AlreadyExists)):
@@ -77,6 +109,7 @@ class CloudinaryImageHost:
         self._tr = tr
         self._timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cloudinary")
+        configure_cloudinary_transport()
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -98,7 +131,11 @@ class CloudinaryImageHost:
             except Exception as exc:  # the SDK raises bare Exception for unmapped statuses
                 raise classify_cloudinary_error(exc) from None
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        future = asyncio.get_running_loop().run_in_executor(self._pool, run)
+        try:
+            return await asyncio.wait_for(future, self._timeout_s)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise ServiceTimeout(SERVICE, "no answer from Cloudinary") from None
 
     async def ping(self) -> None:
         await self._call(cloudinary.api.ping)
@@ -116,8 +153,7 @@ class CloudinaryImageHost:
     async def probe(self) -> ProbeResult:
         watch = Stopwatch()
         try:
-            await self.ping()
-            usage = await self.usage()
+            _, usage = await asyncio.gather(self.ping(), self.usage())
         except ServiceError as exc:
             return failed_probe(self.component, exc, watch.ms, self._tr)
         pct = usage.credits_used_pct

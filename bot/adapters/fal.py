@@ -13,6 +13,7 @@ HTTP errors and lets httpx's own exceptions through for timeouts and refused con
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import fal_client
@@ -79,10 +80,14 @@ class FalImageGenerator:
         self._client = fal_client.AsyncClient(key=key.reveal(), default_timeout=timeout_s)
         self._model = model
         self._tr = tr
+        self._timeout_s = timeout_s
 
     async def check_key(self) -> None:
+        # fal-client polls the queue with its own 120 s read timeout and retries timeouts, so
+        # our deadline has to wrap the whole call.
         try:
-            await self._client.status(self._model, str(uuid.uuid4()))
+            await asyncio.wait_for(self._client.status(self._model, str(uuid.uuid4())),
+                                   self._timeout_s)
         except fal_client.FalClientHTTPError as exc:
             if exc.status_code == 404:
                 return  # the key was accepted; the random request simply does not exist

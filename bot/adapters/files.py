@@ -24,7 +24,8 @@ STATS_FILE = Path("config/data/instagram_stats.json")
 LOGS_DIR = Path("config/logs")
 TAIL_BYTES = 256 * 1024  # an error worth paging about is near the end of a log
 LOG_LINE_RE = re.compile(
-    r"^(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.]\d+)?\s+(?P<level>[A-Z]+)\b"
+    r"^(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](?P<frac>\d{1,6}))?"
+    r"\s+(?P<level>[A-Z]+)\b"
 )
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 ERROR_WINDOW = timedelta(hours=24)
@@ -103,7 +104,8 @@ class PipelineHome:
                 match = LOG_LINE_RE.match(line)
                 if not match or match.group("level") not in ERROR_LEVELS:
                     continue
-                stamp = parse_timestamp(match.group("ts"))
+                frac = match.group("frac")
+                stamp = parse_timestamp(match.group("ts") + (f".{frac}" if frac else ""))
                 if stamp is not None and stamp >= since:
                     found.append(LogLine(path.name, line.strip(), stamp))
         found.sort(key=lambda item: item.at or since)
