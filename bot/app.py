@@ -31,6 +31,7 @@ from handlers.token import (
 )
 
 log = logging.getLogger(__name__)
+CONCURRENT_UPDATES = 16
 
 
 async def _on_start(application: Application) -> None:
@@ -61,6 +62,8 @@ def build_application(settings: Settings, services: Services, *,
         .token(settings.telegram_bot_token.reveal())
         .base_url(settings.telegram_api_base_url)
         .rate_limiter(AIORateLimiter(max_retries=2))
+        # A /health waiting on a hung vendor must not hold up everyone else's commands.
+        .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(_on_start)
         .build()
     )

@@ -52,25 +52,31 @@ def update_role(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Role:
     return role_of(bot_context(context).settings, update.effective_chat, update.effective_user)
 
 
-def _what(update: Update) -> str:
+def _what(update: Update) -> str | None:
+    """What a stranger tried, or None for chatter that was not addressed to the bot."""
     if update.callback_query is not None:
         return "button"
     message = update.effective_message
-    if message is not None and message.text:
-        return message.text.split()[0][:32] if message.text.startswith("/") else "text"
-    return "other"
+    if message is None or update.effective_chat is None:
+        return None  # membership changes and the like: nothing was asked
+    if message.text and message.text.startswith("/"):
+        return message.text.split()[0][:32]
+    return "text" if update.effective_chat.type == Chat.PRIVATE else None
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler (group -1): strangers stop here, politely and on record."""
     if update_role(update, context) is not Role.STRANGER:
         return
+    what = _what(update)
+    if what is None:
+        raise ApplicationHandlerStop  # group chatter the bot happens to see: not an attempt
     ctx = bot_context(context)
     chat, user = update.effective_chat, update.effective_user
     store = ctx.services.store
     previous = store.audit_records(event="access.refused", chat_id=chat.id if chat else None, limit=1)
     store.audit("access.refused", actor=actor_of(user), chat_id=chat.id if chat else None,
-                detail={"what": _what(update), "chat_type": chat.type if chat else None})
+                detail={"what": what, "chat_type": chat.type if chat else None})
     log.info("refused %s in chat %s", actor_of(user), chat.id if chat else None)
     if update.callback_query is not None:
         await update.callback_query.answer(ctx.tr("access.refused_short"), show_alert=True)

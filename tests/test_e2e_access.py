@@ -120,3 +120,10 @@ async def test_no_configured_secret_appears_in_anything_sent_or_logged(
     assert "Set Bot API URL: " in logged and MASK in logged
     for secret in settings.secret_values():
         assert secret not in everything, f"a secret leaked ({len(secret)} chars)"
+
+
+async def test_chatter_in_a_stranger_group_is_ignored_not_audited(chat) -> None:
+    assert await chat.send("anyone seen the deploy?", user=STRANGER, chat=STRANGER_CHAT) == []
+    assert chat.store.audit_records(event="access.refused") == []
+    (refusal,) = await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
+    assert refusal.text.startswith(REFUSAL)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.sandbox import ADMIN, OPS_CHAT, VIEWER, Sandbox
 from bot.sandbox.home import corrupt_stats, make_stats_stale, remove_stats
+from bot.sandbox.runner import BotRunner
+from conftest import Chat
 from bot.services import COMPONENTS
 from handlers import callbacks as cb
 
@@ -106,10 +109,6 @@ async def test_health_statistics_freshness(chat, drill, icon, words) -> None:
 
 
 async def test_recent_pipeline_errors_degrade_the_logs_line(sandbox, make_settings, tmp_path) -> None:
-    from bot.sandbox import Sandbox
-    from bot.sandbox.runner import BotRunner
-    from conftest import Chat
-
     busy = Sandbox.start(tmp_path / "busy", history_age_h=0)
     try:
         settings = make_settings(SUNFLOW_HOME=str(busy.home))
@@ -140,3 +139,12 @@ async def test_health_for_some_components_and_a_clear_error_for_unknown_ones(cha
     assert line_for(report.text, "token") and line_for(report.text, "stats")
     (error,) = await chat.send("/health tokn")
     assert "Unknown component: tokn" in error.text and "instagram, token" in error.text
+
+
+async def test_a_slow_health_check_does_not_hold_up_other_commands(chat) -> None:
+    chat.sandbox.instagram.set_fault("hang")
+    slow = chat.tg.send_message(OPS_CHAT, ADMIN, "/health instagram")
+    quick = await chat.send("/help", user=VIEWER)
+    assert quick and quick[-1].text.startswith("SunFlow Ops commands")
+    assert slow.update_id not in chat.runner.application.handled_ids, "help waited for health"
+    assert await chat.runner.wait_handled(slow.update_id, timeout=10)
