@@ -7,6 +7,7 @@ Everything else gets one polite refusal per chat per day and an audit record per
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from enum import IntEnum
@@ -17,6 +18,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.config import Settings
 from handlers.context import bot_context
+from handlers.messages import answer
 
 log = logging.getLogger(__name__)
 REFUSAL_EVERY = timedelta(hours=24)
@@ -30,7 +32,12 @@ class Role(IntEnum):
 
 
 def role_of(settings: Settings, chat: Chat | None, user: User | None) -> Role:
-    if chat is None or user is None or user.is_bot:
+    if chat is None or user is None:
+        return Role.STRANGER
+    if chat.id == settings.ops_chat_id and user.is_bot:
+        # an anonymous group admin or a post "as the group": someone in the group, not who
+        return Role.VIEWER
+    if user.is_bot:
         return Role.STRANGER
     listed = Role.ADMIN if user.id in settings.admin_user_ids else (
         Role.OPERATOR if user.id in settings.operator_user_ids else Role.STRANGER)
@@ -65,26 +72,38 @@ def _what(update: Update) -> str | None:
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Runs before every handler (group -1): strangers stop here, politely and on record."""
+    """Runs before every handler (group -1): strangers stop here, politely and on record.
+
+    It fails closed: whatever goes wrong while refusing (Telegram down, the store read-only),
+    the update stops here, because python-telegram-bot would otherwise run the next group.
+    """
     if update_role(update, context) is not Role.STRANGER:
         return
+    try:
+        await _refuse(update, context)
+    except Exception:
+        log.exception("refusing a stranger failed; the update was stopped anyway")
+    raise ApplicationHandlerStop
+
+
+async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     what = _what(update)
     if what is None:
-        raise ApplicationHandlerStop  # group chatter the bot happens to see: not an attempt
+        return  # group chatter the bot happens to see: not an attempt
     ctx = bot_context(context)
     chat, user = update.effective_chat, update.effective_user
+    chat_id = chat.id if chat else None
     store = ctx.services.store
-    previous = store.audit_records(event="access.refused", chat_id=chat.id if chat else None, limit=1)
-    store.audit("access.refused", actor=actor_of(user), chat_id=chat.id if chat else None,
-                detail={"what": what, "chat_type": chat.type if chat else None})
-    log.info("refused %s in chat %s", actor_of(user), chat.id if chat else None)
+    previous = store.audit_records(event="access.refused", chat_id=chat_id, limit=1)
+    await asyncio.to_thread(store.audit, "access.refused", actor=actor_of(user), chat_id=chat_id,
+                            detail={"what": what, "chat_type": chat.type if chat else None})
+    log.info("refused %s in chat %s", actor_of(user), chat_id)
     if update.callback_query is not None:
-        await update.callback_query.answer(ctx.tr("access.refused_short"), show_alert=True)
-    elif chat is not None and update.effective_message is not None and (
+        await answer(update.callback_query, ctx.tr("access.refused_short"), alert=True)
+    elif update.effective_message is not None and (
         not previous or ctx.services.clock() - previous[0].at >= REFUSAL_EVERY
     ):
         await update.effective_message.reply_text(ctx.tr("access.refused"), parse_mode=ParseMode.HTML)
-    raise ApplicationHandlerStop
 
 
 async def require(update: Update, context: ContextTypes.DEFAULT_TYPE, needed: Role, verb: str) -> bool:
@@ -93,11 +112,12 @@ async def require(update: Update, context: ContextTypes.DEFAULT_TYPE, needed: Ro
         return True
     ctx = bot_context(context)
     chat = update.effective_chat
-    ctx.services.store.audit("access.denied", actor=actor_of(update.effective_user),
-                             chat_id=chat.id if chat else None, detail={"verb": verb, "needs": needed.name})
+    await asyncio.to_thread(ctx.services.store.audit, "access.denied",
+                            actor=actor_of(update.effective_user), chat_id=chat.id if chat else None,
+                            detail={"verb": verb, "needs": needed.name})
     text = ctx.tr("access.needs_admin" if needed is Role.ADMIN else "access.needs_operator", verb=verb)
     if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
+        await answer(update.callback_query, text, alert=True)
     elif update.effective_message is not None:
         await update.effective_message.reply_text(text)
     return False

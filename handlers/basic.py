@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.i18n import Translator
 from handlers.access import Role, update_role
 from handlers.context import bot_context
+from handlers.messages import answer
 
 log = logging.getLogger(__name__)
 
@@ -43,4 +44,4 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     ctx = bot_context(context)
     query = update.callback_query
     log.info("unknown callback data %r from %s", (query.data or "")[:64], query.from_user.id)
-    await query.answer(ctx.tr("button.no_longer_valid"), show_alert=True)
+    await answer(query, ctx.tr("button.no_longer_valid"), alert=True)

@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.services import COMPONENTS
 from handlers.context import bot_context
-from handlers.messages import edit_html
+from handlers.messages import answer, edit_html, quoted
 from handlers.render import health_keyboard, health_text
 
 
@@ -21,7 +21,7 @@ async def health_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     unknown = [name for name in wanted if name not in COMPONENTS]
     if unknown:
         await update.effective_message.reply_text(
-            ctx.tr("health.unknown_component", names=escape(", ".join(unknown)),
+            ctx.tr("health.unknown_component", names=escape(quoted(", ".join(unknown))),
                    known=", ".join(COMPONENTS)),
             parse_mode=ParseMode.HTML,
         )
@@ -36,6 +36,6 @@ async def health_recheck(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """The re-check button: the same message, edited with a fresh report."""
     ctx = bot_context(context)
     query = update.callback_query
-    await query.answer(ctx.tr("health.rechecking"))
+    await answer(query, ctx.tr("health.rechecking"))
     report = await ctx.services.health()
     await edit_html(query, health_text(report, ctx), health_keyboard(ctx))

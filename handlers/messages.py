@@ -1,20 +1,65 @@
-"""Sending and editing with the conventions every handler shares."""
+"""Sending, editing and answering with the conventions every handler shares."""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
+
+log = logging.getLogger(__name__)
+ECHO_LIMIT = 64  # characters of a user's own input we quote back
+
+
+def quoted(text: str) -> str:
+    """A user's input, cut to a length that cannot push a reply past Telegram's limit."""
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
+
+
+async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer a button press; a press too old to answer (queued while the bot was down) is
+    still handled, only its little notice is lost."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        log.info("callback query could not be answered: %s", exc)
 
 
 async def edit_html(target: Message | CallbackQuery, text: str,
                     keyboard: InlineKeyboardMarkup | None = None) -> None:
-    """Edit a message (or the one a button sits on) in place; a no-change edit is not an error."""
+    """Edit a message (or the one a button sits on) in place; a no-change edit is not an error.
+
+    A button on a message the bot can no longer edit (deleted, or too old) gets a fresh
+    message in that chat instead, so the press still shows its result.
+    """
     try:
         if isinstance(target, CallbackQuery):
-            await target.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+            message = target.message
+            if message is None or not isinstance(message, Message):
+                raise BadRequest("message to edit not found")
+            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
         else:
             await target.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
     except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
+        reason = str(exc).lower()
+        if "not modified" in reason:
+            return
+        gone = "not found" in reason or "can't be edited" in reason
+        if not (isinstance(target, CallbackQuery) and gone):
             raise
+        chat_id = target.message.chat.id if target.message is not None else target.from_user.id
+        try:
+            await target.get_bot().send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                                reply_markup=keyboard)
+        except TelegramError:
+            log.warning("could not post the result of a button press", exc_info=True)
+
+
+async def reply_under(query: CallbackQuery, text: str) -> None:
+    """Post a new HTML message where the pressed button is (its chat, and its forum topic)."""
+    message = query.message
+    chat_id = message.chat.id if message is not None else query.from_user.id
+    thread = message.message_thread_id if isinstance(message, Message) and message.is_topic_message else None
+    await query.get_bot().send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                       message_thread_id=thread)

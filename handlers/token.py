@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from html import escape
 
 from telegram import Update
@@ -11,16 +12,14 @@ from telegram.ext import ContextTypes
 from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
 from handlers.access import Role, actor_of, require
 from handlers.context import BotContext, bot_context
-from handlers.messages import edit_html
+from handlers.messages import answer, edit_html, quoted, reply_under
 from handlers.render import token_guide_text, token_keyboard, token_text
 
 SET_EXPIRY_BUTTON_DAYS = 60  # the playbook: "set-expiry 60" for a 60-day long-lived token
 
 
 async def _status_text(ctx: BotContext) -> str:
-    status = await ctx.services.token_status()
-    registered = ctx.services.store.audit_records(event="token.set_expiry", limit=1)
-    return token_text(status, ctx, registered[0] if registered else None)
+    return token_text(await ctx.services.token_status(), ctx)
 
 
 async def token_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -50,13 +49,14 @@ async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: 
             raise ValueError("one argument expected")
         days = parse_expiry_days(rest[0])
     except ValueError:
-        given = escape(" ".join(rest)) or "—"
+        given = escape(quoted(" ".join(rest))) or "—"
         await message.reply_text(
             ctx.tr("token.bad_days", given=given, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS),
             parse_mode=ParseMode.HTML,
         )
         return
-    expires_at = ctx.services.set_token_expiry(days, actor=actor_of(update.effective_user))
+    expires_at = await asyncio.to_thread(ctx.services.set_token_expiry, days,
+                                         actor=actor_of(update.effective_user))
     await message.reply_text(
         ctx.tr("token.expiry_set", days=days, date=escape(ctx.local_date(expires_at))),
         parse_mode=ParseMode.HTML,
@@ -66,8 +66,8 @@ async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: 
 async def token_guide_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The guide button: the renewal steps as a reply, the status message stays."""
     ctx = bot_context(context)
-    await update.callback_query.answer()
-    await update.callback_query.message.reply_text(token_guide_text(ctx), parse_mode=ParseMode.HTML)
+    await answer(update.callback_query)
+    await reply_under(update.callback_query, token_guide_text(ctx))
 
 
 async def token_set_60_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -76,8 +76,9 @@ async def token_set_60_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     query = update.callback_query
     if not await require(update, context, Role.ADMIN, ctx.tr("button.token_set_60")):
         return
-    expires_at = ctx.services.set_token_expiry(SET_EXPIRY_BUTTON_DAYS, actor=actor_of(update.effective_user))
-    await query.answer(ctx.tr("token.expiry_set_short", date=ctx.local_date(expires_at)))
+    expires_at = await asyncio.to_thread(ctx.services.set_token_expiry, SET_EXPIRY_BUTTON_DAYS,
+                                         actor=actor_of(update.effective_user))
+    await answer(query, ctx.tr("token.expiry_set_short", date=ctx.local_date(expires_at)))
     await edit_html(query, await _status_text(ctx), token_keyboard(ctx))
 
 
@@ -85,5 +86,5 @@ async def token_recheck_button(update: Update, context: ContextTypes.DEFAULT_TYP
     """Re-check the token and edit the same message."""
     ctx = bot_context(context)
     query = update.callback_query
-    await query.answer(ctx.tr("token.checking"))
+    await answer(query, ctx.tr("token.checking"))
     await edit_html(query, await _status_text(ctx), token_keyboard(ctx))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import datetime, timedelta, timezone
 
 from bot.logging_setup import configure_logging
 from bot.secrets import MASK
+from bot.store import StoreError
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, STRANGER, STRANGER_CHAT, VIEWER, private_chat
 from bot.sandbox.runner import BotRunner
+from bot.sandbox.telegram import TgChat
 from conftest import Chat
 
 REFUSAL = "This is SunFlow Ops, the SunFlow team's incident bot."
@@ -127,3 +130,49 @@ async def test_chatter_in_a_stranger_group_is_ignored_not_audited(chat) -> None:
     assert chat.store.audit_records(event="access.refused") == []
     (refusal,) = await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
     assert refusal.text.startswith(REFUSAL)
+
+
+async def test_the_gate_fails_closed_when_the_refusal_cannot_be_sent(chat) -> None:
+    chat.tg.set_fault("5xx", methods="sendMessage", times=1)
+    await chat.send("/token", user=STRANGER, chat=STRANGER_CHAT)
+    texts = [m.text or "" for m in chat.bot_messages(STRANGER_CHAT)]
+    assert not any("Instagram token" in t for t in texts), "a stranger got the token report"
+    assert chat.store.audit_records(event="access.refused"), "the attempt is still on record"
+
+
+async def test_the_gate_fails_closed_when_the_audit_cannot_be_written(chat, monkeypatch) -> None:
+    def disk_full(*args, **kwargs):
+        raise StoreError("could not write store.journal: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(chat.store, "audit", disk_full)
+    sent = await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
+    assert not any("All systems normal" in (m.text or "") for m in sent)
+
+
+async def test_the_refusal_is_repeated_after_a_day(chat) -> None:
+    assert len(await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)) == 1
+    assert await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT) == []
+    tomorrow = datetime.now(timezone.utc) + timedelta(hours=25)
+    chat.services.clock = lambda: tomorrow
+    assert len(await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)) == 1
+
+
+async def test_a_press_too_old_to_answer_still_does_its_work(chat) -> None:
+    (report,) = await chat.send("/health")
+    chat.sandbox.instagram.set_fault("token_expired")
+    chat.tg.callback_query_ttl_s = 0.0  # Telegram: "query is too old and response timeout expired"
+    query_id = chat.tg.press(OPS_CHAT, ADMIN, report.message_id, 0)
+    assert await chat.runner.wait_handled(chat.tg.last_update_id, timeout=20)
+    assert query_id not in chat.tg.callback_answers
+    edited = chat.tg.message(report.chat_id, report.message_id)
+    assert "🔴 Token" in edited.text, "the re-check ran although the press could not be answered"
+    assert not any("Something went wrong" in (m.text or "") for m in chat.bot_messages())
+
+
+async def test_replies_stay_in_the_forum_topic_they_were_asked_in(chat) -> None:
+    forum = TgChat(id=OPS_CHAT.id, type="supergroup", title=OPS_CHAT.title, is_forum=True)
+    chat.tg.add_chat(forum)
+    message = chat.tg.send_message(forum, ADMIN, "/health", thread_id=77)
+    assert await chat.runner.wait_handled(message.update_id, timeout=20)
+    (report,) = chat.bot_messages(forum)
+    assert report.message_thread_id == 77 and report.text.startswith("🟢 All systems normal")
