@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import BotCommandScopeDefault, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -32,6 +33,9 @@ from handlers.token import (
 
 log = logging.getLogger(__name__)
 CONCURRENT_UPDATES = 16
+# Commands and button presses; nothing else (reactions, member changes, edits) needs to reach
+# the access gate.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 async def _on_start(application: Application) -> None:
@@ -44,12 +48,15 @@ async def _on_start(application: Application) -> None:
     await application.bot.set_my_commands(bot_commands(ctx.tr), scope=scope)
     for damage in ctx.services.store.recovered:
         log.error("store file damaged: %s moved to %s (%s)", damage.path, damage.moved_to, damage.reason)
-        await application.bot.send_message(
-            ctx.settings.ops_chat_id,
-            ctx.redact(ctx.tr("store.recovered_notice", path=damage.path.name,
-                              moved_to=damage.moved_to.name, reason=damage.reason)),
-            message_thread_id=ctx.settings.ops_thread_id,
-        )
+        try:  # best effort: the moved-aside file keeps the store line degraded until reviewed
+            await application.bot.send_message(
+                ctx.settings.ops_chat_id,
+                ctx.redact(ctx.tr("store.recovered_notice", path=damage.path.name,
+                                  moved_to=damage.moved_to.name, reason=damage.reason)),
+                message_thread_id=ctx.settings.ops_thread_id,
+            )
+        except TelegramError:
+            log.warning("could not tell the ops group about the damaged store file", exc_info=True)
 
 
 def build_application(settings: Settings, services: Services, *,

@@ -1,6 +1,7 @@
 """sunflow-ops: run the bot, the sandbox demo, or the same checks without Telegram.
 
 Exit codes: 0 ok · 1 degraded · 2 down (health and token status) · 64 bad usage ·
+70 an unexpected failure (logged, secrets masked) · 74 the store cannot be written ·
 75 the store is busy (the bot holds it) · 78 bad configuration.
 """
 
@@ -14,21 +15,21 @@ import re
 import sys
 from collections.abc import Sequence
 
-from telegram import Update
+from telegram.error import InvalidToken
 
-from bot.actions.token import parse_expiry_days
-from bot.app import build_application
+from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
+from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import ConfigError, Settings
 from bot.health import HealthReport
 from bot.i18n import Translator
 from bot.logging_setup import configure_logging
 from bot.secrets import Redactor
 from bot.services import COMPONENTS, build_services
-from bot.store import Store, StoreLocked
+from bot.store import Store, StoreError, StoreLocked
 from handlers.context import BotContext
 from handlers.render import token_guide_text, token_text
 
-EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 64, 75, 78
+EX_USAGE, EX_SOFTWARE, EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 64, 70, 74, 75, 78
 log = logging.getLogger("sunflow-ops")
 
 
@@ -69,20 +70,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
-    level = logging.DEBUG if args.verbose else logging.INFO if args.command == "run" else logging.WARNING
+    running = args.command == "run"
+    level = logging.DEBUG if args.verbose else logging.INFO if running else logging.WARNING
     configure_logging(settings.redactor(), level=level,
-                      log_file=settings.data_dir / "sunflow-ops.log" if args.command == "run" else None)
-    if args.command == "run":
-        return _run(settings)
-    return asyncio.run(_offline(args, settings))
+                      log_file=settings.data_dir / "sunflow-ops.log" if running else None)
+    try:
+        return _run(settings) if running else asyncio.run(_offline(args, settings))
+    except Exception:
+        # Never Python's own traceback printer: it knows nothing of secrets (a rejected bot
+        # token, for one, is quoted whole in python-telegram-bot's InvalidToken).
+        log.exception("sunflow-ops %s failed", args.command)
+        return EX_SOFTWARE
 
 
 def _run(settings: Settings) -> int:
     try:
         store = Store.open(settings.data_dir)
-    except StoreLocked as exc:
+    except StoreError as exc:
         print(f"sunflow-ops: {exc}", file=sys.stderr)
-        return EX_TEMPFAIL
+        return EX_TEMPFAIL if isinstance(exc, StoreLocked) else EX_IOERR
     services = build_services(settings, store)
     application = build_application(settings, services)
 
@@ -92,7 +98,11 @@ def _run(settings: Settings) -> int:
     application.post_shutdown = _close
     log.info("SunFlow Ops starting (polling %s)", settings.telegram_api_base_url.split("/bot")[0])
     try:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        print("sunflow-ops: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)",
+              file=sys.stderr)
+        return EX_CONFIG
     finally:
         store.close()
     return 0
@@ -100,43 +110,58 @@ def _run(settings: Settings) -> int:
 
 async def _offline(args: argparse.Namespace, settings: Settings) -> int:
     """health and token: the chat's code paths, printed to the terminal."""
-    redact = settings.redactor()
-    wants_write = args.command == "token" and args.token_command == "set-expiry"
+    if args.command == "health" and (unknown := [c for c in args.components if c not in COMPONENTS]):
+        print(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(COMPONENTS)}",
+              file=sys.stderr)
+        return EX_USAGE
+    if args.command == "token" and args.token_command == "set-expiry":
+        return await _set_expiry(args.days, settings)
+    store_problem = None
     try:
-        store = Store.open(settings.data_dir) if wants_write else Store.open_readonly(settings.data_dir)
-    except StoreLocked as exc:
-        print(f"sunflow-ops: {exc}\n  (the bot is running: use /token set-expiry in the chat, "
-              "or stop the bot first)", file=sys.stderr)
-        return EX_TEMPFAIL
-    services = build_services(settings, store)
+        store = Store.open_readonly(settings.data_dir)
+    except StoreError as exc:  # keep checking everything else: this is when the CLI is needed
+        store, store_problem = Store.in_memory(), str(exc)
+        print(f"sunflow-ops: the store cannot be read ({exc}); going on without it", file=sys.stderr)
+    services = build_services(settings, store, store_problem=store_problem)
     try:
         if args.command == "health":
-            unknown = [c for c in args.components if c not in COMPONENTS]
-            if unknown:
-                print(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(COMPONENTS)}",
-                      file=sys.stderr)
-                return EX_USAGE
             report = await services.health(only=args.components or None)
-            print(format_report(report, services.tr, redact))
+            print(format_report(report, services.tr, services.redact))
             return report.exit_code
         ctx = BotContext(settings=settings, services=services)
         if args.token_command == "guide":
             print(_plain(token_guide_text(ctx)))
             return 0
-        if args.token_command == "set-expiry":
-            try:
-                days = parse_expiry_days(args.days)
-            except ValueError:
-                print(f"set-expiry takes a whole number of days from 1 to 90, got {args.days!r}",
-                      file=sys.stderr)
-                return EX_USAGE
-            expires_at = services.set_token_expiry(days, actor="cli")
-            print(f"token expiry registered: {days} days, until {ctx.local_date(expires_at)}")
-            return 0
         status = await services.token_status()
-        registered = store.audit_records(event="token.set_expiry", limit=1)
-        print(_plain(token_text(status, ctx, registered[0] if registered else None)))
+        print(_plain(token_text(status, ctx)))
         return status.state.rank
+    finally:
+        await services.aclose()
+        store.close()
+
+
+async def _set_expiry(days_text: str, settings: Settings) -> int:
+    try:
+        days = parse_expiry_days(days_text)
+    except ValueError:
+        print(f"set-expiry takes a whole number of days from {MIN_EXPIRY_DAYS} to "
+              f"{MAX_EXPIRY_DAYS}, got {days_text!r}", file=sys.stderr)
+        return EX_USAGE
+    try:
+        store = Store.open(settings.data_dir)
+    except StoreLocked as exc:
+        print(f"sunflow-ops: {exc}\n  (the bot is running: use /token set-expiry in the chat, "
+              "or stop the bot first)", file=sys.stderr)
+        return EX_TEMPFAIL
+    except StoreError as exc:
+        print(f"sunflow-ops: {exc}", file=sys.stderr)
+        return EX_IOERR
+    services = build_services(settings, store)
+    try:
+        expires_at = services.set_token_expiry(days, actor="cli")
+        local = expires_at.astimezone(settings.timezone).strftime("%Y-%m-%d")
+        print(f"token expiry registered: {days} days, until {local}")
+        return 0
     finally:
         await services.aclose()
         store.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EX_CONFIG, EX_TEMPFAIL, EX_USAGE, main
+from bot.cli import EX_CONFIG, EX_IOERR, EX_TEMPFAIL, EX_USAGE, main
 from bot.demo import run_demo
 from bot.sandbox import ADMIN, BOT_TOKEN, OPS_CHAT
 from bot.sandbox.home import make_stats_stale
@@ -93,8 +93,9 @@ def test_usage_errors_do_not_look_like_down(cli_env, capsys) -> None:
 
 
 def test_the_installed_entry_point_runs(cli_env) -> None:
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "health", "token"], capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    script = Path(sys.executable).with_name("sunflow-ops")  # what `pip install -e .` put there
+    result = subprocess.run([str(script), "health", "token"], capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     assert "token" in result.stdout and "days left" in result.stdout
 
@@ -170,3 +171,34 @@ def test_run_polls_answers_and_stops_on_sigterm(sandbox, tmp_path) -> None:
     log_text = (sandbox.data_dir / "sunflow-ops.log").read_text()
     assert "SunFlow Ops starting" in log_text
     assert BOT_TOKEN not in log_text + err + out
+
+
+def test_a_rejected_bot_token_is_reported_without_the_token(sandbox, tmp_path) -> None:
+    wrong = "700000009:SANDBOX-a-token-telegram-does-not-know-00"
+    env = {**os.environ, **sandbox.env(lang="en", TELEGRAM_BOT_TOKEN=wrong), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == EX_CONFIG
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in result.stderr
+    log_text = (sandbox.data_dir / "sunflow-ops.log").read_text()
+    assert wrong not in result.stdout + result.stderr + log_text
+
+
+def test_an_unreadable_store_does_not_stop_the_checks(cli_env, monkeypatch, tmp_path, capsys) -> None:
+    not_a_dir = tmp_path / "store-is-a-file"
+    not_a_dir.write_text("oops")
+    monkeypatch.setenv("DATA_DIR", str(not_a_dir))
+    assert main(["health"]) == 2
+    captured = capsys.readouterr()
+    assert "the store cannot be read" in captured.err
+    table = {line.split()[0]: line.split()[1] for line in captured.out.splitlines()[1:-1]}
+    assert table["store"] == "down" and table["instagram"] == "ok" and table["cloudinary"] == "ok"
+    assert main(["token", "set-expiry", "30"]) == EX_IOERR
+
+
+def test_a_store_from_a_newer_version_is_reported_not_crashed_on(cli_env, capsys) -> None:
+    data_dir = Path(cli_env["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "store.json").write_text('{"schema": 99, "last_ids": {}, "tables": {}}')
+    assert main(["token", "status"]) == 0
+    assert "newer than this code" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.store import Store
@@ -71,7 +71,7 @@ class BotRunner:
             await app.post_init(app)  # run_polling() would do this; we drive the parts ourselves
         await app.start()
         await app.updater.start_polling(poll_interval=0.0, timeout=10,
-                                        allowed_updates=Update.ALL_TYPES)
+                                        allowed_updates=ALLOWED_UPDATES)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
