@@ -29,6 +29,15 @@ class TokenDebug:
 
 
 @dataclass(frozen=True)
+class ExpiryRegistration:
+    """The token expiry an operator registered (the playbook's `set-expiry`), and who did."""
+
+    expires_at: datetime
+    actor: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class PublishingQuota:
     used: int
     total: int
@@ -98,6 +107,6 @@ class PipelineFiles(Protocol):
 
 
 class TokenExpiryStore(Protocol):
-    def token_expiry(self) -> datetime | None: ...
+    def token_expiry_registration(self) -> ExpiryRegistration | None: ...
 
     def set_token_expiry(self, expires_at: datetime, *, actor: str) -> None: ...

@@ -17,7 +17,7 @@ from bot.adapters.files import LogsProbe, PipelineHome, StatsProbe
 from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
 from bot.clock import Clock, utc_now
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.health import HealthProbe, HealthReport, ProbeResult, State, Stopwatch, run_health_check
 from bot.i18n import Translator
 from bot.secrets import Redactor
@@ -38,19 +38,27 @@ class NotConfiguredProbe:
 
 
 class StoreProbe:
-    """`store`: the bot's own records; degraded when a damaged file had to be moved aside."""
+    """`store`: the bot's own records.
+
+    Degraded while a damaged file that had to be moved aside is still in DATA_DIR: it stays a
+    finding across restarts until someone has looked at it and removed it. Down when the store
+    could not be opened at all (`problem`, the CLI's case: it then runs on an empty one).
+    """
 
     component = "store"
 
-    def __init__(self, store: Store, tr: Translator) -> None:
-        self._store, self._tr = store, tr
+    def __init__(self, store: Store, tr: Translator, problem: str | None = None) -> None:
+        self._store, self._tr, self._problem = store, tr, problem
 
     async def probe(self) -> ProbeResult:
         watch = Stopwatch()
-        if self._store.recovered:
-            damage = self._store.recovered[-1]
+        if self._problem is not None:
+            return ProbeResult(self.component, State.DOWN, watch.ms,
+                               self._tr("probe.store.unusable", problem=self._problem))
+        damaged = sorted(self._store.data_dir.glob("*.damaged-*")) if self._store.data_dir else []
+        if damaged:
             return ProbeResult(self.component, State.DEGRADED, watch.ms,
-                               self._tr("probe.store.recovered", moved_to=damage.moved_to.name))
+                               self._tr("probe.store.recovered", moved_to=damaged[-1].name))
         return ProbeResult(self.component, State.OK, watch.ms,
                            self._tr("probe.store.ok", incidents=self._store.count("incidents")))
 
@@ -85,14 +93,19 @@ class Services:
                 await adapter.aclose()
 
 
-def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now) -> Services:
+def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
+                   store_problem: str | None = None) -> Services:
     """Wire every adapter from settings. `Settings.from_env` already checked what is required."""
+    missing = [name for name, value in (
+        ("INSTAGRAM_ACCESS_TOKEN", settings.instagram_access_token),
+        ("INSTAGRAM_USER_ID", settings.instagram_user_id),
+        ("CLOUDINARY_URL", settings.cloudinary), ("FAL_KEY", settings.fal_key)) if not value]
+    if missing:
+        raise ConfigError([f"{name}: is required but not set" for name in missing])
     tr = Translator(settings.bot_lang)
     # Each call to a vendor gets a little less than the health deadline, so a slow vendor is
     # reported by its adapter (with its own reason) rather than cut off by the runner.
     timeout_s = settings.health_timeout_s * 0.9
-    assert settings.instagram_access_token and settings.instagram_user_id
-    assert settings.cloudinary and settings.fal_key
     instagram = InstagramGraph(
         graph_url=settings.instagram_graph_url,
         access_token=settings.instagram_access_token,
@@ -122,6 +135,6 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now) 
         telegram or NotConfiguredProbe("telegram", "TELEGRAM_BOT_TOKEN", tr),
         StatsProbe(files, max_age_h=settings.stats_max_age_h, tr=tr, clock=clock),
         LogsProbe(files, tr=tr, clock=clock),
-        StoreProbe(store, tr),
+        StoreProbe(store, tr, store_problem),
     ]
     return services

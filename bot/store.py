@@ -84,6 +84,8 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
+from bot.ports import ExpiryRegistration
+
 log = logging.getLogger(__name__)
 
 Tables = dict[str, dict[str, dict[str, Any]]]
@@ -468,18 +470,30 @@ class _JournalStorage(_MemoryStorage):
 class _ReadOnlyStorage(_JournalStorage):
     """A look at the files without locking or changing them: the CLI beside a running bot.
 
-    It may miss a write that lands while it reads (a torn last line is skipped, as at start-up),
-    and it reports damage without moving anything: the bot that owns the store does that.
+    The owner may compact while we read (new snapshot, emptied journal): reading the old
+    snapshot and the new, empty journal would lose every write since the last compaction, so
+    the read is repeated until the snapshot was the same file before and after. A write landing
+    meanwhile may be missed (a torn last line is skipped, as at start-up). Damage is reported
+    without moving anything: the bot that owns the store does that.
     """
 
+    ATTEMPTS = 5
+
     def __init__(self, data_dir: Path, *, schema: int) -> None:
-        _MemoryStorage.__init__(self)
         self.dir = data_dir
         self.snapshot_path = data_dir / SNAPSHOT_NAME
         self.journal_path = data_dir / JOURNAL_NAME
         self._schema = schema
-        self._snapshot_size = 0
         self._journal_fd = self._lock_fd = -1
+        for _ in range(self.ATTEMPTS):
+            before = _identity(self.snapshot_path)
+            self._read_once()
+            if _identity(self.snapshot_path) == before:
+                break
+
+    def _read_once(self) -> None:
+        _MemoryStorage.__init__(self)
+        self._snapshot_size = 0
         self._read_snapshot()
         raw = self.journal_path.read_bytes() if self.journal_path.exists() else b""
         _, damage = self._replay(raw)
@@ -497,6 +511,14 @@ class _ReadOnlyStorage(_JournalStorage):
 
     def compact(self) -> None:
         raise StoreError(f"the store in {self.dir} was opened read-only")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _acquire_lock(data_dir: Path) -> int:
@@ -720,6 +742,18 @@ class Store:
     def token_expiry(self) -> datetime | None:
         value = self.get_setting(self.TOKEN_EXPIRY_KEY)
         return _parse_dt(value) if value else None
+
+    def token_expiry_registration(self) -> ExpiryRegistration | None:
+        """The registered expiry with who set it and when (one lookup, no audit scan)."""
+        with self._reading():
+            doc_id = self._keys["settings"].get(self.TOKEN_EXPIRY_KEY)
+            if doc_id is None:
+                return None
+            doc = self._docs("settings")[str(doc_id)]
+            if not doc.get("value"):
+                return None
+            return ExpiryRegistration(expires_at=_parse_dt(doc["value"]), actor=doc.get("actor"),
+                                      at=_parse_dt(doc["at"]))
 
     def set_token_expiry(self, expires_at: datetime, *, actor: str) -> None:
         iso = _iso(expires_at, "expires_at")

@@ -13,7 +13,6 @@ from bot.actions.token import (
     describe_days_left,
 )
 from bot.health import HealthReport, ProbeResult, State, describe_error
-from bot.store import AuditRecord
 from handlers import callbacks as cb
 from handlers.context import BotContext
 
@@ -44,7 +43,7 @@ def health_keyboard(ctx: BotContext) -> InlineKeyboardMarkup:
     )
 
 
-def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | None) -> str:
+def token_text(status: TokenStatus, ctx: BotContext) -> str:
     tr = ctx.tr
     if status.valid is True:
         validity = tr("token.state.valid", username=status.account.username if status.account else "?")
@@ -64,11 +63,9 @@ def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | N
 
     if status.source == SOURCE_DEBUG_TOKEN:
         source = tr("token.source.debug_token")
-    elif status.source == SOURCE_SET_EXPIRY and registered is not None:
-        source = tr("token.source.set_expiry", actor=registered.actor or "?",
-                    at=ctx.local(registered.at))
-    elif status.source == SOURCE_SET_EXPIRY:
-        source = tr("token.source.set_expiry_plain")
+    elif status.source == SOURCE_SET_EXPIRY and status.registration is not None:
+        source = tr("token.source.set_expiry", actor=status.registration.actor or "?",
+                    at=ctx.local(status.registration.at))
     elif status.debug_problem is not None:
         source = tr("token.source.debug_failed")
     else:
@@ -80,11 +77,12 @@ def token_text(status: TokenStatus, ctx: BotContext, registered: AuditRecord | N
         f"{escape(tr('token.label.expiry'))}: {escape(expiry)}",
         f"{escape(tr('token.label.source'))}: {escape(source)}",
     ]
-    if status.source != SOURCE_SET_EXPIRY and status.registered_expiry is not None:
+    if status.source != SOURCE_SET_EXPIRY and status.registration is not None:
         # debug_token wins, but what an admin registered still shows, or the press looks lost
-        by = tr("token.registered_by", actor=registered.actor or "?") if registered else ""
+        registration = status.registration
+        by = tr("token.registered_by", actor=registration.actor or "?")
         lines.append(f"{escape(tr('token.label.registered'))}: "
-                     f"{escape(ctx.local_date(status.registered_expiry))}{escape(by)}")
+                     f"{escape(ctx.local_date(registration.expires_at))}{escape(by)}")
     lines.append(f"{escape(tr('token.label.checked'))}: {escape(ctx.local(status.checked_at))}")
     return ctx.redact("\n".join(lines))
 

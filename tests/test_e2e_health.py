@@ -31,7 +31,7 @@ async def test_health_all_ok_in_one_message_with_a_recheck_button(chat) -> None:
     assert len(lines) == 1 + len(COMPONENTS)
     assert all(line.startswith("🟢") for line in lines[1:]), report.text
     assert "publishing quota 0/100 per 24 h" in line_for(report.text, "instagram")
-    assert "53 days left" in line_for(report.text, "token")
+    assert "54 days left" in line_for(report.text, "token")
     assert "ms ·" in line_for(report.text, "cloudinary")
     assert report.buttons() == [("🔄 Check again", cb.HEALTH_RECHECK)]
 
@@ -87,7 +87,7 @@ async def test_a_hung_probe_costs_its_timeout_and_the_rest_still_show(chat) -> N
     cloud = line_for(report.text, "cloudinary")
     assert cloud.startswith("🔴") and "timed out" in cloud
     latency_ms = int(cloud.split(" · ")[1].split()[0])
-    assert 900 <= latency_ms <= 1500
+    assert 800 <= latency_ms <= 3000  # cut at ~1 s; slack for a loaded machine
     for component in ("instagram", "token", "fal", "telegram", "stats", "logs", "store"):
         assert line_for(report.text, component).startswith("🟢"), component
 
@@ -141,10 +141,36 @@ async def test_health_for_some_components_and_a_clear_error_for_unknown_ones(cha
     assert "Unknown component: tokn" in error.text and "instagram, token" in error.text
 
 
-async def test_a_slow_health_check_does_not_hold_up_other_commands(chat) -> None:
-    chat.sandbox.instagram.set_fault("hang")
-    slow = chat.tg.send_message(OPS_CHAT, ADMIN, "/health instagram")
-    quick = await chat.send("/help", user=VIEWER)
-    assert quick and quick[-1].text.startswith("SunFlow Ops commands")
-    assert slow.update_id not in chat.runner.application.handled_ids, "help waited for health"
-    assert await chat.runner.wait_handled(slow.update_id, timeout=10)
+async def test_a_slow_health_check_does_not_hold_up_other_commands(sandbox, make_settings) -> None:
+    async with BotRunner(make_settings(HEALTH_TIMEOUT_S="8")) as runner:
+        chat = Chat(sandbox, runner)
+        sandbox.instagram.set_fault("hang")
+        slow = chat.tg.send_message(OPS_CHAT, ADMIN, "/health instagram")
+        quick = await chat.send("/help", user=VIEWER)
+        assert quick and quick[-1].text.startswith("SunFlow Ops commands")
+        assert slow.update_id not in runner.application.handled_ids, "help waited for health"
+        sandbox.instagram.clear_faults()  # releases the hung call: no need to wait 8 s
+        assert await runner.wait_handled(slow.update_id, timeout=15)
+
+
+async def test_a_damaged_store_is_announced_and_shown_until_reviewed(sandbox, make_settings) -> None:
+    settings = make_settings()
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "store.json").write_text('{"schema": 1, "tables": {"audit": ')  # torn
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        (notice,) = chat.bot_messages()
+        assert notice.text.startswith("⚠️ The bot's store file store.json was damaged")
+        (report,) = await chat.send("/health store")
+        line = line_for(report.text, "store")
+        assert line.startswith("🟡") and "store.json.damaged-" in line and "remove it once reviewed" in line
+    async with BotRunner(settings) as runner:  # a restart: no second notice, still degraded
+        chat = Chat(sandbox, runner)
+        (report,) = await chat.send("/health store")
+        assert line_for(report.text, "store").startswith("🟡")
+        assert not any("was damaged" in (m.text or "") for m in chat.bot_messages()[1:])
+    for moved in settings.data_dir.glob("*.damaged-*"):
+        moved.unlink()  # reviewed
+    async with BotRunner(settings) as runner:
+        (report,) = await Chat(sandbox, runner).send("/health store")
+        assert line_for(report.text, "store").startswith("🟢")

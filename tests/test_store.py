@@ -704,3 +704,29 @@ def test_read_only_view_beside_a_running_owner(tmp_path: Path) -> None:
 def test_read_only_view_of_an_empty_dir(tmp_path: Path) -> None:
     view = Store.open_readonly(tmp_path / "nothing-yet")
     assert view.token_expiry() is None and view.recovered == []
+
+
+def test_read_only_view_rereads_when_the_owner_compacts_meanwhile(tmp_path: Path, monkeypatch) -> None:
+    from bot import store as store_module
+
+    owner = Store.open(tmp_path)
+    try:
+        ids = [owner.insert("incidents", {"n": n}) for n in range(5)]  # in the journal only
+        original = store_module._ReadOnlyStorage._read_snapshot
+        calls = []
+
+        def snapshot_then_owner_compacts(self):
+            result = original(self)
+            if not calls:
+                owner.compact()  # new snapshot, emptied journal, between our two reads
+            calls.append(1)
+            return result
+
+        monkeypatch.setattr(store_module._ReadOnlyStorage, "_read_snapshot", snapshot_then_owner_compacts)
+        view = Store.open_readonly(tmp_path)
+        assert len(calls) == 2, "the changed snapshot was noticed and the read repeated"
+        assert [d["n"] for d in view.find("incidents", newest_first=False)] == list(range(5))
+        assert view.get("incidents", ids[-1]) is not None
+        view.close()
+    finally:
+        owner.close()

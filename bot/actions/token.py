@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,9 +19,16 @@ from bot.clock import Clock, utc_now
 from bot.errors import ServiceError, TokenExpired, TokenInvalid
 from bot.health import ProbeResult, State, Stopwatch, describe_error
 from bot.i18n import Translator
-from bot.ports import IgAccount, TokenDebug, TokenExpiryStore, TokenInspector
+from bot.ports import (
+    ExpiryRegistration,
+    IgAccount,
+    TokenDebug,
+    TokenExpiryStore,
+    TokenInspector,
+)
 
 WARN_DAYS = 7
+ROUNDING_SLACK_DAYS = 1 / 96  # 15 minutes
 MIN_EXPIRY_DAYS, MAX_EXPIRY_DAYS = 1, 90
 SOURCE_DEBUG_TOKEN = "debug_token"
 SOURCE_SET_EXPIRY = "set_expiry"
@@ -34,7 +42,7 @@ class TokenStatus:
     expires_at: datetime | None
     never_expires: bool
     source: str | None  # SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY or None (unknown)
-    registered_expiry: datetime | None = None  # what set-expiry recorded, whatever the source
+    registration: ExpiryRegistration | None = None  # what set-expiry recorded, whatever the source
     debug_problem: ServiceError | None = None  # why debug_token failed, when it did
 
     @property
@@ -89,9 +97,9 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         expires_at, never = debug.expires_at, debug.expires_at is None and debug.is_valid
         if not debug.is_valid and problem is None and debug.error_subcode == 463:
             problem = TokenExpired("instagram", "debug_token: expired")
-    stored = expiry_store.token_expiry()
-    if source is None and stored is not None:
-        expires_at, source = stored, SOURCE_SET_EXPIRY
+    registration = expiry_store.token_expiry_registration()
+    if source is None and registration is not None:
+        expires_at, source = registration.expires_at, SOURCE_SET_EXPIRY
     return TokenStatus(
         checked_at=clock(),
         account=account if isinstance(account, IgAccount) else None,
@@ -99,17 +107,17 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         expires_at=expires_at,
         never_expires=never,
         source=source,
-        registered_expiry=stored,
+        registration=registration,
         debug_problem=debug_problem,
     )
 
 
 def parse_expiry_days(text: str) -> int:
     """`set-expiry <days>`: a whole number from 1 to 90, or ValueError with the rule."""
-    try:
-        days = int(text.strip())
-    except (ValueError, AttributeError):
-        raise ValueError(f"not a whole number: {text!r}") from None
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{1,3}", text):  # int() would take "6_0", "+7" and "٦٠"
+        raise ValueError(f"not a whole number of days: {text!r}")
+    days = int(text)
     if not MIN_EXPIRY_DAYS <= days <= MAX_EXPIRY_DAYS:
         raise ValueError(f"out of range {MIN_EXPIRY_DAYS}-{MAX_EXPIRY_DAYS}: {days}")
     return days
@@ -141,7 +149,8 @@ def describe_days_left(status: TokenStatus, tr: Translator) -> str:
         return tr("token.expired_today")
     if days < 1:
         return tr("token.hours_left", hours=max(1, math.floor(days * 24)))
-    return tr("token.days_left", days=math.floor(days))
+    # whole days, but a date registered "60 days from now" a moment ago still reads 60
+    return tr("token.days_left", days=math.floor(days + ROUNDING_SLACK_DAYS))
 
 
 def describe_token(status: TokenStatus, tr: Translator) -> str:

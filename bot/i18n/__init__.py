@@ -27,6 +27,3 @@ class Translator:
         if template is None:
             raise KeyError(f"no message {key!r}")
         return template.format(**params)
-
-    def has(self, key: str) -> bool:
-        return key in self._messages

@@ -48,7 +48,8 @@ MESSAGES: dict[str, str] = {
     "probe.logs.no_dir": "no log folder ({path})",
     "probe.not_configured": "not configured ({variable} is not set)",
     "probe.store.ok": "ok ({incidents} incidents on record)",
-    "probe.store.recovered": "a damaged file was moved aside: {moved_to}",
+    "probe.store.unusable": "cannot be opened: {problem}",
+    "probe.store.recovered": "a damaged file was moved aside: {moved_to} (remove it once reviewed)",
     "store.recovered_notice": "⚠️ The bot's store file {path} was damaged and has been moved aside to {moved_to} ({reason}). What could be read was kept; please look at it.",
     # token
     "token.checking": "⏳ Checking the token…",
@@ -72,7 +73,6 @@ MESSAGES: dict[str, str] = {
     "token.days_left": "{days} days left",
     "token.source.debug_token": "Graph API debug_token",
     "token.source.set_expiry": "registered with set-expiry by {actor} at {at}",
-    "token.source.set_expiry_plain": "registered with set-expiry",
     "token.expiry_not_read": "expiry could not be read",
     "token.debug_token_failed": "unknown: debug_token failed ({error})",
     "token.source.debug_failed": "none: Graph debug_token failed (check INSTAGRAM_APP_ID / INSTAGRAM_APP_SECRET)",

@@ -48,7 +48,8 @@ MESSAGES: dict[str, str] = {
     "probe.logs.no_dir": "로그 폴더 없음 ({path})",
     "probe.not_configured": "설정 안 됨 ({variable} 미설정)",
     "probe.store.ok": "정상 (인시던트 {incidents}건 기록)",
-    "probe.store.recovered": "손상된 파일을 옮겨 둠: {moved_to}",
+    "probe.store.unusable": "열 수 없음: {problem}",
+    "probe.store.recovered": "손상된 파일을 옮겨 둠: {moved_to} (확인 후 삭제하세요)",
     "store.recovered_notice": "⚠️ 봇 저장소 파일 {path}이(가) 손상되어 {moved_to}(으)로 옮겨 두었습니다 ({reason}). 읽을 수 있는 기록은 유지했습니다. 확인해 주세요.",
     # token
     "token.checking": "⏳ 토큰을 확인하는 중…",
@@ -72,7 +73,6 @@ MESSAGES: dict[str, str] = {
     "token.days_left": "{days}일 남음",
     "token.source.debug_token": "Graph API debug_token",
     "token.source.set_expiry": "set-expiry로 등록 ({actor}, {at})",
-    "token.source.set_expiry_plain": "set-expiry로 등록",
     "token.expiry_not_read": "만료일을 읽지 못함",
     "token.debug_token_failed": "알 수 없음: debug_token 실패 ({error})",
     "token.source.debug_failed": "없음: Graph debug_token 실패 (INSTAGRAM_APP_ID / INSTAGRAM_APP_SECRET 확인)",
