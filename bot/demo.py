@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shlex
 import shutil
 import sys
@@ -24,6 +25,7 @@ from bot.sandbox.runner import BotRunner
 from bot.sandbox.telegram import SentMessage, TgChat, TgUser
 
 DEMO_ROOT = Path("data") / "demo"
+MARKER = ".sunflow-demo"
 IDENTITIES: dict[str, tuple[TgUser, TgChat]] = {
     "admin": (ADMIN, OPS_CHAT),
     "operator": (OPERATOR, OPS_CHAT),
@@ -92,7 +94,7 @@ class Demo:
             return self._control(line[1:])
         user, chat = IDENTITIES[self.who]
         telegram = self.sandbox.telegram
-        if line.isdigit():
+        if re.fullmatch(r"[0-9]{1,2}", line):
             if self.latest_keyboard is None:
                 self.say("   (no message with buttons yet)")
                 return True
@@ -140,8 +142,13 @@ class Demo:
             for name, fake in self.sandbox.fakes.items():
                 self.say(f"   {name:<11} {fake.faults.describe()}")
         elif verb == "stale" and args:
-            make_stats_stale(self.sandbox.home, float(args[0]))
-            self.say(f"   instagram_stats.json last_updated is now {args[0]} h old")
+            try:
+                hours = float(args[0])
+            except ValueError:
+                self.say(f"   :stale takes hours, e.g. :stale 30 (got {args[0]!r})")
+                return True
+            make_stats_stale(self.sandbox.home, hours)
+            self.say(f"   instagram_stats.json last_updated is now {hours:g} h old")
         elif verb == "stats" and args and args[0] in ("missing", "corrupt", "fresh"):
             {"missing": remove_stats, "corrupt": corrupt_stats,
              "fresh": lambda home: make_stats_stale(home, 0.5)}[args[0]](self.sandbox.home)
@@ -178,8 +185,19 @@ def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
+def _fresh_root(root: Path) -> None:
+    """Start from nothing, but only ever delete a folder an earlier demo made."""
+    if root.exists():
+        if not (root / MARKER).exists():
+            raise SystemExit(f"sunflow-ops demo: {root} exists and was not made by the demo; "
+                             "move it away first")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("made by `sunflow-ops demo`; deleted by the next demo run\n")
+
+
 async def _main(lang: str | None, stdin: TextIO, out: TextIO, root: Path) -> int:
-    shutil.rmtree(root, ignore_errors=True)
+    _fresh_root(root)
     sandbox = Sandbox.start(root)
     try:
         settings = Settings.from_env(sandbox.env(lang=lang or "ko"), dotenv_path=None)

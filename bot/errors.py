@@ -83,16 +83,3 @@ class ServiceTimeout(ServiceError):
 class BadRequest(ServiceError):
     kind = ErrorKind.BAD_REQUEST
 
-
-ERROR_CLASSES: dict[ErrorKind, type[ServiceError]] = {
-    cls.kind: cls
-    for cls in (
-        TokenExpired,
-        TokenInvalid,
-        RateLimited,
-        QuotaExceeded,
-        ServiceUnavailable,
-        ServiceTimeout,
-        BadRequest,
-    )
-}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Iterable
@@ -36,8 +37,21 @@ class Secret:
         return bool(self._value)
 
 
+# Credentials that are not ours to know but look like credentials: the pipeline's own log lines
+# (shown by /health and the log tools) may quote someone's token, an old one, or a URL.
+_SHAPES = [
+    (re.compile(r"\b(access_token|input_token|fb_exchange_token|client_secret|api_secret|"
+                r"api_key|token)=[A-Za-z0-9_.%|\-]{8,}", re.IGNORECASE), r"\1=" + MASK),
+    (re.compile(r"\b(Bearer|OAuth|Key)\s+[A-Za-z0-9_.:|\-]{16,}"), r"\1 " + MASK),
+    (re.compile(r"cloudinary://[^\s:@/]+:[^\s@/]+@"), "cloudinary://" + MASK + "@"),
+    (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"), MASK),  # a Telegram bot token
+    (re.compile(r"\b(?:EAA|IGAA|IGQV)[A-Za-z0-9_-]{20,}"), MASK),  # Meta access tokens
+]
+
+
 class Redactor:
-    """Replaces every known secret value (and its URL-encoded forms) with a mask."""
+    """Masks every configured secret (raw, URL-encoded, HTML-escaped) and anything shaped
+    like a credential."""
 
     MIN_LEN = 6  # shorter values would mask ordinary words and numbers
 
@@ -46,14 +60,18 @@ class Redactor:
         for value in secrets:
             if not value or len(value) < self.MIN_LEN:
                 continue
-            forms.update({value, quote(value, safe=""), quote_plus(value)})
+            forms.update({value, quote(value, safe=""), quote_plus(value), html.escape(value)})
         ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leftovers
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
+        if not text:
             return text
-        return self._pattern.sub(MASK, text)
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        for shape, replacement in _SHAPES:
+            text = shape.sub(replacement, text)
+        return text
 
 
 class RedactingFormatter(logging.Formatter):

@@ -119,3 +119,18 @@ def test_secret_type_only_reveals_on_request() -> None:
     secret = Secret("abc-def-ghi")
     assert "abc-def-ghi" not in f"{secret} {secret!r}"
     assert secret.reveal() == "abc-def-ghi" and secret == Secret("abc-def-ghi")
+
+
+def test_redactor_masks_credential_shaped_text_it_was_not_told_about() -> None:
+    redact = Redactor(["a&b<secret>"])
+    lines = {
+        "GET /me?access_token=EAAGm0PX4ZCpsBAKZD123456789": "access_token=" + MASK,
+        "Authorization: Bearer IGQVJXabcdefghijklmnopqrstu": "Bearer " + MASK,
+        "CLOUDINARY_URL=cloudinary://123456:abcDEF_secret@sunflow": "cloudinary://" + MASK + "@sunflow",
+        "bot 7654321:AAF-ab_cdefghijklmnopqrstuvwxyz012345 rejected": "bot " + MASK + " rejected",
+        "shown as a&amp;b&lt;secret&gt; in HTML": "shown as " + MASK + " in HTML",
+    }
+    for raw, expected in lines.items():
+        assert expected in redact(raw), raw
+    guide = "client_secret=<app secret>&fb_exchange_token=<short token>"
+    assert redact(guide) == guide, "placeholders in the renewal guide stay readable"

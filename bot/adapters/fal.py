@@ -105,4 +105,9 @@ class FalImageGenerator:
                            self._tr("probe.fal.ok", model=self._model))
 
     async def aclose(self) -> None:
-        return None  # fal-client keeps its httpx client for the process; nothing to release
+        # fal-client caches its httpx client on the instance (asyncstdlib's cached property
+        # stores an awaitable under the attribute's name) and offers no close of its own.
+        cached = vars(self._client).get("_client")
+        if cached is not None:
+            client = await cached
+            await client.aclose()
