@@ -599,6 +599,7 @@ def test_unparseable_snapshot_is_moved_aside_and_the_journal_still_applies(tmp_p
         # moved-aside file for an operator.
         assert s.get("incidents", in_snapshot) is None
         assert [d["n"] for d in s.find("incidents")] == ["journal", "updated"]  # still by id
+        assert s.get("incidents", in_journal)["n"] == "journal"
         s.insert("incidents", {"n": "after"})
     with Store.open(tmp_path) as s:
         assert s.recovered == []

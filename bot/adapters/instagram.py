@@ -25,11 +25,11 @@ from bot.errors import (
     QuotaExceeded,
     RateLimited,
     ServiceError,
-    ServiceTimeout,
     ServiceUnavailable,
     TokenExpired,
     TokenInvalid,
 )
+from bot.adapters.http import request_json
 from bot.health import ProbeResult, State, Stopwatch, failed_probe, worst
 from bot.i18n import Translator
 from bot.ports import IgAccount, PublishingQuota, TokenDebug
@@ -131,16 +131,8 @@ class InstagramGraph:
 
     async def _get(self, path: str, params: dict[str, str], *, bearer: bool = True) -> dict:
         headers = {"Authorization": f"Bearer {self._token.reveal()}"} if bearer else {}
-        try:
-            response = await self._client.get(path, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise ServiceTimeout(SERVICE, "no answer from Graph") from None
-        except httpx.TransportError as exc:
-            raise ServiceUnavailable(SERVICE, f"cannot reach Graph ({type(exc).__name__})") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        response, body = await request_json(self._client, "GET", path, service=SERVICE,
+                                            vendor="Graph", params=params, headers=headers)
         if response.is_success and isinstance(body, dict):
             self.last_usage_pct, _ = _usage_from_headers(response.headers)
             return body

@@ -14,10 +14,10 @@ from bot.errors import (
     BadRequest,
     RateLimited,
     ServiceError,
-    ServiceTimeout,
     ServiceUnavailable,
     TokenInvalid,
 )
+from bot.adapters.http import request_json
 from bot.health import ProbeResult, State, Stopwatch, failed_probe
 from bot.i18n import Translator
 from bot.ports import BotIdentity
@@ -65,16 +65,8 @@ class TelegramBotApi:
 
     async def get_me(self) -> BotIdentity:
         url = bot_api_url(self._base_url, self._token.reveal(), "getMe")
-        try:
-            response = await self._client.post(url)
-        except httpx.TimeoutException:
-            raise ServiceTimeout(SERVICE, "no answer from the Bot API") from None
-        except httpx.TransportError as exc:
-            raise ServiceUnavailable(SERVICE, f"cannot reach the Bot API ({type(exc).__name__})") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        response, body = await request_json(self._client, "POST", url, service=SERVICE,
+                                            vendor="the Bot API")
         if response.is_success and isinstance(body, dict) and body.get("ok"):
             me = body.get("result") or {}
             return BotIdentity(id=int(me.get("id", 0)), username=str(me.get("username", "")))
