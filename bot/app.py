@@ -15,7 +15,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot.config import LANGUAGES, Settings
+from bot.config import LANGUAGES, ConfigError, Settings
 from bot.i18n import Translator
 from bot.services import Services
 from handlers import callbacks as cb
@@ -62,7 +62,8 @@ async def _on_start(application: Application) -> None:
 def build_application(settings: Settings, services: Services, *,
                       application_class: type[Application] = Application) -> Application:
     """The Application with every handler; `application_class` lets the demo observe it."""
-    assert settings.telegram_bot_token is not None, "Settings.from_env(require_telegram=True)"
+    if settings.telegram_bot_token is None or settings.ops_chat_id is None:
+        raise ConfigError(["TELEGRAM_BOT_TOKEN and OPS_CHAT_ID: required to run the bot"])
     application = (
         ApplicationBuilder()
         .application_class(application_class)

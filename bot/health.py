@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from bot.clock import Clock, utc_now
 from bot.errors import RateLimited, ServiceError
 from bot.i18n import Translator
 
@@ -25,6 +27,7 @@ class State(str, Enum):
         return _RANK[self]
 
 
+log = logging.getLogger(__name__)
 _RANK = {State.OK: 0, State.DEGRADED: 1, State.DOWN: 2}
 
 
@@ -49,7 +52,7 @@ class HealthProbe(Protocol):
 @dataclass(frozen=True)
 class HealthReport:
     results: tuple[ProbeResult, ...]
-    checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    checked_at: datetime = field(default_factory=utc_now)
 
     @property
     def overall(self) -> State:
@@ -81,7 +84,7 @@ async def run_health_check(
     timeout_s: float,
     tr: Translator,
     only: Iterable[str] | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Clock = utc_now,
 ) -> HealthReport:
     """Run the probes concurrently; a probe that overruns `timeout_s` is reported as down.
 
@@ -102,6 +105,7 @@ async def _guarded(probe: HealthProbe, timeout_s: float, tr: Translator) -> Prob
         return ProbeResult(probe.component, State.DOWN, watch.ms,
                            tr("health.timed_out", seconds=f"{timeout_s:g}"))
     except Exception as exc:  # a probe bug must not hide the other lines
+        log.exception("health probe %s crashed", probe.component)
         return ProbeResult(probe.component, State.DOWN, watch.ms,
                            tr("health.probe_crashed", error=type(exc).__name__))
 
