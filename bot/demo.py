@@ -40,7 +40,7 @@ A number presses that button on the latest message that has buttons.
   :fault <service> <mode> [n] [key=value]  services: instagram cloudinary fal telegram
         modes: token_expired token_invalid (instagram) · auth quota (cloudinary)
                key_invalid quota generation_error (fal) · rate_limited [secs] · 5xx [status]
-               hang · slow <ms>
+               hang · slow <ms>        e.g. :fault telegram 5xx methods=getMe
   :clear [service]            remove faults (all services by default)
   :faults                     show the faults in force
   :stale <hours> | :stats missing | :stats corrupt | :stats fresh   the statistics file
