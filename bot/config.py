@@ -8,10 +8,10 @@ are wrapped in `Secret` and never appear in a problem message, a repr or a log l
 from __future__ import annotations
 
 import os
-from datetime import timedelta, timezone, tzinfo
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +25,22 @@ DEFAULT_INSTAGRAM_GRAPH_URL = "https://graph.facebook.com/v26.0"
 DEFAULT_FAL_QUEUE_URL = "https://queue.fal.run"
 DEFAULT_TIMEZONE = "Asia/Seoul"  # the team's; times in chat are shown in it
 LANGUAGES = ("ko", "en")
+DEFAULT_RUNBOOKS_DIR = Path(__file__).resolve().parent.parent / "runbooks"
+# The playbook's escalation table (0 min, 30 min, 1 hour, 4 hours), the same for every severity
+# until the team decides otherwise; ESCALATION_P0..ESCALATION_P3 override one severity.
+_PLAYBOOK_CLOCK = (timedelta(0), timedelta(minutes=30), timedelta(hours=1), timedelta(hours=4))
+DEFAULT_ESCALATION_OFFSETS: Mapping[str, tuple[timedelta, ...]] = {
+    sev: _PLAYBOOK_CLOCK for sev in ("P0", "P1", "P2", "P3")}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`45s`, `30m`, `1h`, `1d`; a bare number is minutes. None when unreadable."""
+    match = _DURATION_RE.match(text)
+    if match is None:
+        return None
+    return timedelta(seconds=float(match.group(1)) * _UNIT_S[match.group(2)])
 
 _BOT_TOKEN_RE = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{20,}$")
 
@@ -67,6 +83,15 @@ class Settings:
     timezone: tzinfo
     health_timeout_s: float
     stats_max_age_h: float
+    pd_user_ids: frozenset[int] = frozenset()
+    # the playbook's clock per severity: (alert, retries checked, PD alerted, manual intervention)
+    escalation_offsets: Mapping[str, tuple[timedelta, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_ESCALATION_OFFSETS))
+    escalation_remind_every: timedelta | None = timedelta(minutes=30)  # None: no repeats
+    runbooks_dir: Path = DEFAULT_RUNBOOKS_DIR
+    action_timeout_s: float = 30.0
+    # messages (edits included) a minute the bot sends one group; Telegram allows about 20
+    telegram_group_max_rate: int = 20
 
     @classmethod
     def from_env(
@@ -182,6 +207,31 @@ class _Reader:
                 self.problem(name, f"must be a comma-separated list of numeric user ids, got {part!r}")
         return frozenset(ids)
 
+    def duration(self, name: str, default: timedelta | None) -> timedelta | None:
+        """`90s`, `30m`, `1h`, `0` (off); None when set to 0."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        parsed = parse_duration(value)
+        if parsed is None:
+            self.problem(name, f"must be a duration like 30s, 30m or 4h (0: off), got {value!r}")
+            return default
+        return parsed or None
+
+    def offsets(self, name: str, default: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        """Four rising durations: alert, retries checked, PD alerted, manual intervention."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        parts = [parse_duration(p) for p in value.split(",")]
+        if len(parts) != len(default) or any(p is None for p in parts):
+            self.problem(name, f"must be {len(default)} durations like 0m,30m,1h,4h, got {value!r}")
+            return default
+        if any(b < a for a, b in zip(parts, parts[1:])):
+            self.problem(name, f"must not decrease, got {value!r}")
+            return default
+        return tuple(parts)  # type: ignore[arg-type]
+
     def url(self, name: str, default: str) -> str:
         value = self.raw(name) or default
         parsed = urlparse(value)
@@ -277,6 +327,13 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool) -> Settings:
         timezone=_zone(r),
         health_timeout_s=r.number("HEALTH_TIMEOUT_S", 5.0, 0, 120),
         stats_max_age_h=r.number("STATS_MAX_AGE_H", 26.0, 0, 24 * 365),
+        pd_user_ids=r.id_list("PD_USER_IDS"),
+        escalation_offsets={sev: r.offsets(f"ESCALATION_{sev}", default)
+                            for sev, default in DEFAULT_ESCALATION_OFFSETS.items()},
+        escalation_remind_every=r.duration("ESCALATION_REMIND_EVERY", timedelta(minutes=30)),
+        runbooks_dir=Path(r.raw("RUNBOOKS_DIR") or DEFAULT_RUNBOOKS_DIR),
+        action_timeout_s=r.number("ACTION_TIMEOUT_S", 30.0, 0, 600),
+        telegram_group_max_rate=int(r.number("TELEGRAM_GROUP_MAX_RATE", 20, 0, 100_000)),
     )
     if r.problems:
         raise ConfigError(r.problems)

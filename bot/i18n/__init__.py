@@ -1,6 +1,7 @@
 """Message catalogs: Korean (the playbook's language, the default) and English.
 
-Every user-visible sentence lives in `ko.py` and `en.py` under the same key with the same
+Every user-visible sentence lives in `ko.py` and `en.py` (and the per-area `actions_*`,
+`incidents_*` modules) under the same key with the same
 `{placeholders}`; a test holds the two catalogs to that.
 """
 
@@ -8,9 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.i18n import en, ko
+from bot.i18n import (
+    actions_en,
+    actions_ko,
+    en,
+    incidents_en,
+    incidents_ko,
+    ko,
+    reports_en,
+    reports_ko,
+)
 
-CATALOGS: dict[str, Mapping[str, str]] = {"ko": ko.MESSAGES, "en": en.MESSAGES}
+
+def _merged(*parts: Mapping[str, str]) -> dict[str, str]:
+    """One catalog from per-area modules; a key defined twice is a bug, not an override."""
+    out: dict[str, str] = {}
+    for part in parts:
+        twice = sorted(set(out) & set(part))
+        if twice:
+            raise ValueError(f"message keys defined twice: {', '.join(twice)}")
+        out.update(part)
+    return out
+
+
+CATALOGS: dict[str, Mapping[str, str]] = {
+    "ko": _merged(ko.MESSAGES, actions_ko.MESSAGES, incidents_ko.MESSAGES, reports_ko.MESSAGES),
+    "en": _merged(en.MESSAGES, actions_en.MESSAGES, incidents_en.MESSAGES, reports_en.MESSAGES),
+}
 
 
 class Translator:

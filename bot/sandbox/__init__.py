@@ -103,6 +103,8 @@ class Sandbox:
             "DATA_DIR": str(self.data_dir),
             "BOT_LANG": lang,
             "HEALTH_TIMEOUT_S": "5",
+            # the fake Telegram does not throttle groups; the real one allows about 20 a minute
+            "TELEGRAM_GROUP_MAX_RATE": "6000",
         }
         if debug_token:
             env |= {"INSTAGRAM_APP_ID": IG_APP_ID, "INSTAGRAM_APP_SECRET": IG_APP_SECRET}
