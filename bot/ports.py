@@ -2,15 +2,17 @@
 
 Adapters (`bot/adapters/`) implement these against a vendor; the engine, the actions and the
 handlers only ever see these names; health probes follow `bot.health.HealthProbe`. Every
-method raises `bot.errors.ServiceError` subclasses, never a vendor's own exception.
+method raises `bot.errors.ServiceError` subclasses, never a vendor's own exception; the
+pipeline-files port also raises `UnsafePath` for a name that would lead out of its folders.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,66 @@ class LogLine:
     at: datetime | None  # the line's own timestamp when it has one
 
 
+class UnsafePath(ValueError):
+    """A file pattern or topic that would reach outside the pipeline's folders; nothing was read."""
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """The last lines of one log file in config/logs."""
+
+    file: str  # the name inside config/logs
+    lines: tuple[str, ...]
+    error_lines: tuple[LogLine, ...]  # those at level ERROR, CRITICAL or FATAL
+    modified: datetime | None
+    problem: str | None = None  # set (and `lines` empty) when the file could not be read
+
+
+@dataclass(frozen=True)
+class LogMatches:
+    """The lines of one log file that contain a text."""
+
+    file: str
+    count: int
+    last: tuple[LogLine, ...]  # the last few, oldest first; `at` inherited by traceback lines
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class TraceFile:
+    """One config/logs/traces/SF-*.json as found: its JSON object, or why it is unusable."""
+
+    name: str
+    body: dict[str, Any] | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    name: str
+    size: int  # bytes
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """content/images/<topic>/ (or its archive/): its files, newest first."""
+
+    path: str  # relative to the pipeline home, for display
+    exists: bool
+    images: tuple[LocalImage, ...]
+
+
+@dataclass(frozen=True)
+class LogBundle:
+    """A .tar.gz of the stderr log tails and the SF-* traces, every member redacted."""
+
+    content: bytes
+    members: tuple[str, ...]
+    log_files: tuple[str, ...]
+    trace_ids: tuple[str, ...]
+
+
 class TokenInspector(Protocol):
     async def account(self) -> IgAccount: ...
 
@@ -99,11 +161,30 @@ class ImageGenerator(Protocol):
 class ChatTransport(Protocol):
     async def get_me(self) -> BotIdentity: ...
 
+    async def send_message(self, chat_id: int, text: str, thread_id: int | None = None) -> int:
+        """Send plain text; the new message's id."""
+
 
 class PipelineFiles(Protocol):
     async def stats_freshness(self) -> StatsFreshness: ...
 
     async def recent_errors(self, since: datetime) -> list[LogLine]: ...
+
+    async def tail_logs(self, pattern: str, lines: int) -> list[LogTail]:
+        """The last `lines` lines of each config/logs file matching the glob `pattern`."""
+
+    async def grep_logs(self, pattern: str, text: str, show: int) -> list[LogMatches]:
+        """Per matching file: how many lines contain `text` (literally), and the last `show`."""
+
+    async def trace_files(self) -> list[TraceFile]:
+        """Every config/logs/traces/SF-*.json, by name."""
+
+    async def images(self, topic: str, archive: bool = False) -> ImageFolder:
+        """content/images/<topic>/ or its archive/; UnsafePath for a topic that is not a folder name."""
+
+    async def collect_bundle(self, lines: int, redact: Callable[[str], str], day: str,
+                             folder: str) -> LogBundle:
+        """The playbook's log collection: `error_<day>.log` (stderr tails) and the SF-* traces."""
 
 
 class TokenExpiryStore(Protocol):

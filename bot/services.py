@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.actions.registry import ActionContext
 from bot.actions.token import TokenProbe, TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
@@ -86,6 +87,18 @@ class Services:
 
     def set_token_expiry(self, days: int, *, actor: str) -> datetime:
         return set_token_expiry(self.store, days, actor=actor, clock=self.clock)
+
+    def action_context(self, *, topic: str | None = None, incident_ref: str | None = None,
+                       actor: str | None = None) -> ActionContext:
+        """What a step's action may use, for one incident (or none: the CLI, a drill)."""
+        return ActionContext(
+            health=self.health, token_status=self.token_status, instagram=self.instagram,
+            images=self.cloudinary, chat=self.telegram, files=self.files, store=self.store,
+            tr=self.tr, redact=self.redact, clock=self.clock, tz=self.settings.timezone, actor=actor,
+            topic=topic,
+            incident_ref=incident_ref, ops_chat_id=self.settings.ops_chat_id,
+            ops_thread_id=self.settings.ops_thread_id,
+        )
 
     async def aclose(self) -> None:
         for adapter in (self.instagram, self.cloudinary, self.fal, self.telegram):

@@ -1,0 +1,82 @@
+"""Scenario 1 as step actions: the token's status, the renewal guide, registering the expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from datetime import tzinfo
+from typing import Any
+
+from bot.actions.common import OUTCOME_OF_STATE, when
+from bot.actions.registry import ActionContext, Outcome, Param, StepResult, register
+from bot.actions.token import (
+    MAX_EXPIRY_DAYS,
+    MIN_EXPIRY_DAYS,
+    SOURCE_DEBUG_TOKEN,
+    SOURCE_SET_EXPIRY,
+    TokenStatus,
+    describe_days_left,
+    describe_token,
+    set_token_expiry,
+)
+from bot.i18n import Translator
+
+GUIDE_STEPS = 6  # guide.step1 .. guide.step6
+PLAYBOOK_EXPIRY_DAYS = 60  # `token_monitor.py set-expiry 60`
+
+
+def _source(status: TokenStatus, tr: Translator, tz: tzinfo) -> str:
+    if status.source == SOURCE_DEBUG_TOKEN:
+        return tr("token.source.debug_token")
+    if status.source == SOURCE_SET_EXPIRY and status.registration is not None:
+        return tr("token.source.set_expiry", actor=status.registration.actor or "?",
+                  at=when(status.registration.at, tz))
+    if status.debug_problem is not None:
+        return tr("token.source.debug_failed")
+    return tr("token.source.none")
+
+
+@register("token.status")
+async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
+    """`token_monitor.py status`: valid or not, when it expires, and who says so."""
+    tr = ctx.tr
+    status: TokenStatus = await ctx.token_status()
+    lines = []
+    if status.expires_at is not None and not status.never_expires:
+        lines.append(tr("act.token.expires", date=when(status.expires_at, ctx.tz),
+                        left=describe_days_left(status, tr)))
+    lines.append(tr("act.token.source", source=_source(status, tr, ctx.tz)))
+    if status.source != SOURCE_SET_EXPIRY and status.registration is not None:
+        lines.append(tr("act.token.registered", date=when(status.registration.expires_at, ctx.tz),
+                        actor=status.registration.actor or "?"))
+    days = status.days_left
+    return StepResult(
+        OUTCOME_OF_STATE[status.state],
+        ctx.redact(describe_token(status, tr)),
+        tuple(ctx.redact(line) for line in lines),
+        data={"state": status.state.value, "valid": status.valid, "expired": status.expired,
+              "expires_at": status.expires_at.isoformat() if status.expires_at else None,
+              "days_left": None if days is None else math.floor(days * 100) / 100,
+              "source": status.source},
+    )
+
+
+@register("token.guide")
+async def token_guide(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
+    """`token_monitor.py guide`: the renewal steps."""
+    tr = ctx.tr
+    steps = tuple(f"{n}. {tr(f'guide.step{n}')}" for n in range(1, GUIDE_STEPS + 1))
+    return StepResult(Outcome.OK, tr("guide.title"), steps)
+
+
+@register("token.set_expiry", phase_hint="respond", params={
+    "days": Param(int, default=PLAYBOOK_EXPIRY_DAYS, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS)})
+async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
+    """`token_monitor.py set-expiry 60`: the new token expires that many days from now."""
+    days = args["days"]
+    # the store fsyncs its journal: keep that off the event loop
+    expires_at = await asyncio.to_thread(set_token_expiry, ctx.store, days,
+                                         actor=ctx.actor or "unknown", clock=ctx.clock)
+    return StepResult(Outcome.OK, ctx.tr("act.token.expiry_set", days=days, date=when(expires_at, ctx.tz)),
+                      data={"days": days, "expires_at": expires_at.isoformat()})
