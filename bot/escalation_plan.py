@@ -1,0 +1,89 @@
+"""The playbook's clock for an unresolved incident, as data the store keeps.
+
+0 min: alert in the group; 30 min: check the three automatic retries are done and remind;
+1 hour: alert the PD; 4 hours: manual intervention needed. The due times are written into the
+incident record when it opens, so a restart re-arms them from the store instead of from memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+
+from bot.incident_stats import parse_time
+
+STAGES = ("alert", "retries", "pd", "manual")
+
+# The playbook's response times per severity (P0 "immediately").
+RESPONSE_TIMES: Mapping[str, timedelta] = {
+    "P0": timedelta(0),
+    "P1": timedelta(hours=1),
+    "P2": timedelta(hours=4),
+    "P3": timedelta(hours=24),
+}
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("times in an escalation plan must be timezone-aware")
+    return moment.astimezone(timezone.utc)
+
+
+def escalation_plan(severity: str, opened_at: datetime,
+                    offsets: Mapping[str, tuple[timedelta, ...]]) -> list[dict]:
+    """One entry per stage, `{"stage", "due_at": iso UTC, "fired_at": None}`, due at opened_at + the severity's offset."""
+    if severity not in offsets:
+        raise ValueError(f"no escalation offsets for severity {severity!r} (have: {', '.join(offsets)})")
+    stage_offsets = offsets[severity]
+    if len(stage_offsets) != len(STAGES):
+        raise ValueError(f"severity {severity} needs {len(STAGES)} escalation offsets "
+                         f"({', '.join(STAGES)}), got {len(stage_offsets)}")
+    start = _utc(opened_at)
+    return [{"stage": stage, "due_at": (start + offset).isoformat(), "fired_at": None}
+            for stage, offset in zip(STAGES, stage_offsets)]
+
+
+def due_stages(plan: list[dict], now: datetime) -> list[str]:
+    """Stages whose due time has passed and that have not fired, in the plan's order."""
+    moment = _utc(now)
+    due: list[str] = []
+    for entry in plan:
+        due_at = parse_time(entry.get("due_at"))
+        if entry.get("fired_at") is None and due_at is not None and due_at <= moment:
+            due.append(entry["stage"])
+    return due
+
+
+def _stage_fired_at(incident: dict, stage: str) -> datetime | None:
+    for entry in incident.get("escalation") or []:
+        if entry.get("stage") == stage:
+            return parse_time(entry.get("fired_at"))
+    return None
+
+
+def next_reminder(incident: dict, *, every: timedelta | None, now: datetime) -> datetime | None:
+    """When to repeat the group reminder: `every` after the last one (or the retries check).
+
+    Only while nobody has taken the incident (status "open"); None when reminders are off, the
+    retries stage has not fired yet, or the incident was acknowledged or resolved. Never earlier
+    than `now`: after downtime one reminder is due at once, not one per missed period.
+    """
+    if every is None or every <= timedelta(0) or incident.get("status") != "open":
+        return None
+    retries_fired = _stage_fired_at(incident, "retries")
+    if retries_fired is None:
+        return None
+    last = retries_fired
+    for entry in incident.get("timeline") or []:
+        event, detail = entry.get("event"), entry.get("detail") or {}
+        if event == "reminder" or (event == "escalation" and detail.get("stage") == "retries"):
+            at = parse_time(entry.get("at"))
+            if at is not None and at > last:
+                last = at
+    return max(last + every, _utc(now))
+
+
+def response_deadline(severity: str, opened_at: datetime) -> datetime | None:
+    """When the playbook expects a response: P0 at once, P1 within 1 h, P2 4 h, P3 24 h; None for an unknown severity."""
+    allowed = RESPONSE_TIMES.get(severity)
+    return None if allowed is None else opened_at + allowed

@@ -1,0 +1,388 @@
+"""The written post-mortem: one incident record rendered as a GitHub-flavoured Markdown document.
+
+Everything that came from people or services (titles, summaries, the root cause the team wrote)
+is escaped on the way in, so a '#' at the start of a line or a '|' in a table cell shows up as
+text instead of reshaping the document. Record fields are picked one by one: a detail dict is
+never dumped wholesale, so whatever else lands in a record does not leak into a file that gets
+shared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from bot.escalation_plan import response_deadline
+from bot.i18n import Translator
+from bot.incident_record import ticked
+from bot.incident_stats import Translate, elapsed, format_duration, parse_time
+
+# Characters that mean something to Markdown wherever they stand (emphasis, code, links, HTML,
+# tables, strikethrough, GitHub's $math$); in a heading also '#', whose trailing run would be
+# eaten as the heading's closing sequence.
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+_HEADING_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$#])")
+# An '&' that would be read as an HTML entity (&amp; &#35; &#x23;).
+_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# What turns a line into a block of its own: heading, quote, list, rule, setext underline.
+# (Fences, tables and HTML start with characters escaped everywhere anyway.)
+_BLOCK_START = re.compile(r"^([#>+\-=])")
+_ORDERED_LIST = re.compile(r"^(\d{1,9})([.)])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+_ACTION_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_DETAIL_TEXT_LIMIT = 300  # a summary in a timeline cell, not a log dump
+
+
+def _escape_line(line: str, *, heading: bool = False, line_start: bool = True) -> str:
+    line = _CONTROL.sub("", line.replace("\t", " ")).strip()
+    line = (_HEADING_SPECIAL if heading else _INLINE_SPECIAL).sub(r"\\\1", line)
+    line = _ENTITY.sub(r"\\&", line)
+    if not line_start:  # after a label or inside a table cell no block can start
+        return line
+    return _ORDERED_LIST.sub(r"\1\\\2", _BLOCK_START.sub(r"\\\1", line))
+
+
+def md_inline(text: object, *, heading: bool = False, line_start: bool = True) -> str:
+    """One line of Markdown showing `text` literally (line breaks become spaces).
+
+    `line_start=False` when the text follows other text on its line, where '#', '-' or '1.'
+    cannot start a block and need no backslash.
+    """
+    return _escape_line(" ".join(str(text).split()), heading=heading, line_start=line_start)
+
+
+def md_cell(text: object) -> str:
+    """A GFM table cell showing `text` literally; its line breaks kept as <br>."""
+    lines = [_escape_line(line, line_start=False) for line in str(text).splitlines()]
+    return "<br>".join(line for line in lines if line) or " "
+
+
+def md_block(text: str) -> str:
+    """Paragraphs showing `text` literally: its blank lines separate paragraphs, its line breaks are kept."""
+    paragraphs: list[list[str]] = [[]]
+    for raw in text.splitlines():
+        line = _escape_line(raw)
+        if line:
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    # Two trailing spaces: a hard line break that leaves no visible mark in the raw file.
+    return "\n\n".join("  \n".join(p) for p in paragraphs if p)
+
+
+class _Markdown(str):
+    """Text that is Markdown already (built here from escaped parts), not to be escaped again."""
+
+
+def _action_name(action: object) -> _Markdown | None:
+    """An action name as code (`token.status`); None when it is not a plain dotted name."""
+    if isinstance(action, str) and _ACTION_NAME.match(action):
+        return _Markdown(f"`{action}`")
+    return None
+
+
+def _text(value: Any, lang: str) -> str:
+    """A runbook text in `lang`: {"ko","en"} dicts, Text-like objects or plain strings."""
+    if isinstance(value, Mapping):
+        return str(value.get(lang) or value.get("en") or value.get("ko") or "")
+    if hasattr(value, "get") and callable(value.get):
+        return str(value.get(lang))
+    return "" if value is None else str(value)
+
+
+class _Renderer:
+    """Holds the record and the language while the document is built section by section."""
+
+    def __init__(self, incident: dict, lang: str, tz: tzinfo, now: datetime) -> None:
+        self.incident = incident
+        self.lang = lang
+        self.tr: Translate = Translator(lang)
+        self.tz = tz
+        self.now = now
+        # The record's own copy of the checklists ({id, text, ticked_by}), made at open.
+        copies = incident.get("checklists")
+        self.checklists: Mapping[str, list] = copies if isinstance(copies, Mapping) else {}
+        self.steps: list[dict] = list(incident.get("steps") or [])
+        self.state: list[dict] = list(incident.get("step_state") or [])
+        self.none = self.tr("report.duration.none")
+
+    # -- small pieces -------------------------------------------------------------------------
+
+    def local(self, moment: datetime | None, *, seconds: bool = False) -> str:
+        if moment is None:
+            return self.none
+        shown = moment.astimezone(self.tz)
+        return shown.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
+
+    def actor(self, actor: object) -> str:
+        if actor is None or actor == "":
+            return self.none
+        if actor == "bot":
+            return self.tr("report.actor.bot")
+        return str(actor)
+
+    def translated(self, prefix: str, value: object) -> str:
+        """A catalog word for a known value; the raw value (escaped later) for anything else."""
+        if value is None:
+            return self.none
+        try:
+            return self.tr(f"{prefix}.{value}")
+        except KeyError:
+            return str(value)
+
+    def step_text(self, ref: object) -> str:
+        """A step named by index or id, as its text in the document's language."""
+        index = None
+        if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(self.steps):
+            index = ref
+        elif isinstance(ref, str):
+            index = next((i for i, s in enumerate(self.steps) if s.get("id") == ref), None)
+        if index is None:
+            return self.none if ref is None else str(ref)
+        return _text(self.steps[index].get("text"), self.lang) or str(self.steps[index].get("id"))
+
+    def checklist_item(self, list_name: object, item_id: object) -> str:
+        for item in self.checklists.get(str(list_name)) or ():
+            if isinstance(item, Mapping) and item.get("id") == item_id:
+                return _text(item.get("text"), self.lang) or str(item_id)
+        return str(item_id)
+
+    def field(self, label_key: str, value: str) -> str:
+        return f"- **{self.tr(label_key)}:** {md_inline(value, line_start=False)}"
+
+    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
+        """GFM table; cells arrive as plain text and are escaped here, except `_Markdown` ones."""
+        def cell(value: str) -> str:
+            return value if isinstance(value, _Markdown) else md_cell(value)
+
+        lines = ["| " + " | ".join(cell(h) for h in header) + " |",
+                 "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+        return lines
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def title(self) -> list[str]:
+        inc = self.incident
+        title = self.tr("report.pm.title", ref=inc.get("ref") or self.none,
+                        title=_text(inc.get("title"), self.lang) or inc.get("scenario") or self.none,
+                        severity=inc.get("severity") or self.none)
+        return [f"# {md_inline(title, heading=True)}"]
+
+    def summary(self) -> list[str]:
+        inc, tr = self.incident, self.tr
+        scenario = _text(inc.get("title"), self.lang)
+        if inc.get("scenario_number") is not None:
+            scenario = f"{inc['scenario_number']}. {scenario}"
+        if inc.get("scenario"):
+            scenario = f"{scenario} ({inc['scenario']})"
+        severity = inc.get("severity") or self.none
+        meaning = self.translated("report.severity", severity) if severity != self.none else ""
+        lines = [
+            self.field("report.pm.label.scenario", scenario),
+            self.field("report.pm.label.topic", inc.get("topic") or self.none),
+            self.field("report.pm.label.severity",
+                       f"{severity} — {meaning}" if meaning and meaning != severity else severity),
+            self.field("report.pm.label.status", self.translated("report.status", inc.get("status"))),
+            self.field("report.pm.label.opened_by", self.actor(inc.get("opened_by"))),
+            self.field("report.pm.label.lead", self.actor(inc.get("lead"))),
+        ]
+        if inc.get("resolved_by"):
+            lines.append(self.field("report.pm.label.resolved_by", self.actor(inc["resolved_by"])))
+        linked = [str(ref) for ref in inc.get("linked") or []]
+        if linked:
+            lines.append(self.field("report.pm.label.linked", ", ".join(linked)))
+        if inc.get("resolve_override"):
+            lines.append(self.field("report.pm.label.override", str(inc["resolve_override"])))
+        return [f"## {md_inline(tr('report.pm.section.summary'), heading=True)}", "", *lines]
+
+    def impact(self) -> list[str]:
+        tr, inc = self.tr, self.incident
+        opened = parse_time(inc.get("opened_at"))
+        resolved = parse_time(inc.get("resolved_at"))
+        if resolved is not None:
+            resolved_text = self.local(resolved)
+            duration = format_duration(elapsed(inc, "opened_at", "resolved_at"), tr)
+        else:
+            resolved_text = tr("report.pm.not_resolved", time=self.local(self.now))
+            so_far = None if opened is None else max(self.now - opened, timedelta(0))
+            duration = tr("report.pm.so_far", duration=format_duration(so_far, tr))
+        return [f"## {md_inline(tr('report.pm.section.impact'), heading=True)}", "",
+                self.field("report.pm.label.opened", self.local(opened)),
+                self.field("report.pm.label.resolved", resolved_text),
+                self.field("report.pm.label.duration", duration)]
+
+    def response(self) -> list[str]:
+        tr, inc = self.tr, self.incident
+        tta = elapsed(inc, "opened_at", "acknowledged_at")
+        lines = [f"## {md_inline(tr('report.pm.section.response'), heading=True)}", "",
+                 self.field("report.pm.label.tta", format_duration(tta, tr)),
+                 self.field("report.pm.label.ttr", format_duration(elapsed(inc, "opened_at", "resolved_at"), tr))]
+        opened = parse_time(inc.get("opened_at"))
+        deadline = None if opened is None else response_deadline(str(inc.get("severity")), opened)
+        if opened is not None and deadline is not None:
+            allowed = deadline - opened
+            if allowed <= timedelta(0):
+                # P0's "immediately" has no margin to meet or miss; state it, judge nothing.
+                target = tr("report.pm.target.immediately")
+            else:
+                target = tr("report.pm.target.within", duration=format_duration(allowed, tr))
+                if tta is not None:
+                    verdict = "report.pm.target.met" if tta <= allowed else "report.pm.target.missed"
+                    target = tr(verdict, target=target)
+            lines.append(self.field("report.pm.label.target", target))
+        return lines
+
+    def timeline(self) -> list[str]:
+        tr = self.tr
+        rows = [[self.local(parse_time(e.get("at")), seconds=True), self.actor(e.get("actor")), self.event(e)]
+                for e in self.incident.get("timeline") or [] if isinstance(e, Mapping)]
+        header = [tr("report.pm.col.time"), tr("report.pm.col.who"), tr("report.pm.col.what")]
+        return [f"## {md_inline(tr('report.pm.section.timeline'), heading=True)}", "", *self.table(header, rows)]
+
+    def event(self, entry: Mapping) -> str:
+        """One timeline entry in words; only the fields each event is known to carry are shown."""
+        tr = self.tr
+        event = str(entry.get("event") or "")
+        detail = entry.get("detail") if isinstance(entry.get("detail"), Mapping) else {}
+
+        def short(value: object) -> str:
+            text = self.none if value in (None, "") else str(value)
+            return text if len(text) <= _DETAIL_TEXT_LIMIT else text[:_DETAIL_TEXT_LIMIT - 1] + "…"
+
+        if event == "linked":  # a later report folded into this incident
+            if detail.get("ref"):
+                return tr("report.event.linked", ref=short(detail["ref"]))
+            if detail.get("topic"):
+                return tr("report.event.linked_topic", topic=short(detail["topic"]))
+            return tr("report.event.linked_plain")
+        if event == "topic":
+            return tr("report.event.topic", topic=short(detail.get("topic")))
+        if event == "severity":
+            return tr("report.event.severity", old=short(detail.get("from")), new=short(detail.get("to")))
+        if event in ("step.run", "step.done", "step.skipped", "step.cancelled", "step.confirm_asked"):
+            return tr(f"report.event.{event}", step=short(self.step_text(detail.get("step"))))
+        if event == "step.result":
+            step = short(self.step_text(detail.get("step")))
+            outcome = self.translated("report.outcome", detail.get("outcome"))
+            if detail.get("summary"):
+                return tr("report.event.step.result", step=step, outcome=outcome,
+                          summary=short(detail["summary"]))
+            return tr("report.event.step.result_plain", step=step, outcome=outcome)
+        if event in ("checklist", "checklist.ticked", "checklist.unticked"):
+            list_name = detail.get("list")
+            key = "report.event.checklist.unticked" if event == "checklist.unticked" else "report.event.checklist"
+            return tr(key, list=self.translated("report.pm.checklist", list_name),
+                      item=short(self.checklist_item(list_name, detail.get("item"))))
+        if event in ("escalation", "escalate.pressed"):
+            return tr(f"report.event.{event}", stage=self.translated("report.stage", detail.get("stage")))
+        if event == "resolved" and detail.get("override"):
+            return tr("report.event.resolved_override", reason=short(detail["override"]))
+        if event in ("opened", "acknowledged", "reminder", "resolved", "resolve.override_asked",
+                     "step.interrupted", "postmortem.root_cause", "postmortem.prevention",
+                     "postmortem.written"):
+            return tr(f"report.event.{event}")
+        return tr("report.event.other", event=short(event))
+
+    def actions(self) -> list[str]:
+        tr = self.tr
+        ran: list[list[str]] = []
+        skipped: list[str] = []
+        not_reached = 0
+        for index, step in enumerate(self.steps):
+            state = self.state[index] if index < len(self.state) and isinstance(self.state[index], Mapping) else {}
+            status = state.get("status") or "pending"
+            runs = state.get("runs") or 0
+            if status == "skipped":
+                skipped.append(self.step_text(index))
+                continue
+            if status == "pending" and not runs and state.get("outcome") is None:
+                not_reached += 1
+                continue
+            outcome = (self.translated("report.outcome", state["outcome"]) if state.get("outcome")
+                       else self.translated("report.step", status))
+            if isinstance(runs, int) and runs > 1:
+                outcome = tr("report.pm.runs", outcome=outcome, runs=runs)
+            ran.append([
+                self.step_text(index),
+                (_action_name(step.get("action")) or step.get("action") or tr("report.pm.guidance")),
+                outcome,
+                state.get("summary") or self.none,
+                self.actor(state.get("by")),
+                self.local(parse_time(state.get("at"))),
+            ])
+        lines = [f"## {md_inline(tr('report.pm.section.actions'), heading=True)}", ""]
+        if ran:
+            header = [tr(f"report.pm.col.{c}") for c in ("step", "action", "outcome", "summary", "by", "at")]
+            lines += self.table(header, ran)
+        else:
+            lines.append(md_inline(tr("report.pm.no_actions")))
+        if skipped:
+            lines += ["", md_inline(tr("report.pm.skipped")), "", *(f"- {md_inline(s)}" for s in skipped)]
+        if not_reached:
+            lines += ["", md_inline(tr("report.pm.not_reached", count=not_reached))]
+        return lines
+
+    def bullets(self, section_key: str, items: list[str], empty_key: str) -> list[str]:
+        lines = [f"## {md_inline(self.tr(section_key), heading=True)}", ""]
+        items = [item for item in items if item.strip()]
+        if items:
+            return lines + [f"- {md_inline(item)}" for item in items]
+        return lines + [md_inline(self.tr(empty_key))]
+
+    def written(self, section_key: str, field: str) -> list[str]:
+        postmortem = self.incident.get("postmortem") if isinstance(self.incident.get("postmortem"), Mapping) else {}
+        text = postmortem.get(field)
+        body = md_block(text) if isinstance(text, str) and text.strip() else ""
+        return [f"## {md_inline(self.tr(section_key), heading=True)}", "",
+                body or f"_{md_inline(self.tr('report.pm.not_written'))}_"]
+
+    def checklist_sections(self) -> list[str]:
+        tr = self.tr
+        manual = self.incident.get("checklist") if isinstance(self.incident.get("checklist"), Mapping) else {}
+        lines = [f"## {md_inline(tr('report.pm.section.checklists'), heading=True)}"]
+        for list_name in ("during", "recovery"):
+            lines += ["", f"### {md_inline(tr(f'report.pm.checklist.{list_name}'), heading=True)}", ""]
+            items = [i for i in self.checklists.get(list_name) or () if isinstance(i, Mapping)]
+            if items:
+                # Ticked by hand or by what the record shows, exactly as the live message shows it.
+                marks = ticked(self.incident, list_name)
+                lines += [f"- [{'x' if mark else ' '}] {md_inline(_text(item.get('text'), self.lang) or item.get('id'))}"
+                          for item, mark in zip(items, marks)]
+                continue
+            ticks = [str(i) for i in manual.get(list_name) or []]
+            lines += ([f"- [x] {md_inline(i)}" for i in ticks] if ticks
+                      else [md_inline(tr("report.pm.checklist.none_ticked"))])
+        return lines
+
+    def document(self) -> str:
+        inc = self.incident
+        traces = [str(t) for t in inc.get("trace_ids") or []]
+        prevention = [_text(item, self.lang) for item in inc.get("prevention_items") or []]
+        sections = [
+            self.title(), self.summary(), self.impact(), self.response(), self.timeline(), self.actions(),
+            self.bullets("report.pm.section.traces", traces, "report.pm.no_traces"),
+            self.bullets("report.pm.section.prevention_items", [p for p in prevention if p],
+                         "report.pm.no_prevention_items"),
+            self.written("report.pm.section.root_cause", "root_cause"),
+            self.written("report.pm.section.prevention_decided", "prevention"),
+            self.checklist_sections(),
+            ["---", "", f"_{md_inline(self.tr('report.pm.footer', time=self.local(self.now)))}_"],
+        ]
+        return "\n\n".join("\n".join(section) for section in sections) + "\n"
+
+
+def render_postmortem(incident: dict, *, lang: str, tz: tzinfo, now: datetime) -> str:
+    """The incident as a Markdown post-mortem in `lang` (ko or en), times shown in `tz`."""
+    return _Renderer(incident, lang, tz, now).document()
+
+
+def postmortem_filename(incident: dict) -> str:
+    """`INC-20261127-001-postmortem.md`: the ref, reduced to characters safe in any file system."""
+    ref = _SAFE_FILENAME.sub("-", str(incident.get("ref") or "")).strip(".-")
+    if not ref:
+        ref = f"incident-{incident.get('id', 'unknown')}"
+    return f"{ref}-postmortem.md"
