@@ -1,0 +1,466 @@
+"""The incident state machine: open, press, record, resolve. No Telegram in here.
+
+Every change is a read-check-write of the incident record with the version it was read at
+(`Store.update(expect_version=...)`), so of two operators pressing the same button at the same
+moment exactly one changes the incident; the other is re-checked against the new record and told
+why nothing happened. Legal moves are a table (`RULES`), not a cascade of ifs.
+
+The engine's methods are synchronous (the store fsyncs): handlers call them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from bot.actions.registry import ACTIONS, Outcome, StepResult
+from bot.clock import Clock, utc_now
+from bot.escalation_plan import STAGES, escalation_plan
+from bot.incident_record import (
+    ACKNOWLEDGED,
+    BOT_ACTOR,
+    CONFIRMING,
+    DONE,
+    FAILED,
+    MITIGATING,
+    OPEN,
+    PENDING,
+    RESOLVED,
+    RUNNING,
+    SKIPPED,
+    UNRESOLVED,
+    checklist,
+    current_step,
+    event,
+    iso,
+    new_record,
+    verify_done,
+)
+from bot.runbooks import SEVERITIES, RunbookShelf
+from bot.store import Conflict, Store
+
+log = logging.getLogger(__name__)
+TABLE = "incidents"
+WRITE_ATTEMPTS = 8
+SUMMARY_LINES = 8  # detail lines of a result kept on the record (the rest went out as a file)
+
+
+class Refused(Exception):
+    """A press or command that changes nothing; `key` is the message to answer with."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
+@dataclass(frozen=True)
+class Rule:
+    statuses: frozenset[str]  # incident statuses the verb is legal in
+    step_states: frozenset[str] | None = None  # a step verb: the current step's legal states
+    admin: bool = False  # always needs an admin (step verbs also need one on admin steps)
+
+
+_ANY_UNRESOLVED = frozenset(UNRESOLVED)
+_ACTIONABLE = frozenset({PENDING, FAILED})
+RULES: dict[str, Rule] = {
+    "run": Rule(_ANY_UNRESOLVED, _ACTIONABLE),  # run the step's action (or ask to confirm first)
+    "ok": Rule(_ANY_UNRESOLVED, _ACTIONABLE),  # a person did the step
+    "skip": Rule(_ANY_UNRESOLVED, _ACTIONABLE),
+    "cf": Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),  # confirm a step that changes things
+    "no": Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),  # cancel that
+    "ack": Rule(frozenset({OPEN})),
+    "esc": Rule(_ANY_UNRESOLVED),
+    "res": Rule(_ANY_UNRESOLVED),
+    "k": Rule(frozenset({*UNRESOLVED, RESOLVED})),  # tick a recovery checklist item by hand
+}
+REPLY_KINDS = ("topic", "override", "root_cause", "prevention")
+
+
+@dataclass(frozen=True)
+class Opened:
+    incident: dict
+    created: bool  # False: an open incident for the scenario already existed; this was linked
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What a legal press did, and what the handler must do next."""
+
+    incident: dict
+    notice: str  # message key for the callback answer
+    run: int | None = None  # run this step's action now (it is claimed: status running)
+    ask_override: bool = False  # ask the admin for the reason to resolve unverified
+    escalate: str | None = None  # fire this escalation stage now
+    resolved: bool = False  # just resolved: ask for the root cause
+    params: dict = field(default_factory=dict)
+
+
+class IncidentEngine:
+    def __init__(self, store: Store, shelf: RunbookShelf, *, offsets: Any, tz: tzinfo,
+                 clock: Clock = utc_now) -> None:
+        self.store, self.shelf, self.offsets, self.tz, self.clock = store, shelf, offsets, tz, clock
+        self._open_lock = threading.Lock()
+
+    # -- reading
+
+    def get(self, doc_id: int) -> dict | None:
+        return self.store.get(TABLE, doc_id)
+
+    def by_ref(self, ref: str) -> dict | None:
+        ref = ref.upper()
+        found = self.store.find(TABLE, lambda d: d["ref"] == ref, limit=1)
+        return found[0] if found else None
+
+    def unresolved(self) -> list[dict]:
+        """Open incidents, oldest first."""
+        return self.store.find(TABLE, lambda d: d["status"] != RESOLVED, newest_first=False)
+
+    def recent(self, days: int) -> list[dict]:
+        since = iso(self.clock() - timedelta(days=days))
+        return self.store.find(TABLE, lambda d: d["opened_at"] >= since)
+
+    def awaiting_reply(self, chat_id: int, message_id: int) -> dict | None:
+        """The incident whose question (a bot message) this is a reply to."""
+        found = self.store.find(TABLE, lambda d: (d.get("pending_reply") or {}).get("message_id")
+                                == message_id and (d.get("message") or {}).get("chat_id") == chat_id,
+                                limit=1)
+        return found[0] if found else None
+
+    # -- opening
+
+    def open(self, scenario: str, *, topic: str | None, actor: str) -> Opened:
+        """A new incident at its first step, or the open one for the same scenario, linked."""
+        runbook = self.shelf.library.find(scenario)
+        if runbook is None:
+            raise Refused("incident.unknown_scenario", given=scenario)
+        with self._open_lock:
+            now = self.clock()
+            existing = self.store.find(TABLE, lambda d: d["scenario"] == runbook.id
+                                       and d["status"] != RESOLVED, limit=1)
+            if existing:
+                doc = existing[0]
+
+                def link(d: dict) -> dict:
+                    changes: dict = {"timeline": d["timeline"] + [
+                        event(now, actor, "linked", {"topic": topic})]}
+                    if topic and not d["topic"]:
+                        changes["topic"] = topic
+                    return changes
+
+                return Opened(self._mutate(doc["id"], link), created=False)
+            day = now.astimezone(self.tz).strftime("%Y%m%d")
+            prefix = f"INC-{day}-"
+            sequence = 1 + len(self.store.find(TABLE, lambda d: d["ref"].startswith(prefix)))
+            library = self.shelf.library
+            record = new_record(runbook, {"during": library.during, "recovery": library.recovery},
+                                ref=f"{prefix}{sequence:03d}", topic=topic, actor=actor, now=now,
+                                offsets=self.offsets)
+            doc_id = self.store.insert(TABLE, record)
+        log.info("incident %s opened (%s, %s) by %s", record["ref"], runbook.id,
+                 runbook.severity, actor)
+        return Opened(self.get(doc_id), created=True)
+
+    # -- pressing
+
+    def press(self, doc_id: int, arg: int, verb: str, *, actor: str, admin: bool) -> Pressed:
+        """Apply one button press, re-checked against the stored record. Raises Refused."""
+        rule = RULES.get(verb)
+        if rule is None:
+            raise Refused("button.no_longer_valid")
+        outcome: dict[str, Any] = {}
+
+        def change(d: dict) -> dict:
+            outcome.clear()
+            if d["status"] not in rule.statuses:
+                raise Refused("incident.already_resolved" if d["status"] == RESOLVED
+                              else "incident.not_now", ref=d["ref"])
+            if rule.admin and not admin:
+                raise Refused("access.needs_admin_short")
+            now = self.clock()
+            if rule.step_states is not None:
+                return self._step_press(d, arg, verb, rule, actor=actor, admin=admin, now=now,
+                                        outcome=outcome)
+            return getattr(self, f"_press_{verb}")(d, arg, actor=actor, admin=admin, now=now,
+                                                   outcome=outcome)
+
+        incident = self._mutate(doc_id, change)
+        return Pressed(incident, **outcome)
+
+    def _step_press(self, d: dict, arg: int, verb: str, rule: Rule, *, actor: str, admin: bool,
+                    now: datetime, outcome: dict) -> dict:
+        found = current_step(d)
+        if found is None or found[0] != arg:
+            raise Refused("incident.step_moved", ref=d["ref"])
+        index, step, state = found
+        if state["status"] not in rule.step_states:
+            if state["status"] == RUNNING:
+                raise Refused("incident.step_running", by=state["by"] or "?")
+            raise Refused("incident.step_moved", ref=d["ref"])
+        if step["admin"] and not admin:
+            raise Refused("access.needs_admin_short")
+        states = [dict(s) for s in d["step_state"]]
+        timeline = list(d["timeline"])
+        changes: dict = {"step_state": states, "timeline": timeline}
+        mine = states[index]
+        if verb in ("run", "cf"):
+            if not step["action"]:
+                raise Refused("incident.nothing_to_run")
+            if verb == "run" and step["confirm"]:
+                mine.update(status=CONFIRMING, by=actor, at=iso(now))
+                timeline.append(event(now, actor, "step.confirm_asked", {"step": step["id"]}))
+                outcome.update(notice="incident.confirm_asked")
+                return changes
+            mine.update(status=RUNNING, by=actor, at=iso(now), runs=mine["runs"] + 1)
+            timeline.append(event(now, actor, "step.run", {"step": step["id"],
+                                                           "action": step["action"]}))
+            outcome.update(notice="incident.running", run=index)
+        elif verb == "no":
+            mine.update(status=PENDING, by=actor, at=iso(now))
+            timeline.append(event(now, actor, "step.cancelled", {"step": step["id"]}))
+            outcome.update(notice="incident.cancelled")
+        elif verb == "ok":
+            if not self._done_by_hand_allowed(step, mine):
+                raise Refused("incident.run_it")
+            mine.update(status=DONE, by=actor, at=iso(now))
+            timeline.append(event(now, actor, "step.done", {"step": step["id"]}))
+            changes.update(self._advance(d, index, step, actor, now))
+            outcome.update(notice="incident.step_done")
+        else:  # skip
+            mine.update(status=SKIPPED, by=actor, at=iso(now))
+            timeline.append(event(now, actor, "step.skipped", {"step": step["id"]}))
+            changes["current"] = index + 1
+            outcome.update(notice="incident.step_skipped")
+        return changes
+
+    @staticmethod
+    def _done_by_hand_allowed(step: dict, state: dict) -> bool:
+        """Guidance, a recovery action not built yet, or an action that could not run."""
+        spec = ACTIONS.get(step["action"]) if step["action"] else None
+        return (spec is None or spec.planned
+                or state["outcome"] in (Outcome.UNAVAILABLE.value, Outcome.ERROR.value))
+
+    def _advance(self, d: dict, index: int, step: dict, actor: str, now: datetime) -> dict:
+        """Move past a finished step; doing a respond step means the team is mitigating."""
+        changes: dict = {"current": index + 1}
+        if step["phase"] == "respond" and d["status"] in (OPEN, ACKNOWLEDGED):
+            changes.update(status=MITIGATING, mitigating_at=iso(now))
+            if d["acknowledged_at"] is None:  # working on it is acknowledging it
+                changes.update(acknowledged_at=iso(now), lead=actor)
+        return changes
+
+    def _press_ack(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+                   outcome: dict) -> dict:
+        outcome.update(notice="incident.acknowledged_short")
+        return {"status": ACKNOWLEDGED, "acknowledged_at": iso(now), "lead": actor,
+                "timeline": d["timeline"] + [event(now, actor, "acknowledged")]}
+
+    def _press_esc(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+                   outcome: dict) -> dict:
+        unfired = [e["stage"] for e in d["escalation"] if e["fired_at"] is None and e["stage"] != "alert"]
+        stage = unfired[0] if unfired else "pd"
+        outcome.update(notice="incident.escalating", escalate=stage)
+        return {"timeline": d["timeline"] + [event(now, actor, "escalate.pressed", {"stage": stage})]}
+
+    def _press_res(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+                   outcome: dict) -> dict:
+        if verify_done(d):
+            outcome.update(notice="incident.resolved_short", resolved=True)
+            return self._resolution(d, actor, now, override=None)
+        if not admin:
+            raise Refused("incident.verify_first")
+        outcome.update(notice="incident.override_asked", ask_override=True)
+        return {"timeline": d["timeline"] + [event(now, actor, "resolve.override_asked")]}
+
+    def _press_k(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+                 outcome: dict) -> dict:
+        items = checklist(d, "recovery")
+        if not 0 <= arg < len(items) or "manual" not in items[arg]["ticked_by"]:
+            raise Refused("button.no_longer_valid")
+        item = items[arg]["id"]
+        ticks = list(d["checklist"]["recovery"])
+        if item in ticks:
+            ticks.remove(item)
+            name, notice = "checklist.unticked", "incident.unticked"
+        else:
+            ticks.append(item)
+            name, notice = "checklist.ticked", "incident.ticked"
+        outcome.update(notice=notice)
+        return {"checklist": {**d["checklist"], "recovery": ticks},
+                "timeline": d["timeline"] + [event(now, actor, name, {"list": "recovery",
+                                                                      "item": item})]}
+
+    @staticmethod
+    def _resolution(d: dict, actor: str, now: datetime, *, override: str | None) -> dict:
+        detail = {"override": override} if override else {}
+        return {"status": RESOLVED, "resolved_at": iso(now), "resolved_by": actor,
+                "resolve_override": override, "pending_reply": None,
+                "timeline": d["timeline"] + [event(now, actor, "resolved", detail)]}
+
+    # -- results and replies
+
+    def record_result(self, doc_id: int, index: int, result: StepResult) -> dict:
+        """Write a step's result on the record and move the walk on when it passed."""
+
+        def change(d: dict) -> dict:
+            now = self.clock()
+            states = [dict(s) for s in d["step_state"]]
+            mine, step = states[index], d["steps"][index]
+            if mine["status"] != RUNNING:  # a restart already reset it; keep the result anyway
+                log.warning("result for %s step %s arrived in state %s", d["ref"], step["id"],
+                            mine["status"])
+            outcome = result.outcome
+            if outcome in (Outcome.ERROR, Outcome.UNAVAILABLE):
+                status = PENDING
+            elif step["phase"] == "verify" and outcome is Outcome.FAIL:
+                status = FAILED
+            else:
+                status = DONE
+            mine.update(status=status, outcome=outcome.value, summary=result.summary,
+                        lines=list(result.lines[-SUMMARY_LINES:]), at=iso(now))
+            changes: dict = {"step_state": states, "timeline": d["timeline"] + [event(
+                now, mine["by"], "step.result",
+                {"step": step["id"], "outcome": outcome.value, "summary": result.summary})]}
+            new_traces = [t for t in result.trace_ids if t not in d["trace_ids"]]
+            if new_traces:
+                changes["trace_ids"] = d["trace_ids"] + new_traces
+            if status == DONE and d["current"] == index:
+                changes.update(self._advance(d, index, step, mine["by"] or BOT_ACTOR, now))
+            return changes
+
+        return self._mutate(doc_id, change)
+
+    def ask(self, doc_id: int, kind: str, message_id: int, actor: str) -> dict:
+        """Remember that the bot asked `kind` in message `message_id`; a reply answers it."""
+        assert kind in REPLY_KINDS
+        return self._mutate(doc_id, lambda d: {"pending_reply": {
+            "kind": kind, "message_id": message_id, "by": actor}})
+
+    def answer(self, doc_id: int, message_id: int, text: str, *, actor: str,
+               admin: bool) -> tuple[str, dict]:
+        """Apply a reply to the bot's question; (what was answered, the incident)."""
+        answered: list[str] = []
+
+        def change(d: dict) -> dict:
+            pending = d.get("pending_reply") or {}
+            if pending.get("message_id") != message_id:
+                raise Refused("incident.question_closed")
+            kind = pending["kind"]
+            answered[:] = [kind]
+            now = self.clock()
+            if kind == "topic":
+                return {"topic": text, "pending_reply": None,
+                        "timeline": d["timeline"] + [event(now, actor, "topic", {"topic": text})]}
+            if kind == "override":
+                if not admin:
+                    raise Refused("access.needs_admin_short")
+                if d["status"] == RESOLVED:
+                    raise Refused("incident.already_resolved", ref=d["ref"])
+                return self._resolution(d, actor, now, override=text)
+            postmortem = {**d["postmortem"], kind: text}
+            return {"postmortem": postmortem, "pending_reply": None,
+                    "timeline": d["timeline"] + [event(now, actor, f"postmortem.{kind}")]}
+
+        incident = self._mutate(doc_id, change)
+        return answered[0], incident
+
+    def save_postmortem(self, doc_id: int, *, markdown: str, filename: str) -> dict:
+        def change(d: dict) -> dict:
+            now = self.clock()
+            return {"postmortem": {**d["postmortem"], "markdown": markdown, "filename": filename,
+                                   "written_at": iso(now)},
+                    "timeline": d["timeline"] + [event(now, BOT_ACTOR, "postmortem.written",
+                                                       {"filename": filename})]}
+
+        incident = self._mutate(doc_id, change)
+        self.store.insert("postmortems", {"incident_id": doc_id, "ref": incident["ref"],
+                                          "filename": filename, "markdown": markdown,
+                                          "written_at": incident["postmortem"]["written_at"]})
+        return incident
+
+    # -- the live message, severity, escalation
+
+    def set_message(self, doc_id: int, *, chat_id: int, message_id: int,
+                    thread_id: int | None) -> dict:
+        return self._mutate(doc_id, lambda d: {"message": {
+            "chat_id": chat_id, "message_id": message_id, "thread_id": thread_id}})
+
+    def set_severity(self, doc_id: int, severity: str, *, actor: str) -> dict:
+        """An admin's call: the response deadline and the unfired escalation stages follow."""
+        if severity not in SEVERITIES:
+            raise Refused("incident.bad_severity", given=severity)
+
+        def change(d: dict) -> dict:
+            if d["status"] == RESOLVED:
+                raise Refused("incident.already_resolved", ref=d["ref"])
+            opened = datetime.fromisoformat(d["opened_at"])
+            plan = {e["stage"]: e for e in escalation_plan(severity, opened, self.offsets)}
+            escalation = [e if e["fired_at"] else {**e, "due_at": plan[e["stage"]]["due_at"]}
+                          for e in d["escalation"]]
+            return {"severity": severity, "escalation": escalation,
+                    "timeline": d["timeline"] + [event(self.clock(), actor, "severity",
+                                                       {"from": d["severity"], "to": severity})]}
+
+        return self._mutate(doc_id, change)
+
+    def mark_fired(self, doc_id: int, stage: str) -> dict | None:
+        """Record that an escalation stage went out; None when it is moot (resolved, already)."""
+        assert stage in STAGES
+
+        def change(d: dict) -> dict:
+            if d["status"] == RESOLVED:
+                raise Refused("incident.already_resolved", ref=d["ref"])
+            now = self.clock()
+            escalation = [{**e, "fired_at": e["fired_at"] or iso(now)} if e["stage"] == stage else e
+                          for e in d["escalation"]]
+            return {"escalation": escalation, "timeline": d["timeline"] + [
+                event(now, BOT_ACTOR, "escalation", {"stage": stage})]}
+
+        try:
+            return self._mutate(doc_id, change)
+        except Refused:
+            return None
+
+    def note_reminder(self, doc_id: int) -> dict | None:
+        def change(d: dict) -> dict:
+            if d["status"] != OPEN:
+                raise Refused("incident.not_now", ref=d["ref"])
+            return {"timeline": d["timeline"] + [event(self.clock(), BOT_ACTOR, "reminder")]}
+
+        try:
+            return self._mutate(doc_id, change)
+        except Refused:
+            return None
+
+    def recover_interrupted(self) -> list[dict]:
+        """At start: a step left running by a crash goes back to pending, on the record."""
+        recovered = []
+        for doc in self.store.find(TABLE, lambda d: d["status"] != RESOLVED and any(
+                s["status"] == RUNNING for s in d["step_state"])):
+            def change(d: dict) -> dict:
+                now = self.clock()
+                states = [dict(s, status=PENDING) if s["status"] == RUNNING else s
+                          for s in d["step_state"]]
+                return {"step_state": states,
+                        "timeline": d["timeline"] + [event(now, BOT_ACTOR, "step.interrupted")]}
+
+            recovered.append(self._mutate(doc["id"], change))
+        return recovered
+
+    # -- the one write path
+
+    def _mutate(self, doc_id: int, change: Callable[[dict], dict]) -> dict:
+        """Read, check, write at the read version; on a lost race re-read and re-check."""
+        for _ in range(WRITE_ATTEMPTS):
+            doc = self.store.get(TABLE, doc_id)
+            if doc is None:
+                raise Refused("button.no_longer_valid")
+            changes = change(doc)
+            try:
+                return self.store.update(TABLE, doc_id, changes, expect_version=doc["_v"])
+            except Conflict:
+                continue
+        raise Refused("incident.busy")

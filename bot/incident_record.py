@@ -1,0 +1,142 @@
+"""The incident record: how one is made from a runbook, and the small reads everyone shares.
+
+An incident is a plain JSON dict in the store's `incidents` table; its store id (never reused)
+is what buttons carry. The fields:
+
+    ref                 "INC-20261127-001": the local date and that day's sequence
+    scenario, scenario_number, title{ko,en}, severity (P0..P3), topic
+    status              open -> acknowledged -> mitigating -> resolved
+    opened_at/by, acknowledged_at, lead, mitigating_at, resolved_at/by, resolve_override
+    steps[]             the runbook's steps in walk order, copied at open, so an edited runbook
+                        never changes an incident under way
+    step_state[]        parallel to steps: status pending|running|confirming|done|failed|skipped,
+                        by, at, outcome, summary, lines, runs
+    current             index of the current step (len(steps) once the walk is finished)
+    checklists          {"during": [...], "recovery": [...]}: the checklists' items, copied at open
+    checklist           {"during": [ids], "recovery": [ids]} ticked items (manual ones only;
+                        the rest are derived from the record, see `ticked`)
+    trace_ids, timeline[{at, actor, event, detail}], escalation[{stage, due_at, fired_at}]
+    message             {chat_id, message_id, thread_id}: the one live message
+    pending_reply       {kind, message_id, by}: a question the bot asked, answered by a reply
+    linked[]            refs... of reports folded into this one
+    postmortem          {root_cause, prevention, written_at, filename, markdown}
+    prevention_items[]  the runbook's prevent-phase texts {ko, en}
+
+Times are ISO-8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from bot.escalation_plan import escalation_plan
+from bot.runbooks import ChecklistItem, Runbook
+
+OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = "open", "acknowledged", "mitigating", "resolved"
+UNRESOLVED = (OPEN, ACKNOWLEDGED, MITIGATING)
+PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED = (
+    "pending", "running", "confirming", "done", "failed", "skipped")
+BOT_ACTOR = "bot"
+TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a folder name under content/images
+
+
+def valid_topic(text: str) -> bool:
+    return bool(TOPIC_RE.match(text))
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, ...]], *, ref: str,
+               topic: str | None, actor: str, now: datetime, offsets: Any) -> dict:
+    """A fresh incident at its first step, with the escalation clock planned from now."""
+    return {
+        "ref": ref,
+        "scenario": runbook.id,
+        "scenario_number": runbook.number,
+        "title": runbook.title.to_dict(),
+        "severity": runbook.severity,
+        "status": OPEN,
+        "topic": topic,
+        "opened_at": iso(now),
+        "opened_by": actor,
+        "acknowledged_at": None,
+        "lead": None,
+        "mitigating_at": None,
+        "resolved_at": None,
+        "resolved_by": None,
+        "resolve_override": None,
+        "steps": [step.to_record() for step in runbook.steps],
+        "step_state": [{"status": PENDING, "by": None, "at": None, "outcome": None,
+                        "summary": None, "lines": [], "runs": 0} for _ in runbook.steps],
+        "current": 0,
+        "checklists": {which: [{"id": item.id, "text": item.text.to_dict(),
+                                "ticked_by": list(item.ticked_by)} for item in items]
+                       for which, items in checklists.items()},
+        "checklist": {"during": [], "recovery": []},
+        "trace_ids": [],
+        "timeline": [event(now, actor, "opened", {"scenario": runbook.id, "topic": topic})],
+        "escalation": escalation_plan(runbook.severity, now, offsets),
+        "message": None,
+        "pending_reply": None,
+        "linked": [],
+        "postmortem": {"root_cause": None, "prevention": None, "written_at": None,
+                       "filename": None, "markdown": None},
+        "prevention_items": [step.text.to_dict() for step in runbook.prevention()],
+    }
+
+
+def event(now: datetime, actor: str | None, name: str, detail: dict | None = None) -> dict:
+    return {"at": iso(now), "actor": actor, "event": name, "detail": detail or {}}
+
+
+def current_step(incident: dict) -> tuple[int, dict, dict] | None:
+    """(index, step, state) of the current step, or None when the walk is finished."""
+    index = incident["current"]
+    if index >= len(incident["steps"]):
+        return None
+    return index, incident["steps"][index], incident["step_state"][index]
+
+
+def verify_done(incident: dict) -> bool:
+    """Every verify step passed (skipped ones do not count: that needs an admin's override)."""
+    pairs = [(s, st) for s, st in zip(incident["steps"], incident["step_state"])
+             if s["phase"] == "verify"]
+    return bool(pairs) and all(st["status"] == DONE for _, st in pairs)
+
+
+def _rule_holds(rule: str, incident: dict) -> bool:
+    steps = list(zip(incident["steps"], incident["step_state"]))
+    if rule.startswith("action:"):
+        name = rule.split(":", 1)[1]
+        return any(s["action"] == name and st["status"] == DONE for s, st in steps)
+    if rule.startswith("phase:"):
+        phase = rule.split(":", 1)[1]
+        return any(s["phase"] == phase and st["status"] == DONE for s, st in steps)
+    if rule == "verified":
+        return verify_done(incident)
+    if rule == "resolved":
+        return incident["status"] == RESOLVED
+    if rule == "postmortem":
+        return bool(incident["postmortem"].get("written_at"))
+    return False  # "manual": only a person's tick
+
+
+def checklist(incident: dict, which: str) -> list[dict]:
+    """The incident's own copy of a checklist ({id, text{ko,en}, ticked_by}), made at open."""
+    return incident["checklists"][which]
+
+
+def ticked(incident: dict, which: str) -> list[bool]:
+    """Per item: ticked by hand, or by what the record shows (a rule in its `ticked_by`)."""
+    manual = set(incident["checklist"].get(which, []))
+    return [item["id"] in manual or any(_rule_holds(rule, incident) for rule in item["ticked_by"])
+            for item in checklist(incident, which)]

@@ -1,0 +1,179 @@
+"""The incident state machine on its own: no Telegram, a real store, a movable clock."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import bot.actions  # noqa: F401  (registers the actions the runbooks name)
+from bot.actions.registry import Outcome, StepResult
+from bot.config import DEFAULT_ESCALATION_OFFSETS, DEFAULT_RUNBOOKS_DIR
+from bot.engine import IncidentEngine, Refused
+from bot.runbooks import RunbookShelf
+from bot.store import Store
+
+SEOUL = timezone(timedelta(hours=9), "KST")
+ADMIN, OPERATOR = "tg:1001 @mina_admin", "tg:1002 @joon_ops"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 14, 50, tzinfo=timezone.utc)  # 23:50 in Seoul
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request, tmp_path: Path):
+    opened = Store.in_memory() if request.param == "memory" else Store.open(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(store: Store, clock: Clock) -> IncidentEngine:
+    return IncidentEngine(store, RunbookShelf(DEFAULT_RUNBOOKS_DIR),
+                          offsets=DEFAULT_ESCALATION_OFFSETS, tz=SEOUL, clock=clock)
+
+
+def test_refs_follow_the_local_day_and_a_second_report_links(engine: IncidentEngine, clock: Clock) -> None:
+    first = engine.open("token", topic=None, actor=ADMIN)
+    assert first.created and first.incident["ref"] == "INC-20261127-001"
+    again = engine.open("1", topic="autumn-cafe", actor=OPERATOR)
+    assert not again.created and again.incident["id"] == first.incident["id"]
+    assert again.incident["topic"] == "autumn-cafe"  # the link filled in what was missing
+    assert [e["event"] for e in again.incident["timeline"]] == ["opened", "linked"]
+    clock.now += timedelta(minutes=15)  # past midnight in Seoul
+    other = engine.open("stats", topic=None, actor=ADMIN)
+    assert other.incident["ref"] == "INC-20261128-001"
+    with pytest.raises(Refused) as refused:
+        engine.open("nosuch", topic=None, actor=ADMIN)
+    assert refused.value.key == "incident.unknown_scenario"
+
+
+def test_many_threads_pressing_the_same_button_make_one_transition(engine: IncidentEngine) -> None:
+    incident = engine.open("stats", topic=None, actor=ADMIN).incident
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def press(n: int) -> None:
+        start.wait()
+        try:
+            engine.press(incident["id"], 0, "skip", actor=f"tg:{n}", admin=False)
+            outcomes.append("changed")
+        except Refused as refused:
+            outcomes.append(refused.key)
+
+    threads = [threading.Thread(target=press, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("changed") == 1
+    assert set(outcomes) - {"changed"} == {"incident.step_moved"}
+    after = engine.get(incident["id"])
+    assert after["current"] == 1 and sum(e["event"] == "step.skipped" for e in after["timeline"]) == 1
+
+
+def test_the_transition_table(engine: IncidentEngine) -> None:
+    incident = engine.open("token", topic="autumn-cafe", actor=ADMIN).incident
+    doc = incident["id"]
+    with pytest.raises(Refused, match="incident.run_it"):
+        engine.press(doc, 0, "ok", actor=OPERATOR, admin=False)  # the bot can run this one
+    with pytest.raises(Refused, match="incident.step_moved"):
+        engine.press(doc, 3, "run", actor=OPERATOR, admin=False)  # not the current step
+    with pytest.raises(Refused, match="button.no_longer_valid"):
+        engine.press(doc, 0, "zap", actor=OPERATOR, admin=False)
+    pressed = engine.press(doc, 0, "run", actor=OPERATOR, admin=False)
+    assert pressed.run == 0 and engine.get(doc)["step_state"][0]["status"] == "running"
+    with pytest.raises(Refused, match="incident.step_running"):
+        engine.press(doc, 0, "run", actor=ADMIN, admin=True)
+    after = engine.record_result(doc, 0, StepResult(Outcome.FAIL, "2 down", ("token: down",)))
+    assert after["current"] == 1 and after["step_state"][0]["status"] == "done"  # a diagnosis
+    engine.press(doc, 1, "ack", actor=OPERATOR, admin=False)
+    with pytest.raises(Refused, match="incident.not_now"):
+        engine.press(doc, 1, "ack", actor=ADMIN, admin=True)
+    assert engine.get(doc)["lead"] == OPERATOR
+
+
+def test_result_rules(engine: IncidentEngine) -> None:
+    doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
+    engine.press(doc, 0, "run", actor=ADMIN, admin=True)
+    # a crashed action leaves the step to be run again (or done by hand)
+    after = engine.record_result(doc, 0, StepResult(Outcome.ERROR, "crashed"))
+    assert after["current"] == 0 and after["step_state"][0]["status"] == "pending"
+    pressed = engine.press(doc, 0, "ok", actor=ADMIN, admin=True)
+    assert pressed.incident["current"] == 1
+    # walk to the first verify step; a failed verification stays current as "failed"
+    incident = engine.get(doc)
+    while incident["steps"][incident["current"]]["phase"] != "verify":
+        engine.press(doc, incident["current"], "skip", actor=ADMIN, admin=True)
+        incident = engine.get(doc)
+    index = incident["current"]
+    engine.press(doc, index, "run", actor=ADMIN, admin=True)
+    after = engine.record_result(doc, index, StepResult(Outcome.FAIL, "40 h old",
+                                                        trace_ids=("SF-20261127-0001",)))
+    assert after["current"] == index and after["step_state"][index]["status"] == "failed"
+    assert after["trace_ids"] == ["SF-20261127-0001"]
+    with pytest.raises(Refused, match="incident.verify_first"):
+        engine.press(doc, 0, "res", actor=OPERATOR, admin=False)
+    assert engine.press(doc, 0, "res", actor=ADMIN, admin=True).ask_override
+
+
+def test_severity_change_moves_unfired_escalations_only(engine: IncidentEngine, clock: Clock) -> None:
+    offsets = {**DEFAULT_ESCALATION_OFFSETS,
+               "P1": (timedelta(0), timedelta(minutes=10), timedelta(minutes=20), timedelta(hours=2))}
+    engine.offsets = offsets
+    incident = engine.open("stats", topic=None, actor=ADMIN).incident
+    engine.mark_fired(incident["id"], "alert")
+    changed = engine.set_severity(incident["id"], "P1", actor=ADMIN)
+    due = {e["stage"]: e["due_at"] for e in changed["escalation"]}
+    opened = datetime.fromisoformat(incident["opened_at"])
+    assert datetime.fromisoformat(due["pd"]) == opened + timedelta(minutes=20)
+    assert changed["escalation"][0]["fired_at"] is not None
+    with pytest.raises(Refused, match="incident.bad_severity"):
+        engine.set_severity(incident["id"], "P7", actor=ADMIN)
+
+
+def test_a_step_left_running_by_a_crash_is_pending_again(engine: IncidentEngine) -> None:
+    doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
+    engine.press(doc, 0, "run", actor=ADMIN, admin=True)
+    recovered = engine.recover_interrupted()
+    assert [r["id"] for r in recovered] == [doc]
+    incident = engine.get(doc)
+    assert incident["step_state"][0]["status"] == "pending"
+    assert incident["timeline"][-1]["event"] == "step.interrupted"
+    assert engine.recover_interrupted() == []
+
+
+def test_an_edited_runbook_does_not_change_an_incident_under_way(store: Store, clock: Clock,
+                                                                tmp_path: Path) -> None:
+    books = tmp_path / "runbooks"
+    shutil.copytree(DEFAULT_RUNBOOKS_DIR, books)
+    shelf = RunbookShelf(books)
+    engine = IncidentEngine(store, shelf, offsets=DEFAULT_ESCALATION_OFFSETS, tz=SEOUL, clock=clock)
+    doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
+    original = engine.get(doc)["steps"][2]["text"]["en"]
+    path = books / "stats-collection.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(original, "Look at last_updated."),
+                    encoding="utf-8")
+    shelf.reload()
+    engine.press(doc, 0, "skip", actor=ADMIN, admin=True)
+    assert engine.get(doc)["steps"][2]["text"]["en"] == original
+    # resolved (an admin's override, answered as a reply), the next report gets the new text
+    assert engine.press(doc, 1, "res", actor=ADMIN, admin=True).ask_override
+    engine.ask(doc, "override", 77, ADMIN)
+    kind, resolved = engine.answer(doc, 77, "healed", actor=ADMIN, admin=True)
+    assert kind == "override" and resolved["status"] == "resolved"
+    fresh = engine.open("stats", topic=None, actor=ADMIN)
+    assert fresh.created and fresh.incident["steps"][2]["text"]["en"] == "Look at last_updated."
