@@ -12,10 +12,14 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 
 from bot.config import LANGUAGES, ConfigError, Settings
+from bot.engine import IncidentEngine
+from bot.runbooks import RunbookShelf
 from bot.i18n import Translator
 from bot.services import Services
 from handlers import callbacks as cb
@@ -23,7 +27,17 @@ from handlers.access import gate
 from handlers.basic import bot_commands, help_command, start_command, stale_button
 from handlers.context import KEY, BotContext
 from handlers.errors import on_error
+from handlers.escalation import arm_all
 from handlers.health import health_command, health_recheck
+from handlers.incidents import (
+    incident_button,
+    incident_command,
+    incidents_command,
+    scenario_button,
+)
+from handlers.postmortem import on_reply
+from handlers.runbooks import runbooks_command
+from handlers.stats import stats_command
 from handlers.token import (
     token_command,
     token_guide_button,
@@ -57,6 +71,9 @@ async def _on_start(application: Application) -> None:
             )
         except TelegramError:
             log.warning("could not tell the ops group about the damaged store file", exc_info=True)
+    armed = await arm_all(application)
+    if armed:
+        log.info("%d open incident(s): escalation clocks re-armed", armed)
 
 
 def build_application(settings: Settings, services: Services, *,
@@ -69,25 +86,37 @@ def build_application(settings: Settings, services: Services, *,
         .application_class(application_class)
         .token(settings.telegram_bot_token.reveal())
         .base_url(settings.telegram_api_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=2))
+        .rate_limiter(AIORateLimiter(max_retries=2,
+                                     group_max_rate=settings.telegram_group_max_rate))
         # A /health waiting on a hung vendor must not hold up everyone else's commands.
         .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(_on_start)
         .build()
     )
-    application.bot_data[KEY] = BotContext(settings=settings, services=services)
+    shelf = RunbookShelf(settings.runbooks_dir)  # RunbookError: every problem, named by file
+    engine = IncidentEngine(services.store, shelf, offsets=settings.escalation_offsets,
+                            tz=settings.timezone, clock=services.clock)
+    application.bot_data[KEY] = BotContext(settings=settings, services=services, engine=engine,
+                                           runbooks_loaded_at=services.clock())
 
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_handlers([
         CommandHandler("health", health_command),
         CommandHandler("token", token_command),
+        CommandHandler("incident", incident_command),
+        CommandHandler("incidents", incidents_command),
+        CommandHandler("stats", stats_command),
+        CommandHandler("runbooks", runbooks_command),
         CommandHandler("help", help_command),
         CommandHandler("start", start_command),
         CallbackQueryHandler(health_recheck, pattern=cb.exactly(cb.HEALTH_RECHECK)),
         CallbackQueryHandler(token_guide_button, pattern=cb.exactly(cb.TOKEN_GUIDE)),
         CallbackQueryHandler(token_set_60_button, pattern=cb.exactly(cb.TOKEN_SET_60)),
         CallbackQueryHandler(token_recheck_button, pattern=cb.exactly(cb.TOKEN_RECHECK)),
+        CallbackQueryHandler(incident_button, pattern=cb.INCIDENT_RE),
+        CallbackQueryHandler(scenario_button, pattern=cb.OPEN_SCENARIO_RE),
         CallbackQueryHandler(stale_button),  # last: whatever nobody else claimed
+        MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply),
     ])
     application.add_error_handler(on_error)
     return application

@@ -20,6 +20,7 @@ from telegram.error import InvalidToken
 from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import ConfigError, Settings
+from bot.runbooks import RunbookError
 from bot.health import HealthReport
 from bot.i18n import Translator
 from bot.logging_setup import configure_logging
@@ -90,7 +91,12 @@ def _run(settings: Settings) -> int:
         print(f"sunflow-ops: {exc}", file=sys.stderr)
         return EX_TEMPFAIL if isinstance(exc, StoreLocked) else EX_IOERR
     services = build_services(settings, store)
-    application = build_application(settings, services)
+    try:
+        application = build_application(settings, services)
+    except RunbookError as exc:
+        print(f"sunflow-ops: {exc}", file=sys.stderr)
+        store.close()
+        return EX_CONFIG
 
     async def _close(_app: object) -> None:
         await services.aclose()

@@ -16,7 +16,7 @@ from handlers.messages import answer
 log = logging.getLogger(__name__)
 
 # One list feeds /help and setMyCommands.
-COMMANDS = ("health", "token", "help", "start")
+COMMANDS = ("health", "token", "incident", "incidents", "stats", "runbooks", "help", "start")
 
 
 def bot_commands(tr: Translator) -> list[BotCommand]:

@@ -17,3 +17,16 @@ TOKEN_RECHECK = "v1:t:re"
 def exactly(data: str) -> re.Pattern[str]:
     """A CallbackQueryHandler pattern that matches this data and nothing longer."""
     return re.compile(rf"^{re.escape(data)}$")
+
+# Incident buttons: v1:i:<incident store id>:<step or item index>:<verb>
+INCIDENT_RE = re.compile(r"^v1:i:(\d{1,9}):(\d{1,3}):([a-z]{1,4})$")
+# /incident's scenario picker: v1:n:<scenario number>
+OPEN_SCENARIO_RE = re.compile(r"^v1:n:(\d{1,3})$")
+
+
+def incident(doc_id: int, arg: int, verb: str) -> str:
+    return f"v1:i:{doc_id}:{arg}:{verb}"
+
+
+def open_scenario(number: int) -> str:
+    return f"v1:n:{number}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
+from bot.engine import IncidentEngine
 from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.services import Services
@@ -19,6 +21,14 @@ KEY = "sunflow"
 class BotContext:
     settings: Settings
     services: Services
+    engine: IncidentEngine | None = None  # None: the CLI, which only renders health and token
+    runbooks_loaded_at: datetime | None = None
+    # one lock per incident around "read the record, edit its live message", so an older
+    # state never overwrites a newer one in the chat
+    live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def live_lock(self, doc_id: int) -> asyncio.Lock:
+        return self.live_locks.setdefault(doc_id, asyncio.Lock())
 
     @property
     def tr(self) -> Translator:

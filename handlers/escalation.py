@@ -1,0 +1,166 @@
+"""The playbook's escalation clock on the JobQueue, armed from due times kept in the store.
+
+0 min: the live message itself is the alert. 30 min: a reply asking whether the three automatic
+retries are done (and, until someone acknowledges, a reminder every ESCALATION_REMIND_EVERY).
+1 hour: the PD, by direct message and by a mention in the group. 4 hours: the admins, "manual
+intervention needed". A stage is sent first and marked fired after, so a crash in between means
+a repeated alert at the next start, never a lost one. After a restart every unfired stage is
+armed again; one that fell due while the bot was down fires at once (APScheduler would drop a
+past-due one-off job, so the delay is clamped to zero and misfire_grace_time is None).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from html import escape
+
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes
+
+from bot.escalation_plan import next_reminder
+from bot.incident_record import OPEN, RESOLVED, parse_iso
+from bot.incident_stats import format_duration
+from handlers.context import KEY, BotContext
+from handlers.incident_live import post_live, refresh_live, reply_to_live
+from handlers.incident_render import title_of
+
+log = logging.getLogger(__name__)
+JOB_KWARGS = {"misfire_grace_time": None, "coalesce": True}
+
+
+def _prefix(doc_id: int) -> str:
+    return f"inc:{doc_id}:"
+
+
+def _delay_s(ctx: BotContext, due: datetime) -> float:
+    return max(0.0, (due - ctx.services.clock()).total_seconds())
+
+
+def arm(application: Application, incident: dict | None) -> None:
+    """Schedule every unfired stage of an unresolved incident, and its next reminder."""
+    if incident is None or incident["status"] == RESOLVED or application.job_queue is None:
+        return
+    ctx: BotContext = application.bot_data[KEY]
+    queue = application.job_queue
+    for entry in incident["escalation"]:
+        if entry["fired_at"] is not None:
+            continue
+        name = f"{_prefix(incident['id'])}{entry['stage']}"
+        for job in queue.get_jobs_by_name(name):
+            job.schedule_removal()
+        queue.run_once(_stage_job, _delay_s(ctx, parse_iso(entry["due_at"])),
+                       data=(incident["id"], entry["stage"]), name=name, job_kwargs=JOB_KWARGS)
+    _arm_reminder(application, incident)
+
+
+def _arm_reminder(application: Application, incident: dict) -> None:
+    ctx: BotContext = application.bot_data[KEY]
+    queue = application.job_queue
+    name = f"{_prefix(incident['id'])}remind"
+    for job in queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    due = next_reminder(incident, every=ctx.settings.escalation_remind_every, now=ctx.services.clock())
+    if due is not None:
+        queue.run_once(_remind_job, _delay_s(ctx, due), data=incident["id"], name=name,
+                       job_kwargs=JOB_KWARGS)
+
+
+def disarm(application: Application, doc_id: int) -> None:
+    """Drop an incident's pending jobs (resolved, or about to be re-armed)."""
+    if application.job_queue is None:
+        return
+    for job in application.job_queue.jobs():
+        if job.name and job.name.startswith(_prefix(doc_id)):
+            job.schedule_removal()
+
+
+async def arm_all(application: Application) -> int:
+    """At start: steps a crash left running go back to pending; every open incident is re-armed."""
+    ctx: BotContext = application.bot_data[KEY]
+    for incident in await asyncio.to_thread(ctx.engine.recover_interrupted):
+        log.warning("%s: a step was running when the bot stopped; it is pending again", incident["ref"])
+    incidents = await asyncio.to_thread(ctx.engine.unresolved)
+    for incident in incidents:
+        arm(application, incident)
+    return len(incidents)
+
+
+async def _stage_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    doc_id, stage = context.job.data
+    await fire_stage(context.application, doc_id, stage, by=None)
+
+
+async def _remind_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    application = context.application
+    ctx: BotContext = application.bot_data[KEY]
+    incident = await asyncio.to_thread(ctx.engine.get, context.job.data)
+    if incident is None or incident["status"] != OPEN:
+        return
+    age = format_duration(ctx.services.clock() - parse_iso(incident["opened_at"]), ctx.tr)
+    await _say(application, incident, ctx.tr("escalation.reminder", ref=incident["ref"], age=age))
+    noted = await asyncio.to_thread(ctx.engine.note_reminder, incident["id"])
+    if noted is not None:
+        _arm_reminder(application, noted)
+
+
+async def fire_stage(application: Application, doc_id: int, stage: str, *, by: str | None) -> None:
+    """Send one stage of the clock (by the job, or early by someone's Escalate press)."""
+    ctx: BotContext = application.bot_data[KEY]
+    incident = await asyncio.to_thread(ctx.engine.get, doc_id)
+    if incident is None or incident["status"] == RESOLVED:
+        return
+    entry = next((e for e in incident["escalation"] if e["stage"] == stage), None)
+    if by is None and entry is not None and entry["fired_at"] is not None:
+        return  # already sent (pressed early, or before a restart)
+    tr = ctx.tr
+    ref, title = incident["ref"], escape(title_of(incident, tr.lang))
+    age = format_duration(ctx.services.clock() - parse_iso(incident["opened_at"]), tr)
+    if stage == "alert":
+        await post_live(application.bot, ctx, incident)
+    elif stage == "retries":
+        key = "escalation.retries" if incident["acknowledged_at"] else "escalation.retries_unacked"
+        await _say(application, incident, tr(key, ref=ref, age=age))
+    elif stage == "pd":
+        await _page(application, incident, ctx.settings.pd_user_ids, "escalation.pd", "escalation.no_pd",
+                    ref=ref, title=title, age=age)
+    elif stage == "manual":
+        await _page(application, incident, ctx.settings.admin_user_ids, "escalation.manual", None,
+                    ref=ref, title=title, age=age)
+    fired = await asyncio.to_thread(ctx.engine.mark_fired, doc_id, stage)
+    if fired is not None:
+        _arm_reminder(application, fired)
+        await refresh_live(application.bot, ctx, doc_id)
+
+
+async def _page(application: Application, incident: dict, user_ids: frozenset[int], key: str,
+                none_key: str | None, **params: str) -> None:
+    """A direct message to each person, and one mention of them all under the live message."""
+    ctx: BotContext = application.bot_data[KEY]
+    tr = ctx.tr
+    text = tr(key, **params)
+    unreachable = []
+    for user_id in sorted(user_ids):
+        try:
+            await application.bot.send_message(user_id, ctx.redact(text), parse_mode=ParseMode.HTML)
+        except TelegramError as exc:  # never pressed Start in a private chat, or blocked the bot
+            log.warning("could not message %s about %s: %s", user_id, incident["ref"], exc)
+            unreachable.append(str(user_id))
+    mentions = " ".join(f'<a href="tg://user?id={uid}">{escape(tr("escalation.person"))} {uid}</a>'
+                        for uid in sorted(user_ids))
+    group = text + ("\n" + mentions if mentions else "")
+    if not user_ids and none_key:
+        group += "\n" + tr(none_key)
+    if unreachable:
+        group += "\n" + tr("escalation.dm_failed", ids=", ".join(unreachable))
+    await _say(application, incident, group)
+
+
+async def _say(application: Application, incident: dict, text: str) -> None:
+    ctx: BotContext = application.bot_data[KEY]
+    try:
+        await reply_to_live(application.bot, ctx, incident, text)
+    except TelegramError:
+        log.warning("escalation message for %s could not be sent", incident["ref"], exc_info=True)

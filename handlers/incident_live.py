@@ -1,0 +1,98 @@
+"""The incident's one live message in the ops group: post it, keep it current, move it down.
+
+Everything else the bot says about an incident (files, questions, escalations) is a reply to that
+message, so the group reads as one thread per incident instead of a flood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+from telegram import Bot, ForceReply, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, TelegramError
+
+from bot.actions.registry import Document
+from handlers.context import BotContext
+from handlers.incident_render import incident_keyboard, incident_text, moved_text
+
+log = logging.getLogger(__name__)
+
+
+def _where(ctx: BotContext, incident: dict) -> tuple[int, int | None]:
+    message = incident.get("message")
+    if message:
+        return message["chat_id"], message["thread_id"]
+    return ctx.settings.ops_chat_id, ctx.settings.ops_thread_id
+
+
+async def post_live(bot: Bot, ctx: BotContext, incident: dict) -> dict:
+    """Post the live message at the bottom of the ops group; the old one (if any) says where it went."""
+    async with ctx.live_lock(incident["id"]):
+        incident = await asyncio.to_thread(ctx.engine.get, incident["id"]) or incident
+        chat_id, thread_id = _where(ctx, incident)
+        sent = await bot.send_message(
+            chat_id, incident_text(ctx, incident, ctx.services.clock()),
+            parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident),
+            message_thread_id=thread_id)
+        old = incident.get("message")
+        updated = await asyncio.to_thread(ctx.engine.set_message, incident["id"], chat_id=chat_id,
+                                          message_id=sent.message_id, thread_id=thread_id)
+    if old:
+        try:
+            await bot.edit_message_text(moved_text(ctx, incident), chat_id=old["chat_id"],
+                                        message_id=old["message_id"], parse_mode=ParseMode.HTML)
+        except TelegramError as exc:
+            log.info("old live message of %s not edited: %s", incident["ref"], exc)
+    return updated
+
+
+async def refresh_live(bot: Bot, ctx: BotContext, doc_id: int) -> dict | None:
+    """Edit the live message to the stored state; re-post it when it is gone."""
+    async with ctx.live_lock(doc_id):
+        incident = await asyncio.to_thread(ctx.engine.get, doc_id)
+        if incident is None:
+            return None
+        message = incident.get("message")
+        if message is not None:
+            try:
+                await bot.edit_message_text(
+                    incident_text(ctx, incident, ctx.services.clock()),
+                    chat_id=message["chat_id"], message_id=message["message_id"],
+                    parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident))
+                return incident
+            except BadRequest as exc:
+                reason = str(exc).lower()
+                if "not modified" in reason:
+                    return incident
+                if "not found" not in reason and "can't be edited" not in reason:
+                    raise
+                log.info("live message of %s is gone (%s); posting it again", incident["ref"], exc)
+    return await post_live(bot, ctx, incident)
+
+
+async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
+                        force_reply: bool = False) -> Message:
+    """A message under the live message (a question when `force_reply`)."""
+    chat_id, thread_id = _where(ctx, incident)
+    message = incident.get("message") or {}
+    markup = ForceReply(selective=True, input_field_placeholder=None) if force_reply else None
+    return await bot.send_message(
+        chat_id, ctx.redact(text), parse_mode=ParseMode.HTML, message_thread_id=thread_id,
+        reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
+        reply_markup=markup)
+
+
+async def send_document(bot: Bot, ctx: BotContext, incident: dict, document: Document) -> None:
+    """A file under the live message: long logs, a log bundle, the post-mortem."""
+    chat_id, thread_id = _where(ctx, incident)
+    message = incident.get("message") or {}
+    try:
+        await bot.send_document(
+            chat_id, io.BytesIO(document.content), filename=document.filename,
+            caption=ctx.redact(document.caption)[:1024] or None, message_thread_id=thread_id,
+            reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True)
+    except TelegramError:
+        log.warning("could not send %s for %s", document.filename, incident["ref"], exc_info=True)

@@ -1,0 +1,252 @@
+"""How an incident looks in chat: its one live message, its buttons, the lists around it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.actions.registry import ACTIONS
+from bot.escalation_plan import response_deadline
+from bot.incident_record import (
+    CONFIRMING,
+    OPEN,
+    RESOLVED,
+    RUNNING,
+    current_step,
+    parse_iso,
+    checklist,
+    ticked,
+    verify_done,
+)
+from bot.incident_stats import format_duration
+from bot.runbooks import Library
+from handlers import callbacks as cb
+from handlers.context import BotContext
+
+SEVERITY_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡", "P3": "🔵"}
+STATUS_ICONS = {"open": "🚨", "acknowledged": "👀", "mitigating": "🛠", "resolved": "✅"}
+STEP_ICONS = {"pending": "▫️", "running": "⏳", "confirming": "⚠️", "done": "✅",
+              "failed": "❌", "skipped": "⏭"}
+OUTCOME_ICONS = {"ok": "✅", "warn": "🟡", "fail": "🔴", "unavailable": "🛠", "error": "⚠️"}
+RESULT_LINES = 5
+
+
+def who(actor: str | None) -> str:
+    """`tg:1001 @mina` -> `@mina`; the id when there is no username."""
+    if not actor:
+        return "—"
+    parts = actor.split()
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def title_of(incident: dict, lang: str) -> str:
+    return incident["title"].get(lang) or incident["title"]["en"]
+
+
+def _text(step: dict, lang: str) -> str:
+    return step["text"].get(lang) or step["text"]["en"]
+
+
+def _is_planned(step: dict) -> bool:
+    spec = ACTIONS.get(step["action"]) if step["action"] else None
+    return spec is not None and spec.planned
+
+
+def _last_result(incident: dict) -> tuple[dict, dict] | None:
+    """The step that produced the newest result, and its state."""
+    best = None
+    for step, state in zip(incident["steps"], incident["step_state"]):
+        if state["outcome"] and (best is None or (state["at"] or "") >= (best[1]["at"] or "")):
+            best = (step, state)
+    return best
+
+
+def _checklist_line(ctx: BotContext, incident: dict, which: str) -> str:
+    items = checklist(incident, which)
+    marks = ticked(incident, which)
+    lang = ctx.tr.lang
+    body = " · ".join(f"{'☑' if mark else '☐'} {escape(item['text'].get(lang) or item['text']['en'])}"
+                      for item, mark in zip(items, marks))
+    return f"<b>{escape(ctx.tr(f'incident.checklist.{which}'))} {sum(marks)}/{len(items)}</b>: {body}"
+
+
+def _escalation_line(ctx: BotContext, incident: dict) -> str:
+    tr = ctx.tr
+    fired = [tr(f"escalation.stage.{e['stage']}") for e in incident["escalation"] if e["fired_at"]]
+    pending = [e for e in incident["escalation"] if not e["fired_at"]]
+    parts = []
+    if fired:
+        parts.append(tr("incident.escalation_fired", stages=", ".join(fired)))
+    if pending:
+        parts.append(tr("incident.escalation_next", stage=tr(f"escalation.stage.{pending[0]['stage']}"),
+                        at=ctx.local(parse_iso(pending[0]["due_at"]))))
+    return f"{escape(tr('incident.label.escalation'))}: {escape(' · '.join(parts) or '—')}"
+
+
+def incident_text(ctx: BotContext, incident: dict, now: datetime) -> str:
+    """The live message: who, how bad, how late, where we are, what we found."""
+    tr, lang = ctx.tr, ctx.tr.lang
+    sev = incident["severity"]
+    opened = parse_iso(incident["opened_at"])
+    lines = [f"{SEVERITY_ICONS.get(sev, '')} <b>{escape(incident['ref'])} · "
+             f"{escape(title_of(incident, lang))}</b>"]
+    deadline = response_deadline(sev, opened)
+    late = ""
+    if (incident["acknowledged_at"] is None and deadline is not None and deadline > opened
+            and now > deadline):
+        late = " · " + tr("incident.overdue")
+    when = tr("incident.immediately") if deadline is None or deadline <= opened else ctx.local(deadline)
+    lines.append(f"{escape(tr('incident.label.severity'))}: <b>{sev}</b> "
+                 f"({escape(tr(f'severity.{sev}'))}) · {escape(tr('incident.label.deadline'))}: "
+                 f"{escape(when)}{escape(late)}")
+    status = incident["status"]
+    status_line = (f"{escape(tr('incident.label.status'))}: {STATUS_ICONS[status]} "
+                   f"{escape(tr(f'incident.status.{status}'))} · "
+                   f"{escape(tr('incident.label.lead'))}: {escape(who(incident['lead']))}")
+    lines.append(status_line)
+    if status != RESOLVED:
+        lines.append(_escalation_line(ctx, incident))
+    lines.append(f"{escape(tr('incident.label.opened'))}: {escape(ctx.local(opened))} · "
+                 f"{escape(who(incident['opened_by']))}"
+                 + (f" · {escape(tr('incident.label.topic'))}: <code>{escape(incident['topic'])}</code>"
+                    if incident["topic"] else ""))
+    if incident["linked"] or any(e["event"] == "linked" for e in incident["timeline"]):
+        count = sum(1 for e in incident["timeline"] if e["event"] == "linked")
+        lines.append(escape(tr("incident.linked_reports", count=count)))
+    lines.append("")
+    if status == RESOLVED:
+        resolved = parse_iso(incident["resolved_at"])
+        lines.append(f"<b>{escape(tr('incident.resolved_line', by=who(incident['resolved_by']), at=ctx.local(resolved)))}</b>")
+        ack = parse_iso(incident["acknowledged_at"])
+        lines.append(escape(tr("incident.times", tta=format_duration(ack - opened if ack else None, tr),
+                               ttr=format_duration(resolved - opened, tr))))
+        if incident["resolve_override"]:
+            lines.append(escape(tr("incident.override_line", reason=incident["resolve_override"])))
+        pm = incident["postmortem"]
+        lines.append(escape(tr("incident.postmortem_written", filename=pm["filename"])
+                            if pm["written_at"] else tr("incident.postmortem_pending")))
+    else:
+        found = current_step(incident)
+        total = len(incident["steps"])
+        if found is None:
+            lines.append(f"<b>{escape(tr('incident.walk_finished'))}</b>")
+            lines.append(escape(tr("incident.resolve_ready" if verify_done(incident)
+                                   else "incident.resolve_needs_override")))
+        else:
+            index, step, state = found
+            phase = tr(f"phase.{step['phase']}")
+            lines.append(f"<b>{escape(phase)} · {escape(tr('incident.step_of', n=index + 1, total=total))}</b>")
+            lines.append(f"{STEP_ICONS[state['status']]} {escape(_text(step, lang))}")
+            if step["command"]:
+                lines.append(f"<code>{escape(step['command'])}</code>")
+            if _is_planned(step):
+                lines.append(f"🛠 {escape(tr('incident.not_automated'))}")
+            if step["admin"]:
+                lines.append(f"🔐 {escape(tr('incident.admin_step'))}")
+            if state["status"] == RUNNING:
+                lines.append(f"⏳ {escape(tr('incident.running_by', by=who(state['by'])))}")
+            elif state["status"] == CONFIRMING:
+                lines.append(f"⚠️ {escape(tr('incident.confirm_line', by=who(state['by']), action=step['action']))}")
+    last = _last_result(incident)
+    if last is not None:
+        step, state = last
+        lines.append("")
+        lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(step['action'] or step['id'])}, "
+                     f"{escape(who(state['by']))}): {OUTCOME_ICONS.get(state['outcome'], '')} "
+                     f"{escape(state['summary'] or '')}")
+        lines += [f"  · {escape(line)}" for line in state["lines"][-RESULT_LINES:]]
+    if incident["trace_ids"]:
+        shown = incident["trace_ids"][-6:]
+        lines.append(f"{escape(tr('incident.label.traces'))}: " + ", ".join(
+            f"<code>{escape(t)}</code>" for t in shown))
+    lines.append("")
+    lines.append(_checklist_line(ctx, incident, "during"))
+    lines.append(_checklist_line(ctx, incident, "recovery"))
+    return ctx.redact("\n".join(lines))
+
+
+def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
+    """The current step's buttons, the incident's own, and the hand-ticked recovery items."""
+    tr, doc_id = ctx.tr, incident["id"]
+    rows: list[list[InlineKeyboardButton]] = []
+
+    def button(label: str, verb: str, arg: int = 0) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, callback_data=cb.incident(doc_id, arg, verb))
+
+    if incident["status"] != RESOLVED:
+        found = current_step(incident)
+        if found is not None:
+            index, step, state = found
+            if state["status"] == CONFIRMING:
+                rows.append([button(tr("button.confirm", action=step["action"]), "cf", index),
+                             button(tr("button.cancel"), "no", index)])
+            elif state["status"] != RUNNING:
+                row = []
+                if step["action"] and not _is_planned(step):
+                    label = "button.run_again" if state["runs"] else "button.run"
+                    row.append(button(tr(label), "run", index))
+                if not step["action"] or _is_planned(step) or state["outcome"] in ("unavailable", "error"):
+                    row.append(button(tr("button.done"), "ok", index))
+                row.append(button(tr("button.skip"), "skip", index))
+                rows.append(row)
+        row = []
+        if incident["status"] == OPEN:
+            row.append(button(tr("button.acknowledge"), "ack"))
+        row += [button(tr("button.escalate"), "esc"), button(tr("button.resolve"), "res")]
+        rows.append(row)
+    items = checklist(incident, "recovery")
+    manual = [(i, item) for i, item in enumerate(items) if "manual" in item["ticked_by"]]
+    if manual and (incident["status"] == RESOLVED or current_step(incident) is None
+                   or current_step(incident)[1]["phase"] in ("verify", "prevent")):
+        marks = ticked(incident, "recovery")
+        tick_buttons = [button(f"{'☑' if marks[i] else '☐'} "
+                               f"{item['text'].get(tr.lang) or item['text']['en']}", "k", i)
+                        for i, item in manual]
+        rows += [tick_buttons[i:i + 2] for i in range(0, len(tick_buttons), 2)]
+    return InlineKeyboardMarkup(rows)
+
+
+def moved_text(ctx: BotContext, incident: dict) -> str:
+    """What an old live message says once the incident's message moved to the bottom."""
+    return escape(ctx.tr("incident.moved", ref=incident["ref"]))
+
+
+def incidents_list_text(ctx: BotContext, incidents: list[dict], now: datetime) -> str:
+    tr, lang = ctx.tr, ctx.tr.lang
+    if not incidents:
+        return escape(tr("incidents.none"))
+    lines = [f"<b>{escape(tr('incidents.title', count=len(incidents)))}</b>"]
+    for inc in incidents:
+        age = format_duration(now - parse_iso(inc["opened_at"]), tr)
+        found = current_step(inc)
+        where = (tr("incident.step_of", n=found[0] + 1, total=len(inc["steps"]))
+                 if found else tr("incident.walk_finished"))
+        lines.append(f"{SEVERITY_ICONS.get(inc['severity'], '')} <code>{escape(inc['ref'])}</code> "
+                     f"{inc['severity']} · {escape(title_of(inc, lang))} · "
+                     f"{escape(tr('incident.status.' + inc['status']))} · {escape(where)} · "
+                     f"{escape(age)}")
+    lines.append(escape(tr("incidents.hint")))
+    return "\n".join(lines)
+
+
+def scenario_keyboard(ctx: BotContext, library: Library) -> InlineKeyboardMarkup:
+    lang = ctx.tr.lang
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(f"{SEVERITY_ICONS.get(rb.severity, '')} {rb.number}. {rb.title.get(lang)}",
+                              callback_data=cb.open_scenario(rb.number))]
+        for rb in library.runbooks.values()
+    ])
+
+
+def runbooks_text(ctx: BotContext, library: Library, loaded_at: datetime) -> str:
+    tr, lang = ctx.tr, ctx.tr.lang
+    lines = [f"<b>{escape(tr('runbooks.title', version=library.digest, at=ctx.local(loaded_at)))}</b>"]
+    for rb in library.runbooks.values():
+        aliases = ", ".join(rb.aliases)
+        lines.append(f"{SEVERITY_ICONS.get(rb.severity, '')} {rb.number}. <b>{escape(rb.title.get(lang))}</b> "
+                     f"· {rb.severity} · <code>{escape(rb.id)}</code> ({escape(aliases)}) · "
+                     f"{escape(tr('runbooks.steps', count=len(rb.steps)))}")
+    lines.append(escape(tr("runbooks.hint")))
+    return "\n".join(lines)

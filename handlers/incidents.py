@@ -1,0 +1,201 @@
+"""/incident, /incidents and the incident buttons: parse, check who asks, call the engine, render."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from html import escape
+
+from telegram import Bot, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.actions.registry import run_action
+from bot.engine import RULES, Pressed, Refused
+from bot.incident_record import valid_topic
+from bot.runbooks import SEVERITIES
+from handlers.access import Role, actor_of, require, update_role
+from handlers.context import BotContext, bot_context
+from handlers.escalation import arm, disarm, fire_stage
+from handlers.incident_live import post_live, refresh_live, reply_to_live, send_document
+from handlers.incident_render import incidents_list_text, scenario_keyboard
+from handlers.messages import answer, quoted
+from handlers.postmortem import resolved
+
+log = logging.getLogger(__name__)
+SHOW_RUNNING_AFTER_S = 0.8
+REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)
+
+
+async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/incident [<scenario> [topic] | <id> | <id> severity P1]."""
+    ctx = bot_context(context)
+    args = context.args or []
+    message = update.effective_message
+    if not args:
+        if not await require(update, context, Role.OPERATOR, "/incident"):
+            return
+        await message.reply_text(ctx.tr("incident.pick"), parse_mode=ParseMode.HTML,
+                                 reply_markup=scenario_keyboard(ctx, ctx.engine.shelf.library))
+        return
+    if REF_RE.match(args[0]):
+        await _about_one(update, context, args[0], args[1:])
+        return
+    if not await require(update, context, Role.OPERATOR, "/incident"):
+        return
+    if len(args) > 2 or (len(args) == 2 and not valid_topic(args[1])):
+        await message.reply_text(ctx.tr("incident.usage", given=escape(quoted(" ".join(args)))),
+                                 parse_mode=ParseMode.HTML)
+        return
+    await open_incident(update, context, args[0], args[1] if len(args) == 2 else None)
+
+
+async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scenario: str,
+                        topic: str | None) -> None:
+    """Open (or link to the open one) and put the live message at the bottom of the group."""
+    ctx = bot_context(context)
+    actor = actor_of(update.effective_user)
+    try:
+        opened = await asyncio.to_thread(ctx.engine.open, scenario, topic=topic, actor=actor)
+    except Refused as refused:
+        known = ", ".join(rb.aliases[0] if rb.aliases else rb.id
+                          for rb in ctx.engine.shelf.library.runbooks.values())
+        await _tell(update, ctx.tr(refused.key, given=escape(quoted(scenario)), known=escape(known)))
+        return
+    incident = opened.incident
+    if opened.created:  # the live message about to go out is the playbook's 0-minute alert
+        incident = await asyncio.to_thread(ctx.engine.mark_fired, incident["id"], "alert") or incident
+    incident = await post_live(context.bot, ctx, incident)
+    if opened.created:
+        arm(context.application, incident)
+        runbook = ctx.engine.shelf.library.find(incident["scenario"])
+        if runbook is not None and runbook.needs_topic and not incident["topic"]:
+            await ask_topic(context.bot, ctx, incident, actor)
+    else:
+        await _tell(update, ctx.tr("incident.linked", ref=incident["ref"]))
+    if update.effective_chat and update.effective_chat.id != ctx.settings.ops_chat_id:
+        await _tell(update, ctx.tr("incident.opened_in_group", ref=incident["ref"]))
+
+
+async def ask_topic(bot: Bot, ctx: BotContext, incident: dict, actor: str) -> None:
+    question = await reply_to_live(bot, ctx, incident, ctx.tr("incident.ask_topic", ref=incident["ref"]),
+                                   force_reply=True)
+    await asyncio.to_thread(ctx.engine.ask, incident["id"], "topic", question.message_id, actor)
+
+
+async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str,
+                     rest: list[str]) -> None:
+    """`/incident <id>` re-posts its live message; `/incident <id> severity P1` (admins)."""
+    ctx = bot_context(context)
+    incident = await asyncio.to_thread(ctx.engine.by_ref, ref)
+    if incident is None:
+        await _tell(update, ctx.tr("incident.not_found", given=escape(quoted(ref))))
+        return
+    if not rest:
+        await post_live(context.bot, ctx, incident)
+        return
+    if len(rest) != 2 or rest[0].lower() != "severity" or rest[1].upper() not in SEVERITIES:
+        await _tell(update, ctx.tr("incident.usage", given=escape(quoted(" ".join([ref, *rest])))))
+        return
+    if not await require(update, context, Role.ADMIN, "/incident … severity"):
+        return
+    try:
+        incident = await asyncio.to_thread(ctx.engine.set_severity, incident["id"], rest[1].upper(),
+                                           actor=actor_of(update.effective_user))
+    except Refused as refused:
+        await _tell(update, ctx.tr(refused.key, **refused.params))
+        return
+    disarm(context.application, incident["id"])
+    arm(context.application, incident)
+    await refresh_live(context.bot, ctx, incident["id"])
+    await _tell(update, ctx.tr("incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
+
+
+async def incidents_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/incidents: the unresolved ones, oldest first."""
+    ctx = bot_context(context)
+    incidents = await asyncio.to_thread(ctx.engine.unresolved)
+    await update.effective_message.reply_text(
+        incidents_list_text(ctx, incidents, ctx.services.clock()), parse_mode=ParseMode.HTML)
+
+
+async def scenario_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A scenario picked from /incident's buttons."""
+    ctx = bot_context(context)
+    query = update.callback_query
+    if not await require(update, context, Role.OPERATOR, ctx.tr("incident.verb.open")):
+        return
+    runbook = ctx.engine.shelf.library.find(context.match.group(1))
+    if runbook is None:
+        await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
+        return
+    await answer(query, ctx.tr("incident.opening", title=runbook.title.get(ctx.tr.lang)))
+    await open_incident(update, context, runbook.id, None)
+
+
+async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button on a live message: re-checked against the stored incident, always answered."""
+    ctx = bot_context(context)
+    query = update.callback_query
+    doc_id, arg, verb = int(context.match.group(1)), int(context.match.group(2)), context.match.group(3)
+    if verb not in RULES:
+        await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
+        return
+    if not await require(update, context, Role.OPERATOR, ctx.tr(f"incident.verb.{verb}")):
+        return
+    admin = update_role(update, context) >= Role.ADMIN
+    actor = actor_of(update.effective_user)
+    try:
+        pressed = await asyncio.to_thread(ctx.engine.press, doc_id, arg, verb, actor=actor, admin=admin)
+    except Refused as refused:
+        await answer(query, ctx.tr(refused.key, **refused.params), alert=True)
+        return
+    await answer(query, ctx.tr(pressed.notice, **pressed.params))
+    await after_press(context, pressed, actor)
+
+
+async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, actor: str) -> None:
+    """Show the new state, then do what the press started (run, escalate, ask)."""
+    ctx = bot_context(context)
+    bot, incident = context.bot, pressed.incident
+    if pressed.run is not None:
+        await run_step(context, incident, pressed.run, actor)
+    else:
+        await refresh_live(bot, ctx, incident["id"])
+    if pressed.escalate is not None:
+        await fire_stage(context.application, incident["id"], pressed.escalate, by=actor)
+    if pressed.ask_override:
+        question = await reply_to_live(bot, ctx, incident, ctx.tr("incident.ask_override", ref=incident["ref"]),
+                                       force_reply=True)
+        await asyncio.to_thread(ctx.engine.ask, incident["id"], "override", question.message_id, actor)
+    if pressed.resolved:
+        await resolved(context, incident, actor)
+
+
+async def run_step(context: ContextTypes.DEFAULT_TYPE, incident: dict, index: int, actor: str) -> None:
+    """Run a claimed step's action, record what it found, show it.
+
+    The message shows "running" only when the action is slow to answer: Telegram allows a group
+    about 20 messages (edits included) a minute, so a quick step costs one edit, not two.
+    """
+    ctx = bot_context(context)
+    step = incident["steps"][index]
+    action_ctx = ctx.services.action_context(topic=incident["topic"], incident_ref=incident["ref"],
+                                             actor=actor)
+    task = asyncio.ensure_future(run_action(step["action"], action_ctx, step["args"],
+                                            timeout_s=ctx.settings.action_timeout_s))
+    done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
+    if not done:
+        await refresh_live(context.bot, ctx, incident["id"])
+    result = await task
+    updated = await asyncio.to_thread(ctx.engine.record_result, incident["id"], index, result)
+    if result.document is not None:
+        await send_document(context.bot, ctx, updated, result.document)
+    await refresh_live(context.bot, ctx, incident["id"])
+
+
+async def _tell(update: Update, text: str) -> None:
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text(text, parse_mode=ParseMode.HTML)

@@ -1,0 +1,92 @@
+"""The escalation clock on a fast clock (offsets shortened by settings), and restarts mid-walk."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, private_chat
+from bot.sandbox.runner import BotRunner
+from tests.conftest import Chat
+from tests.incident_walk import Walk, open_incident
+
+FAST = {"ESCALATION_P2": "0s,1s,2s,3s", "PD_USER_IDS": str(OPERATOR.id)}
+
+
+async def test_the_playbook_clock_fires_in_order(sandbox, make_settings) -> None:
+    settings = make_settings(**FAST, ESCALATION_REMIND_EVERY="0.5s")
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        tg = chat.tg
+        assert await tg.await_for(lambda: walk.incident["escalation"][3]["fired_at"], timeout=8)
+        texts = [m.text or "" for m in tg.bot_messages(OPS_CHAT.id)]
+        retries = [t for t in texts if "3 automatic retries" in t]
+        assert retries and "nobody has acknowledged" in retries[0]
+        reminders = [t for t in texts if "still not acknowledged" in t]
+        assert reminders, "no reminder while unacknowledged"
+        # the PD: a direct message and a mention in the group
+        dm = [m.text for m in tg.bot_messages(private_chat(OPERATOR).id) if walk.ref in (m.text or "")]
+        assert dm and "PD is alerted" in dm[0]
+        pd_group = next(m for m in tg.bot_messages(OPS_CHAT.id) if "PD is alerted" in (m.text or ""))
+        assert f"tg://user?id={OPERATOR.id}" in (pd_group.html or "")
+        # four hours: the admins, manual intervention
+        admin_dm = [m.text for m in tg.bot_messages(private_chat(ADMIN).id) if walk.ref in (m.text or "")]
+        assert admin_dm and "Manual intervention needed" in admin_dm[0]
+        stages = [e["detail"]["stage"] for e in walk.incident["timeline"] if e["event"] == "escalation"]
+        assert stages == ["alert", "retries", "pd", "manual"]
+        # acknowledging stops the reminders
+        await walk.press("ack")
+        count = len([t for t in (m.text or "" for m in tg.bot_messages(OPS_CHAT.id))
+                     if "still not acknowledged" in t])
+        await asyncio.sleep(1.5)
+        after = len([t for t in (m.text or "" for m in tg.bot_messages(OPS_CHAT.id))
+                     if "still not acknowledged" in t])
+        assert after == count
+
+
+async def test_resolving_stops_the_clock(sandbox, make_settings) -> None:
+    settings = make_settings(ESCALATION_P2="0s,1s,1.5s,2s", PD_USER_IDS=str(OPERATOR.id))
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        await walk.walk()
+        await walk.press("res")
+        await asyncio.sleep(2.5)
+        assert [e["stage"] for e in walk.incident["escalation"] if e["fired_at"]] == ["alert"]
+        assert not [m for m in chat.tg.bot_messages(private_chat(OPERATOR).id) if walk.ref in (m.text or "")]
+
+
+async def test_a_restart_mid_walkthrough_resumes_and_fires_what_fell_due(sandbox, make_settings) -> None:
+    settings = make_settings(ESCALATION_P2="0s,2s,1h,4h")
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        for _ in range(3):
+            await walk.step()
+        live = walk.live()
+        at_step = walk.incident["current"]
+        # a crash while the next step was running: the record says "running"
+        doc = walk.incident
+        states = [dict(s) for s in doc["step_state"]]
+        states[at_step]["status"] = "running"
+        chat.store.update("incidents", doc["id"], {"step_state": states})
+    stopped = time.monotonic()
+    await asyncio.sleep(max(0.0, 2.5 - (time.monotonic() - stopped)))  # "retries" falls due while down
+
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        walk = Walk(chat, walk.ref)
+        incident = walk.incident
+        assert incident["step_state"][at_step]["status"] == "pending"
+        assert any(e["event"] == "step.interrupted" for e in incident["timeline"])
+        # the retries stage that fell due while the bot was down fires at start
+        assert await chat.tg.await_for(lambda: walk.incident["escalation"][1]["fired_at"], timeout=5)
+        # the same live message keeps working where it was
+        assert walk.live().message_id == live.message_id
+        await walk.step()
+        assert walk.incident["current"] == at_step + 1
+        # later stages are armed again (1 hour away), not fired
+        assert walk.incident["escalation"][2]["fired_at"] is None
+        jobs = [job.name for job in runner.application.job_queue.jobs()]
+        assert f"inc:{incident['id']}:pd" in jobs and f"inc:{incident['id']}:manual" in jobs

@@ -1,0 +1,205 @@
+"""Incidents in the ops group: who may press what, races, stale buttons, questions, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, VIEWER
+from tests.incident_walk import open_incident
+
+
+async def _both_pressed(chat, message, data: str) -> list[dict]:
+    """Two operators press the same button at the same moment; both answers."""
+    q1 = chat.tg.press_button(OPS_CHAT, ADMIN, message.message_id, data)
+    q2 = chat.tg.press_button(OPS_CHAT, OPERATOR, message.message_id, data)
+    last = chat.tg.last_update_id
+    assert await chat.runner.wait_handled(last - 1, timeout=20)
+    assert await chat.runner.wait_handled(last, timeout=20)
+    return [chat.tg.callback_answers[q1], chat.tg.callback_answers[q2]]
+
+
+async def test_two_operators_pressing_run_at_once_run_it_once(chat, sandbox) -> None:
+    sandbox.instagram.set_fault("slow", delay_ms=600)  # the health check takes a moment
+    walk = await open_incident(chat, "/incident token autumn-cafe")
+    answers = await _both_pressed(chat, walk.live(), walk.button("run"))
+    incident = walk.incident
+    assert incident["step_state"][0]["runs"] == 1
+    assert sum(e["event"] == "step.run" for e in incident["timeline"]) == 1
+    assert sum(e["event"] == "step.result" for e in incident["timeline"]) == 1
+    refused = [a for a in answers if a.get("show_alert")]
+    assert len(refused) == 1, answers
+    assert "already running" in refused[0]["text"] or "no longer current" in refused[0]["text"]
+    assert incident["current"] == 1
+
+
+async def test_two_acknowledgements_at_once_make_one_lead(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    answers = await _both_pressed(chat, walk.live(), walk.button("ack"))
+    incident = walk.incident
+    assert incident["status"] == "acknowledged"
+    assert sum(e["event"] == "acknowledged" for e in incident["timeline"]) == 1
+    assert incident["lead"] in ("tg:1001 @mina_admin", "tg:1002 @joon_ops")
+    assert sum(bool(a.get("show_alert")) for a in answers) == 1
+    assert not walk.has_button("ack")
+
+
+async def test_stale_forged_and_unauthorised_presses_change_nothing(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    first_run = walk.button("run")
+    await walk.step()
+    before = walk.incident
+    stale = await chat.press(walk.live(), data=first_run)
+    assert stale["show_alert"] and "no longer current" in stale["text"]
+    forged = await chat.press(walk.live(), data="v1:i:999:0:run")
+    assert forged["show_alert"] and "no longer valid" in forged["text"]
+    odd = await chat.press(walk.live(), data=f"v1:i:{before['id']}:0:zap")
+    assert odd["show_alert"] and "no longer valid" in odd["text"]
+    viewer = await chat.press(walk.live(), data=walk.button("skip"), user=VIEWER)
+    assert viewer["show_alert"] and "operator" in viewer["text"]
+    after = walk.incident
+    assert after["_v"] == before["_v"] and after["timeline"] == before["timeline"]
+
+
+async def test_admin_steps_and_confirmation(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident token autumn-cafe")
+    while walk.incident["steps"][walk.incident["current"]]["action"] != "token.set_expiry":
+        await walk.step()
+    refused = await walk.press("run", user=OPERATOR)
+    assert refused["show_alert"] and "admin" in refused["text"].lower()
+    await walk.press("run")
+    index = walk.incident["current"]
+    assert walk.incident["step_state"][index]["status"] == "confirming"
+    assert walk.has_button("cf") and walk.has_button("no") and not walk.has_button("run")
+    await walk.press("no")
+    assert walk.incident["step_state"][index]["status"] == "pending"
+    assert chat.store.token_expiry_registration() is None
+    await walk.press("run")
+    await walk.press("cf")
+    assert walk.incident["step_state"][index]["status"] == "done"
+    assert chat.store.token_expiry_registration().actor == "tg:1001 @mina_admin"
+
+
+async def test_resolving_unverified_needs_an_admin_and_a_reason(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    refused = await walk.press("res", user=OPERATOR)
+    assert refused["show_alert"] and "verify" in refused["text"].lower()
+    assert walk.incident["status"] == "open"
+    await walk.press("res")
+    question = chat.tg.message(OPS_CHAT.id, walk.incident["pending_reply"]["message_id"])
+    assert "reason" in question.text
+    # an operator's answer is not an admin's reason
+    await chat.send("it healed itself", user=OPERATOR, reply_to=question.message_id)
+    assert walk.incident["status"] == "open"
+    await chat.send("the collector was restarted by hand; verified on the dashboard",
+                    reply_to=question.message_id)
+    incident = walk.incident
+    assert incident["status"] == "resolved"
+    assert incident["resolve_override"].startswith("the collector was restarted")
+    assert incident["pending_reply"]["kind"] == "root_cause"
+    assert "without verification" in walk.live().text
+
+
+async def test_the_topic_is_asked_for_and_checked(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident cloudinary")
+    question = chat.tg.message(OPS_CHAT.id, walk.incident["pending_reply"]["message_id"])
+    assert question.reply_to_message_id == walk.live().message_id
+    sent = await chat.send("../../etc", reply_to=question.message_id, user=OPERATOR)
+    assert "folder name" in sent[-1].text and walk.incident["topic"] is None
+    await chat.send("autumn-cafe", reply_to=question.message_id, user=OPERATOR)
+    assert walk.incident["topic"] == "autumn-cafe"
+    assert "autumn-cafe" in walk.live().text
+    # a reply to an answered question is ordinary conversation
+    sent = await chat.send("thanks", reply_to=question.message_id, user=OPERATOR)
+    assert sent == []
+
+
+async def test_a_second_report_is_linked_and_the_message_moves_down(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    first = walk.live()
+    sent = await chat.send("/incident 5", user=OPERATOR)
+    assert len(chat.store.find("incidents")) == 1
+    assert any("already open" in (m.text or "") for m in sent)
+    moved = chat.tg.message(OPS_CHAT.id, first.message_id)
+    assert "moved to the bottom" in moved.text and moved.buttons() == []
+    assert walk.live().message_id > first.message_id and "Reported again 1" in walk.live().text
+    # the old message's buttons are gone; pressing its stale data still answers
+    answer = await chat.press(moved, data=f"v1:i:{walk.incident['id']}:0:run")
+    assert answer["text"]
+
+
+async def test_incident_commands(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident telegram")
+    other = await open_incident(chat, "/incident stats")
+    listing = (await chat.send("/incidents", user=VIEWER))[-1].text
+    assert walk.ref in listing and other.ref in listing and listing.index(walk.ref) < listing.index(other.ref)
+    old = walk.live().message_id
+    await chat.send(f"/incident {walk.ref.lower()}", user=VIEWER)
+    assert walk.live().message_id > old
+    refused = await chat.send(f"/incident {walk.ref} severity P0", user=OPERATOR)
+    assert "admin" in refused[-1].text and walk.incident["severity"] == "P2"
+    due_before = walk.incident["escalation"][2]["due_at"]
+    await chat.send(f"/incident {walk.ref} severity P1")
+    assert walk.incident["severity"] == "P1" and walk.incident["escalation"][2]["due_at"] == due_before
+    assert any(e["event"] == "severity" for e in walk.incident["timeline"])
+    sent = await chat.send("/incident nosuch")
+    assert "No runbook" in sent[-1].text
+    sent = await chat.send("/incident INC-20990101-001")
+    assert "No incident" in sent[-1].text
+    sent = await chat.send("/incident token bad/topic")
+    assert "Could not read" in sent[-1].text
+    refused = await chat.send("/incident stats", user=VIEWER)
+    assert "operator" in refused[-1].text
+
+
+async def test_the_scenario_picker(chat, sandbox) -> None:
+    picker = (await chat.send("/incident", user=OPERATOR))[-1]
+    labels = [text for text, _ in picker.buttons()]
+    assert len(labels) == 6 and labels[0].endswith("1. Instagram token expired")
+    answer = await chat.press(picker, 4, user=OPERATOR)
+    assert "Opening" in answer["text"]
+    incident = chat.store.find("incidents")[0]
+    assert incident["scenario"] == "stats-collection" and incident["opened_by"] == "tg:1002 @joon_ops"
+
+
+async def test_stats_after_a_resolved_incident(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    await walk.press("ack", user=OPERATOR)
+    await walk.walk()
+    await walk.resolve_and_write_up(root_cause="daemon died", prevention="monitor it")
+    text = (await chat.send("/stats", user=VIEWER))[-1].text
+    p2 = next(line for line in text.splitlines() if line.strip().startswith("P2"))
+    assert "1" in p2 and "s" in p2
+    assert "MTTA" in text and "MTTR" in text
+
+
+async def test_runbooks_list_and_reload(sandbox, make_settings, tmp_path) -> None:
+    from bot.config import DEFAULT_RUNBOOKS_DIR
+    from bot.sandbox.runner import BotRunner
+    from tests.conftest import Chat
+
+    books = tmp_path / "runbooks"
+    shutil.copytree(DEFAULT_RUNBOOKS_DIR, books)
+    async with BotRunner(make_settings(RUNBOOKS_DIR=str(books))) as runner:
+        chat = Chat(sandbox, runner)
+        listing = (await chat.send("/runbooks", user=VIEWER))[-1].text
+        assert "Instagram token expired" in listing and listing.count("P0") >= 2
+        walk = await open_incident(chat, "/incident stats")
+        refused = await chat.send("/runbooks reload", user=OPERATOR)
+        assert "admin" in refused[-1].text
+        path = books / "stats-collection.toml"
+        original = path.read_text(encoding="utf-8")
+        path.write_text(original.replace('severity = "P2"', 'severity = "P3"'), encoding="utf-8")
+        reloaded = (await chat.send("/runbooks reload"))[-1].text
+        assert "reloaded" in reloaded and "→" in reloaded
+        path.write_text(original.replace('severity = "P2"', 'severity = "P9"'), encoding="utf-8")
+        rejected = (await chat.send("/runbooks reload"))[-1].text
+        assert "rejected" in rejected and "stats-collection.toml" in rejected and "P9" in rejected
+        # the version in use is the edited good one; the incident under way is untouched
+        assert runner.application.bot_data["sunflow"].engine.shelf.library.find("stats").severity == "P3"
+        await walk.step()
+        assert walk.incident["current"] == 1 and walk.incident["severity"] == "P2"
+        await chat.send("/incident 6")
+        new = chat.store.find("incidents", lambda d: d["scenario"] == "telegram-notify")[0]
+        assert new["severity"] == "P2"
+    await asyncio.sleep(0)

@@ -1,0 +1,126 @@
+"""Each playbook scenario walked from /incident to the post-mortem, with its fault injected.
+
+The fault is on while the team diagnoses and responds, and cleared (the fix) before the verify
+phase, so verification passes the way it would after a real recovery.
+"""
+
+from __future__ import annotations
+
+from bot.sandbox import OPS_CHAT
+from bot.sandbox.home import make_stats_stale
+from tests.incident_walk import Walk, open_incident
+
+
+def _clear_before_verify(sandbox, also=None):
+    def hook(phase: str) -> None:
+        if phase == "verify":
+            sandbox.clear_faults()
+            if also is not None:
+                also()
+    return hook
+
+
+async def _finish(walk: Walk, sandbox) -> str:
+    """Verify, resolve and write up; the post-mortem's text."""
+    doc = await walk.resolve_and_write_up(root_cause="The token hit its 60-day limit | nobody was told",
+                                          prevention="# Turn on the expiry alert 7 days ahead")
+    incident = walk.incident
+    assert incident["status"] == "resolved"
+    assert incident["postmortem"]["written_at"] is not None
+    assert doc.document.filename == f"{walk.ref}-postmortem.md"
+    markdown = doc.document.data.decode("utf-8")
+    assert walk.ref in markdown
+    stored = walk.chat.store.find("postmortems", lambda d: d["ref"] == walk.ref)
+    assert stored and stored[0]["markdown"] == markdown
+    # the live message shows it is over and offers no step buttons any more
+    live = walk.live()
+    assert "Resolved" in live.text and not walk.has_button("run") and not walk.has_button("res")
+    return markdown
+
+
+async def test_scenario_1_token_expired(chat, sandbox) -> None:
+    sandbox.instagram.set_fault("token_expired")
+    walk = await open_incident(chat, "/incident token autumn-cafe")
+    incident = walk.incident
+    assert incident["severity"] == "P0" and incident["topic"] == "autumn-cafe"
+    await walk.walk(before_phase=_clear_before_verify(sandbox))
+    diagnosed = walk.result("token.status")
+    assert diagnosed["outcome"] == "fail" and "expired" in diagnosed["summary"].lower()
+    assert walk.result("token.guide")["outcome"] == "ok"
+    # set-expiry 60 is the admin's confirmed step, and it really registered the expiry
+    assert walk.result("token.set_expiry")["outcome"] == "ok"
+    assert chat.store.token_expiry_registration() is not None
+    assert walk.results["token.status"][-1]["outcome"] == "ok"  # verify, after the fix
+    markdown = await _finish(walk, sandbox)
+    assert "token.status" in markdown and "expired" in markdown.lower()
+
+
+async def test_scenario_2_cloudinary_upload(chat, sandbox) -> None:
+    sandbox.cloudinary.set_fault("auth")
+    walk = await open_incident(chat, "/incident cloudinary autumn-cafe")
+    assert walk.incident["severity"] == "P0"
+    await walk.walk(before_phase=_clear_before_verify(sandbox))
+    health = walk.results["health.check"]
+    diagnose = [s for s in health if s["outcome"] != "ok"]
+    assert diagnose and "cloudinary" in " ".join(diagnose[0]["lines"]).lower()
+    assert walk.result("cloudinary.usage")["outcome"] == "fail"
+    images = walk.result("images.local")
+    assert images["outcome"] == "ok" and "png" in " ".join(images["lines"])
+    assert health[-1]["outcome"] == "ok"  # the common verify health check, after the fix
+    await _finish(walk, sandbox)
+
+
+async def test_scenario_3_image_generation(chat, sandbox) -> None:
+    sandbox.fal.set_fault("key_invalid")
+    walk = await open_incident(chat, "/incident 3 autumn-cafe")
+    assert walk.incident["severity"] == "P1"
+    await walk.walk(before_phase=_clear_before_verify(sandbox))
+    traces = walk.result("traces.list")
+    assert traces["outcome"] == "warn"  # the sample traces hold failed runs
+    assert walk.incident["trace_ids"] and all(t.startswith("SF-") for t in walk.incident["trace_ids"])
+    assert walk.result("logs.tail")["summary"]
+    archive = walk.result("images.local")
+    assert archive["outcome"] == "ok"
+    markdown = await _finish(walk, sandbox)
+    assert walk.incident["trace_ids"][0] in markdown
+
+
+async def test_scenario_4_rate_limit_greps_the_429_lines(chat, sandbox) -> None:
+    sandbox.instagram.set_fault("rate_limited")
+    walk = await open_incident(chat, "/incident 429 seoul-night")
+    assert walk.incident["severity"] == "P1"
+    await walk.walk(before_phase=_clear_before_verify(sandbox))
+    grep = walk.result("logs.grep")
+    expected = sum(line.count("429") > 0 for path in (sandbox.home / "config" / "logs").glob("*.log")
+                   for line in path.read_text(encoding="utf-8").splitlines())
+    assert expected > 0
+    assert grep["outcome"] == "warn" and str(expected) in grep["summary"]
+    assert walk.result("instagram.quota")["outcome"] in ("fail", "warn")
+    await _finish(walk, sandbox)
+
+
+async def test_scenario_5_stale_statistics(chat, sandbox) -> None:
+    make_stats_stale(sandbox.home, 40)
+    walk = await open_incident(chat, "/incident stats")
+    assert walk.incident["severity"] == "P2"
+    await walk.walk(before_phase=_clear_before_verify(
+        sandbox, also=lambda: make_stats_stale(sandbox.home, 0.5)))
+    freshness = walk.results["stats.freshness"]
+    assert freshness[0]["outcome"] in ("warn", "fail") and "40" in freshness[0]["summary"]
+    assert freshness[-1]["outcome"] == "ok"
+    await _finish(walk, sandbox)
+
+
+async def test_scenario_6_telegram_notifications(chat, sandbox) -> None:
+    # the Bot API's getMe fails (what the health check asks); polling keeps working
+    sandbox.telegram.set_fault("unauthorized", methods=["getMe"])
+    walk = await open_incident(chat, "/incident telegram")
+    assert walk.incident["severity"] == "P2"
+    await walk.walk(before_phase=_clear_before_verify(sandbox))
+    diagnose = walk.results["health.check"][0]
+    assert diagnose["outcome"] == "fail" and "telegram" in " ".join(diagnose["lines"]).lower()
+    test_message = walk.result("telegram.test_message")
+    assert test_message["outcome"] == "ok"
+    assert any(walk.ref in (m.text or "") and "test" in (m.text or "").lower()
+               for m in chat.tg.bot_messages(OPS_CHAT.id))
+    await _finish(walk, sandbox)
