@@ -35,8 +35,9 @@ IDENTITIES: dict[str, tuple[TgUser, TgChat]] = {
 FAULT_ARGUMENT = {"slow": "ms", "rate_limited": "retry_after", "5xx": "status", "token_invalid": "subcode"}
 
 HELP = """\
-Type what you would type in Telegram: /health, /token, /token guide, /help ...
+Type what you would type in Telegram: /health, /token, /incident, /incidents, /help ...
 A number presses that button on the latest message that has buttons.
+  :reply <text>               answer the bot's latest question (a topic, a root cause ...)
   :fault <service> <mode> [n] [key=value]  services: instagram cloudinary fal telegram
         modes: token_expired token_invalid (instagram) · auth quota (cloudinary)
                key_invalid quota generation_error (fal) · rate_limited [secs] · 5xx [status]
@@ -55,6 +56,7 @@ class Demo:
         self.out = out
         self.who = "admin"
         self.latest_keyboard: SentMessage | None = None
+        self.latest_question: SentMessage | None = None  # a ForceReply message: :reply answers it
         self._print_lock = threading.Lock()
 
     # ---- output ---------------------------------------------------------------------------
@@ -78,6 +80,9 @@ class Demo:
             lines.append(f"📎 {msg.document.filename} ({len(msg.document.data)} bytes)")
         if msg.text:
             lines.append(msg.text)
+        if isinstance(msg.reply_markup, dict) and msg.reply_markup.get("force_reply"):
+            self.latest_question = msg
+            lines.append("   ↳ answer with  :reply <text>")
         buttons = msg.buttons()
         if buttons:
             lines.append("  ".join(f"[{n}] {text}" for n, (text, _) in enumerate(buttons, 1)))
@@ -90,11 +95,20 @@ class Demo:
         line = line.strip()
         if not line:
             return True
-        if line.startswith(":"):
-            return self._control(line[1:])
         user, chat = IDENTITIES[self.who]
         telegram = self.sandbox.telegram
-        if re.fullmatch(r"[0-9]{1,2}", line):
+        if line.startswith(":reply"):
+            answer = line[len(":reply"):].strip()
+            if self.latest_question is None or not answer:
+                self.say("   (:reply <text> answers the bot's latest question; there is none yet)"
+                         if self.latest_question is None else "   (:reply needs the answer text)")
+                return True
+            question = self.latest_question
+            chat = next((c for _, c in IDENTITIES.values() if c.id == question.chat_id), chat)
+            telegram.send_message(chat, user, answer, reply_to=question.message_id)
+        elif line.startswith(":"):
+            return self._control(line[1:])
+        elif re.fullmatch(r"[0-9]{1,2}", line):
             if self.latest_keyboard is None:
                 self.say("   (no message with buttons yet)")
                 return True
