@@ -4,7 +4,8 @@
 retries are done (and, until someone acknowledges, a reminder every ESCALATION_REMIND_EVERY).
 1 hour: the PD, by direct message and by a mention in the group. 4 hours: the admins, "manual
 intervention needed". A stage is sent first and marked fired after, so a crash in between means
-a repeated alert at the next start, never a lost one. After a restart every unfired stage is
+a repeated alert at the next start, never a lost one; a stage nobody received (Telegram down) is
+tried again a minute later. After a restart every unfired stage is
 armed again; one that fell due while the bot was down fires at once (APScheduler would drop a
 past-due one-off job, so the delay is clamped to zero and misfire_grace_time is None).
 """
@@ -29,6 +30,7 @@ from handlers.incident_render import title_of
 
 log = logging.getLogger(__name__)
 JOB_KWARGS = {"misfire_grace_time": None, "coalesce": True}
+RETRY_UNDELIVERED_S = 60.0  # a stage nobody received (Telegram down) is tried again this soon
 
 
 def _prefix(doc_id: int) -> str:
@@ -119,16 +121,26 @@ async def fire_stage(application: Application, doc_id: int, stage: str, *, by: s
     ref, title = incident["ref"], escape(title_of(incident, tr.lang))
     age = format_duration(ctx.services.clock() - parse_iso(incident["opened_at"]), tr)
     if stage == "alert":
-        await post_live(application.bot, ctx, incident)
+        try:
+            await post_live(application.bot, ctx, incident)
+            delivered = True
+        except TelegramError:
+            log.warning("alert for %s could not be posted", ref, exc_info=True)
+            delivered = False
     elif stage == "retries":
         key = "escalation.retries" if incident["acknowledged_at"] else "escalation.retries_unacked"
-        await _say(application, incident, tr(key, ref=ref, age=age))
+        delivered = await _say(application, incident, tr(key, ref=ref, age=age))
     elif stage == "pd":
-        await _page(application, incident, ctx.settings.pd_user_ids, "escalation.pd", "escalation.no_pd",
-                    ref=ref, title=title, age=age)
-    elif stage == "manual":
-        await _page(application, incident, ctx.settings.admin_user_ids, "escalation.manual", None,
-                    ref=ref, title=title, age=age)
+        delivered = await _page(application, incident, ctx.settings.pd_user_ids, "escalation.pd",
+                                "escalation.no_pd", ref=ref, title=title, age=age)
+    else:
+        delivered = await _page(application, incident, ctx.settings.admin_user_ids,
+                                "escalation.manual", None, ref=ref, title=title, age=age)
+    if not delivered:  # nobody heard it: not fired; try again shortly rather than lose it
+        if application.job_queue is not None:
+            application.job_queue.run_once(_stage_job, RETRY_UNDELIVERED_S, data=(doc_id, stage),
+                                           name=f"{_prefix(doc_id)}{stage}", job_kwargs=JOB_KWARGS)
+        return
     fired = await asyncio.to_thread(ctx.engine.mark_fired, doc_id, stage)
     if fired is not None:
         _arm_reminder(application, fired)
@@ -136,8 +148,9 @@ async def fire_stage(application: Application, doc_id: int, stage: str, *, by: s
 
 
 async def _page(application: Application, incident: dict, user_ids: frozenset[int], key: str,
-                none_key: str | None, **params: str) -> None:
-    """A direct message to each person, and one mention of them all under the live message."""
+                none_key: str | None, **params: str) -> bool:
+    """A direct message to each person, and one mention of them all under the live message;
+    True when anyone got it."""
     ctx: BotContext = application.bot_data[KEY]
     tr = ctx.tr
     text = tr(key, **params)
@@ -148,6 +161,7 @@ async def _page(application: Application, incident: dict, user_ids: frozenset[in
         except TelegramError as exc:  # never pressed Start in a private chat, or blocked the bot
             log.warning("could not message %s about %s: %s", user_id, incident["ref"], exc)
             unreachable.append(str(user_id))
+    direct = len(unreachable) < len(user_ids)
     mentions = " ".join(f'<a href="tg://user?id={uid}">{escape(tr("escalation.person"))} {uid}</a>'
                         for uid in sorted(user_ids))
     group = text + ("\n" + mentions if mentions else "")
@@ -155,12 +169,14 @@ async def _page(application: Application, incident: dict, user_ids: frozenset[in
         group += "\n" + tr(none_key)
     if unreachable:
         group += "\n" + tr("escalation.dm_failed", ids=", ".join(unreachable))
-    await _say(application, incident, group)
+    return await _say(application, incident, group) or direct
 
 
-async def _say(application: Application, incident: dict, text: str) -> None:
+async def _say(application: Application, incident: dict, text: str) -> bool:
     ctx: BotContext = application.bot_data[KEY]
     try:
         await reply_to_live(application.bot, ctx, incident, text)
     except TelegramError:
         log.warning("escalation message for %s could not be sent", incident["ref"], exc_info=True)
+        return False
+    return True

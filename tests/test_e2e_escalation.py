@@ -90,3 +90,33 @@ async def test_a_restart_mid_walkthrough_resumes_and_fires_what_fell_due(sandbox
         assert walk.incident["escalation"][2]["fired_at"] is None
         jobs = [job.name for job in runner.application.job_queue.jobs()]
         assert f"inc:{incident['id']}:pd" in jobs and f"inc:{incident['id']}:manual" in jobs
+
+
+async def test_a_stage_nobody_received_is_tried_again_not_lost(sandbox, make_settings,
+                                                               monkeypatch) -> None:
+    import handlers.escalation
+
+    monkeypatch.setattr(handlers.escalation, "RETRY_UNDELIVERED_S", 0.5)
+    async with BotRunner(make_settings(ESCALATION_P2="0s,1s,1h,4h")) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        sandbox.telegram.set_fault("5xx", methods=["sendMessage"])
+        await asyncio.sleep(1.8)
+        assert walk.incident["escalation"][1]["fired_at"] is None
+        sandbox.telegram.clear_faults()
+        assert await chat.tg.await_for(lambda: walk.incident["escalation"][1]["fired_at"], timeout=5)
+        assert any("3 automatic retries" in (m.text or "") for m in chat.tg.bot_messages(OPS_CHAT.id))
+
+
+async def test_escalate_pressed_pages_the_pd_early(sandbox, make_settings) -> None:
+    async with BotRunner(make_settings(PD_USER_IDS=str(OPERATOR.id))) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        await walk.press("esc", user=OPERATOR)  # the next stage: the 30-minute retry check
+        await walk.press("esc", user=OPERATOR)  # then the PD
+        dm = [m.text for m in chat.tg.bot_messages(private_chat(OPERATOR).id) if walk.ref in (m.text or "")]
+        assert dm and "PD is alerted" in dm[0]
+        fired = [e["stage"] for e in walk.incident["escalation"] if e["fired_at"]]
+        assert fired == ["alert", "retries", "pd"]
+        pressed = [e for e in walk.incident["timeline"] if e["event"] == "escalate.pressed"]
+        assert [e["actor"] for e in pressed] == ["tg:1002 @joon_ops"] * 2
