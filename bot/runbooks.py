@@ -252,6 +252,9 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+MAX_TEXT_CHARS = 600  # one step's guidance has to fit the live message with everything else
+
+
 def _text(value: Any, file: str, key: str, problems: _Problems) -> Text | None:
     if value is None:
         return None  # reported as a missing key already
@@ -269,6 +272,10 @@ def _text(value: Any, file: str, key: str, problems: _Problems) -> Text | None:
             ok = False
         elif not text.strip():
             problems.add(file, f"{key}.{lang}", "missing translation (empty text)")
+            ok = False
+        elif len(text) > MAX_TEXT_CHARS:
+            problems.add(file, f"{key}.{lang}", f"too long for a chat message ({len(text)} "
+                         f"characters; at most {MAX_TEXT_CHARS})")
             ok = False
     for lang in value:
         if lang not in LANGUAGES:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from html import escape
+from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -31,6 +32,14 @@ STEP_ICONS = {"pending": "▫️", "running": "⏳", "confirming": "⚠️", "do
               "failed": "❌", "skipped": "⏭"}
 OUTCOME_ICONS = {"ok": "✅", "warn": "🟡", "fail": "🔴", "unavailable": "🛠", "error": "⚠️"}
 RESULT_LINES = 5
+LINE_CHARS = 300  # one detail line of a result, at most
+# Telegram's limit is 4096 characters of the text as shown; the HTML we measure is longer than
+# that (tags, entities), so this leaves room to spare.
+TEXT_LIMIT = 4000
+
+
+def clip(text: str, limit: int = LINE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def who(actor: str | None) -> str:
@@ -86,7 +95,21 @@ def _escalation_line(ctx: BotContext, incident: dict) -> str:
 
 
 def incident_text(ctx: BotContext, incident: dict, now: datetime) -> str:
-    """The live message: who, how bad, how late, where we are, what we found."""
+    """The live message: who, how bad, how late, where we are, what we found.
+
+    Always within Telegram's 4096 characters: the result's detail lines go first, then the
+    trace list; what is dropped is still in the record and in the post-mortem.
+    """
+    for detail_lines, traces in ((RESULT_LINES, 6), (2, 3), (0, 0)):
+        text = _incident_text(ctx, incident, now, detail_lines, traces)
+        if len(text) <= TEXT_LIMIT:
+            return text
+    plain = unescape(re.sub(r"<[^>]+>", "", text))  # runbook texts alone this long: plain text,
+    return escape(plain[: TEXT_LIMIT - 1] + "…")  # cut where no tag can be left open
+
+
+def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines: int,
+                   trace_count: int) -> str:
     tr, lang = ctx.tr, ctx.tr.lang
     sev = incident["severity"]
     opened = parse_iso(incident["opened_at"])
@@ -155,10 +178,11 @@ def incident_text(ctx: BotContext, incident: dict, now: datetime) -> str:
         lines.append("")
         lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(step['action'] or step['id'])}, "
                      f"{escape(who(state['by']))}): {OUTCOME_ICONS.get(state['outcome'], '')} "
-                     f"{escape(state['summary'] or '')}")
-        lines += [f"  · {escape(line)}" for line in state["lines"][-RESULT_LINES:]]
-    if incident["trace_ids"]:
-        shown = incident["trace_ids"][-6:]
+                     f"{escape(clip(state['summary'] or ''))}")
+        if detail_lines:
+            lines += [f"  · {escape(clip(line))}" for line in state["lines"][-detail_lines:]]
+    if incident["trace_ids"] and trace_count:
+        shown = incident["trace_ids"][:trace_count]
         lines.append(f"{escape(tr('incident.label.traces'))}: " + ", ".join(
             f"<code>{escape(t)}</code>" for t in shown))
     lines.append("")

@@ -203,3 +203,16 @@ async def test_runbooks_list_and_reload(sandbox, make_settings, tmp_path) -> Non
         new = chat.store.find("incidents", lambda d: d["scenario"] == "telegram-notify")[0]
         assert new["severity"] == "P2"
     await asyncio.sleep(0)
+
+
+async def test_the_live_message_stays_within_telegrams_length_limit(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    engine = chat.runner.application.bot_data["sunflow"].engine
+    states = [dict(s) for s in walk.incident["step_state"]]
+    states[0].update(outcome="warn", summary="x" * 500, lines=["y" * 2000] * 8, at="2026-11-27T00:00:00+00:00")
+    chat.store.update("incidents", walk.incident["id"],
+                      {"step_state": states, "trace_ids": [f"SF-20261127-{n:04d}" for n in range(300)]})
+    await chat.send(f"/incident {walk.ref}")
+    text = walk.live().text
+    assert len(text) <= 4096 and "x" * 100 in text and "y" * 100 in text
+    assert engine.get(walk.incident["id"])["trace_ids"][-1] == "SF-20261127-0299"

@@ -44,7 +44,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
     "token.set_expiry": _built("token.set_expiry", days=Param(int, 60, 1, 90)),
     "traces.list": _built("traces.list", limit=Param(int, 10, 1, 50)),
     "logs.tail": _built("logs.tail", lines=Param(int, 50, 1, 500), files=Param(str, "*_stderr.log")),
-    "logs.grep": _built("logs.grep", pattern=Param(str), files=Param(str, "*.log"),
+    "logs.grep": _built("logs.grep", pattern=Param(str, required=True), files=Param(str, "*.log"),
                         show=Param(int, 5, 1, 50)),
     "logs.collect": _built("logs.collect", lines=Param(int, 200, 1, 2000)),
     "images.local": _built("images.local", needs_topic=True, archive=Param(bool, False)),
@@ -379,6 +379,16 @@ def test_missing_translation(books: Path) -> None:
     one(found, "token-expired.toml: steps[5].text.en: missing translation")
     one(found, "checklists.toml: recovery[3].text.ko: missing translation")
     one(found, "token-expired.toml: title.ja: unknown language")
+
+
+def test_text_too_long_for_a_chat_message(books: Path) -> None:
+    edit(books, "token-expired.toml", 'en = "Retry publishing."', f'en = "{"x" * 601}"')
+    one(problems(books), "token-expired.toml: steps[5].text.en: too long for a chat message")
+
+
+def test_a_required_argument_is_missing(books: Path) -> None:
+    edit(books, "rate-limit.toml", 'pattern = "429"', 'show = 5')
+    one(problems(books), "rate-limit.toml: steps", "argument 'pattern' is required")
 
 
 def test_duplicate_step_id(books: Path) -> None:
