@@ -151,8 +151,9 @@ async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     except Refused as refused:
         await answer(query, ctx.tr(refused.key, **refused.params), alert=True)
         return
-    await answer(query, ctx.tr(pressed.notice, **pressed.params))
-    await after_press(context, pressed, actor)
+    # the answer and the edit go out together: neither waits for the other's round trip
+    await asyncio.gather(answer(query, ctx.tr(pressed.notice, **pressed.params)),
+                         after_press(context, pressed, actor))
 
 
 async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, actor: str) -> None:
