@@ -55,6 +55,12 @@ def actor_of(user: User | None) -> str:
     return f"tg:{user.id}" + (f" @{user.username}" if user.username else "")
 
 
+def user_id_of(actor: str | None) -> int | None:
+    """The Telegram user id in an actor string from `actor_of`, or None (the bot, unknown)."""
+    head = (actor or "").split(" ", 1)[0]
+    return int(head[3:]) if head.startswith("tg:") and head[3:].isdigit() else None
+
+
 def update_role(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Role:
     return role_of(bot_context(context).settings, update.effective_chat, update.effective_user)
 

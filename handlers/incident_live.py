@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from html import escape
 
 from telegram import Bot, ForceReply, Message
 from telegram.constants import ParseMode
@@ -16,7 +17,8 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.actions.registry import Document
 from handlers.context import BotContext
-from handlers.incident_render import incident_keyboard, incident_text, moved_text
+from handlers.access import user_id_of
+from handlers.incident_render import incident_keyboard, incident_text, moved_text, who
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,19 @@ async def post_live(bot: Bot, ctx: BotContext, incident: dict) -> dict:
 
 
 async def refresh_live(bot: Bot, ctx: BotContext, doc_id: int) -> dict | None:
-    """Edit the live message to the stored state; re-post it when it is gone."""
+    """Edit the live message to the stored state; re-post it when it is gone.
+
+    Best effort: the record is the state, so a failed edit (Telegram down, flood control) is
+    logged and the flow that asked for it goes on; the next edit shows everything.
+    """
+    try:
+        return await _refresh_live(bot, ctx, doc_id)
+    except TelegramError:
+        log.warning("live message of incident #%s not updated", doc_id, exc_info=True)
+        return await asyncio.to_thread(ctx.engine.get, doc_id)
+
+
+async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int) -> dict | None:
     async with ctx.live_lock(doc_id):
         incident = await asyncio.to_thread(ctx.engine.get, doc_id)
         if incident is None:
@@ -74,11 +88,17 @@ async def refresh_live(bot: Bot, ctx: BotContext, doc_id: int) -> dict | None:
 
 
 async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
-                        force_reply: bool = False) -> Message:
-    """A message under the live message (a question when `force_reply`)."""
+                        ask: str | None = None) -> Message:
+    """A message under the live message; with `ask` (an actor), a question put to that person:
+    they are mentioned, and Telegram opens the reply field for them."""
     chat_id, thread_id = _where(ctx, incident)
     message = incident.get("message") or {}
-    markup = ForceReply(selective=True, input_field_placeholder=None) if force_reply else None
+    markup = None
+    if ask is not None:
+        markup = ForceReply(selective=True)
+        user_id = user_id_of(ask)
+        if user_id is not None:
+            text = f'<a href="tg://user?id={user_id}">{escape(who(ask))}</a> {text}'
     return await bot.send_message(
         chat_id, ctx.redact(text), parse_mode=ParseMode.HTML, message_thread_id=thread_id,
         reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
