@@ -35,7 +35,7 @@ from handlers.incidents import (
     incidents_command,
     scenario_button,
 )
-from handlers.postmortem import on_reply
+from handlers.postmortem import on_reply, resume_writeups
 from handlers.runbooks import runbooks_command
 from handlers.stats import stats_command
 from handlers.token import (
@@ -74,6 +74,9 @@ async def _on_start(application: Application) -> None:
     armed = await arm_all(application)
     if armed:
         log.info("%d open incident(s): escalation clocks re-armed", armed)
+    resumed = await resume_writeups(application)
+    if resumed:
+        log.info("%d post-mortem write-up(s) resumed", resumed)
 
 
 def build_application(settings: Settings, services: Services, *,

@@ -9,6 +9,7 @@ from html import escape
 
 from telegram import Bot, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.actions.registry import run_action
@@ -21,7 +22,7 @@ from handlers.escalation import arm, disarm, fire_stage
 from handlers.incident_live import post_live, refresh_live, reply_to_live, send_document
 from handlers.incident_render import incidents_list_text, scenario_keyboard
 from handlers.messages import answer, quoted
-from handlers.postmortem import resolved
+from handlers.postmortem import resolved, resume_writeup
 
 log = logging.getLogger(__name__)
 SHOW_RUNNING_AFTER_S = 0.8
@@ -64,11 +65,17 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
         await _tell(update, ctx.tr(refused.key, given=escape(quoted(scenario)), known=escape(known)))
         return
     incident = opened.incident
-    if opened.created:  # the live message about to go out is the playbook's 0-minute alert
+    try:
+        incident = await post_live(context.bot, ctx, incident)
+    except TelegramError:
+        # not posted: the clock still runs, and its unfired 0-minute alert posts it when it can
+        arm(context.application, await asyncio.to_thread(ctx.engine.get, incident["id"]))
+        raise
+    if opened.created:  # the live message that just went out is the playbook's 0-minute alert
         incident = await asyncio.to_thread(ctx.engine.mark_fired, incident["id"], "alert") or incident
-    incident = await post_live(context.bot, ctx, incident)
+        await refresh_live(context.bot, ctx, incident["id"])
+    arm(context.application, incident)
     if opened.created:
-        arm(context.application, incident)
         runbook = ctx.engine.shelf.library.find(incident["scenario"])
         if runbook is not None and runbook.needs_topic and not incident["topic"]:
             await ask_topic(context.bot, ctx, incident, actor)
@@ -80,7 +87,7 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
 
 async def ask_topic(bot: Bot, ctx: BotContext, incident: dict, actor: str) -> None:
     question = await reply_to_live(bot, ctx, incident, ctx.tr("incident.ask_topic", ref=incident["ref"]),
-                                   force_reply=True)
+                                   ask=actor)
     await asyncio.to_thread(ctx.engine.ask, incident["id"], "topic", question.message_id, actor)
 
 
@@ -92,8 +99,11 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     if incident is None:
         await _tell(update, ctx.tr("incident.not_found", given=escape(quoted(ref))))
         return
+    if not await require(update, context, Role.OPERATOR, "/incident <id>"):
+        return
     if not rest:
         await post_live(context.bot, ctx, incident)
+        await resume_writeup(context.bot, ctx, incident)
         return
     if len(rest) != 2 or rest[0].lower() != "severity" or rest[1].upper() not in SEVERITIES:
         await _tell(update, ctx.tr("incident.usage", given=escape(quoted(" ".join([ref, *rest])))))
@@ -168,7 +178,7 @@ async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, acto
         await fire_stage(context.application, incident["id"], pressed.escalate, by=actor)
     if pressed.ask_override:
         question = await reply_to_live(bot, ctx, incident, ctx.tr("incident.ask_override", ref=incident["ref"]),
-                                       force_reply=True)
+                                       ask=actor)
         await asyncio.to_thread(ctx.engine.ask, incident["id"], "override", question.message_id, actor)
     if pressed.resolved:
         await resolved(context, incident, actor)

@@ -10,33 +10,67 @@ from html import escape
 
 from telegram import Bot, Update
 from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes
 
 from bot.actions.registry import Document
 from bot.engine import Refused
-from bot.incident_record import iso, valid_topic
+from bot.incident_record import BOT_ACTOR, RESOLVED, iso, valid_topic
 from bot.postmortem import postmortem_filename, render_postmortem
 from handlers.access import Role, actor_of, require, update_role
-from handlers.context import BotContext, bot_context
+from handlers.context import KEY, BotContext, bot_context
 from handlers.escalation import disarm
 from handlers.incident_live import refresh_live, reply_to_live, send_document
 
 log = logging.getLogger(__name__)
-ANSWER_LIMIT = 2000  # characters of a free-text answer kept on the record
+ANSWER_LIMIT = 2000  # characters of a free-text answer the record takes
+RESUME_WITHIN_DAYS = 7  # older unfinished write-ups are left for /incident <id>
 
 
 async def resolved(context: ContextTypes.DEFAULT_TYPE, incident: dict, actor: str) -> None:
-    """The clock stops, the group sees it, and the write-up starts with the root cause."""
+    """The clock stops, the write-up starts with the root cause, and the group sees it."""
     ctx = bot_context(context)
     disarm(context.application, incident["id"])
+    try:
+        await _ask(context.bot, ctx, incident, "root_cause", actor)
+    except TelegramError:  # the question is asked again at the next start, or on /incident <id>
+        log.warning("could not ask for the root cause of %s", incident["ref"], exc_info=True)
     await refresh_live(context.bot, ctx, incident["id"])
-    await ask_root_cause(context.bot, ctx, incident, actor)
 
 
-async def ask_root_cause(bot: Bot, ctx: BotContext, incident: dict, actor: str) -> None:
-    question = await reply_to_live(bot, ctx, incident, ctx.tr("postmortem.ask_root_cause", ref=incident["ref"]),
-                                   force_reply=True)
-    await asyncio.to_thread(ctx.engine.ask, incident["id"], "root_cause", question.message_id, actor)
+async def _ask(bot: Bot, ctx: BotContext, incident: dict, kind: str, actor: str) -> None:
+    question = await reply_to_live(bot, ctx, incident, ctx.tr(f"postmortem.ask_{kind}", ref=incident["ref"]),
+                                   ask=actor)
+    await asyncio.to_thread(ctx.engine.ask, incident["id"], kind, question.message_id, actor)
+
+
+async def resume_writeup(bot: Bot, ctx: BotContext, incident: dict) -> bool:
+    """A resolved incident whose write-up stopped (a Telegram error, a restart): ask the next
+    question again, or write the post-mortem when both answers are in. True when it did."""
+    postmortem = incident["postmortem"]
+    if (incident["status"] != RESOLVED or postmortem["written_at"]
+            or incident.get("pending_reply")):
+        return False
+    actor = incident["resolved_by"] or BOT_ACTOR
+    if postmortem["root_cause"] is None:
+        await _ask(bot, ctx, incident, "root_cause", actor)
+    elif postmortem["prevention"] is None:
+        await _ask(bot, ctx, incident, "prevention", actor)
+    else:
+        await write_postmortem(bot, ctx, incident)
+    return True
+
+
+async def resume_writeups(application: Application) -> int:
+    """At start: every recently resolved incident still waiting for its write-up continues."""
+    ctx: BotContext = application.bot_data[KEY]
+    resumed = 0
+    for incident in await asyncio.to_thread(ctx.engine.unwritten, RESUME_WITHIN_DAYS):
+        try:
+            resumed += await resume_writeup(application.bot, ctx, incident)
+        except TelegramError:
+            log.warning("write-up of %s not resumed", incident["ref"], exc_info=True)
+    return resumed
 
 
 async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -51,7 +85,11 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return  # a reply to something else: ordinary conversation
     if not await require(update, context, Role.OPERATOR, ctx.tr("postmortem.verb.answer")):
         return
-    text = message.text.strip()[:ANSWER_LIMIT]
+    text = message.text.strip()
+    if len(text) > ANSWER_LIMIT:
+        await message.reply_text(ctx.tr("postmortem.answer_too_long", limit=ANSWER_LIMIT),
+                                 parse_mode=ParseMode.HTML)
+        return
     kind = incident["pending_reply"]["kind"]
     if kind == "topic" and not valid_topic(text):
         await message.reply_text(ctx.tr("incident.bad_topic"), parse_mode=ParseMode.HTML)
@@ -68,9 +106,7 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if kind == "override":
         await resolved(context, incident, actor)
     elif kind == "root_cause":
-        question = await reply_to_live(bot, ctx, incident, ctx.tr("postmortem.ask_prevention", ref=incident["ref"]),
-                                       force_reply=True)
-        await asyncio.to_thread(ctx.engine.ask, incident["id"], "prevention", question.message_id, actor)
+        await _ask(bot, ctx, incident, "prevention", actor)
     elif kind == "prevention":
         await write_postmortem(bot, ctx, incident)
     else:
