@@ -14,7 +14,7 @@ wait for its edit (and, for our bot, for the update to be fully handled), next p
   `/incident <n> autumn-cafe` and acknowledged (untimed warm-up). Then
   (b) walkthrough steps: "done" (`ok`) where the step offers it, else `skip`, round-robin over
       the six incidents until every walk has finished (every step is a sample, ~90); then
-  (a) the recovery-checklist tick (`k`, a toggle), pressed `--presses` times on the finished
+  (a) the recovery-checklist tick (`k1`/`k0`, tick or untick), pressed `--presses` times on the finished
       incidents' live messages.
   The ratio uses the p50 of (a) and (b) together.
 - Baseline: a bare python-telegram-bot Application (no rate limiter, one CallbackQueryHandler that
@@ -65,6 +65,7 @@ TARGET = 2.0
 SCENARIOS = 6  # /incident 1 ... /incident 6: different scenarios, so none links to another
 TOPIC = "autumn-cafe"
 STEP_VERBS = ("ok", "skip")  # "done" when the step offers it (guidance), else skip
+TICK_VERBS = ("k1", "k0")  # tick / untick one recovery-checklist item
 TIMEOUT_S = 20.0
 
 
@@ -414,17 +415,26 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Phase, Phase, Break
                 if breakdown is not None:
                     breakdown.stop(len(steps.ours))
 
-                # (a) the recovery-checklist ticks (toggles) of the incidents whose walk is done
-                tick_data = [(d, data) for d in incidents for data in ours.buttons(d, "k")]
-                if not tick_data:
+                # (a) the recovery-checklist ticks of the incidents whose walk is done: a press
+                # ticks (k1) or unticks (k0) one item, so each press reads the button anew
+                targets = [(d, data.split(":")[3]) for d in incidents
+                           for verb in TICK_VERBS for data in ours.buttons(d, verb)]
+                if not targets:
                     raise RuntimeError("no finished walk offers a recovery-checklist tick")
+
+                def tick(i: int) -> tuple[int, str]:
+                    doc_id, item = targets[i % len(targets)]
+                    data = next(data for verb in TICK_VERBS for data in ours.buttons(doc_id, verb)
+                                if data.split(":")[3] == item)
+                    return doc_id, data
+
                 for i in range(args.warmup):  # warm-up for the tick path (not timed)
-                    await ours.press(*tick_data[i % len(tick_data)])
+                    await ours.press(*tick(i))
                 if breakdown is not None:
                     breakdown.start("ticks", runner.application.bot)
                 started = time.perf_counter()
                 for i in range(args.presses):
-                    await pair(ticks, ours, *tick_data[i % len(tick_data)], echo, rng)
+                    await pair(ticks, ours, *tick(i), echo, rng)
                 ticks.wall_s = time.perf_counter() - started
                 if breakdown is not None:
                     breakdown.stop(len(ticks.ours))

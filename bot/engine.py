@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from bot.actions.registry import ACTIONS, Outcome, StepResult
+from bot.actions.registry import Outcome, StepResult
 from bot.clock import Clock, utc_now
 from bot.escalation_plan import STAGES, escalation_plan
 from bot.incident_record import (
@@ -35,6 +35,8 @@ from bot.incident_record import (
     UNRESOLVED,
     checklist,
     current_step,
+    display_name,
+    done_by_hand_allowed,
     event,
     iso,
     new_record,
@@ -46,7 +48,8 @@ from bot.store import Conflict, Store
 log = logging.getLogger(__name__)
 TABLE = "incidents"
 WRITE_ATTEMPTS = 8
-SUMMARY_LINES = 8  # detail lines of a result kept on the record (the rest went out as a file)
+SUMMARY_LINES = 8
+ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once  # detail lines of a result kept on the record (the rest went out as a file)
 
 
 class Refused(Exception):
@@ -75,7 +78,10 @@ RULES: dict[str, Rule] = {
     "ack": Rule(frozenset({OPEN})),
     "esc": Rule(_ANY_UNRESOLVED),
     "res": Rule(_ANY_UNRESOLVED),
-    "k": Rule(frozenset({*UNRESOLVED, RESOLVED})),  # tick a recovery checklist item by hand
+    # tick (k1) or untick (k0) a recovery checklist item by hand: the press says which, so two
+    # presses of the same button do not cancel out
+    "k1": Rule(frozenset({*UNRESOLVED, RESOLVED})),
+    "k0": Rule(frozenset({*UNRESOLVED, RESOLVED})),
 }
 REPLY_KINDS = ("topic", "override", "root_cause", "prevention")
 
@@ -122,6 +128,13 @@ class IncidentEngine:
     def recent(self, days: int) -> list[dict]:
         since = iso(self.clock() - timedelta(days=days))
         return self.store.find(TABLE, lambda d: d["opened_at"] >= since)
+
+    def unwritten(self, days: int) -> list[dict]:
+        """Resolved in the last `days`, no post-mortem yet, and no question waiting for it."""
+        since = iso(self.clock() - timedelta(days=days))
+        return self.store.find(TABLE, lambda d: d["status"] == RESOLVED and (d["resolved_at"] or "") >= since
+                               and not d["postmortem"].get("written_at") and not d.get("pending_reply"),
+                               newest_first=False)
 
     def awaiting_reply(self, chat_id: int, message_id: int) -> dict | None:
         """The incident whose question (a bot message) this is a reply to."""
@@ -184,8 +197,8 @@ class IncidentEngine:
             if rule.step_states is not None:
                 return self._step_press(d, arg, verb, rule, actor=actor, admin=admin, now=now,
                                         outcome=outcome)
-            return getattr(self, f"_press_{verb}")(d, arg, actor=actor, admin=admin, now=now,
-                                                   outcome=outcome)
+            handler = self._press_tick if verb in ("k1", "k0") else getattr(self, f"_press_{verb}")
+            return handler(d, arg, verb=verb, actor=actor, admin=admin, now=now, outcome=outcome)
 
         incident = self._mutate(doc_id, change)
         return Pressed(incident, **outcome)
@@ -198,7 +211,7 @@ class IncidentEngine:
         index, step, state = found
         if state["status"] not in rule.step_states:
             if state["status"] == RUNNING:
-                raise Refused("incident.step_running", by=state["by"] or "?")
+                raise Refused("incident.step_running", by=display_name(state["by"]))
             raise Refused("incident.step_moved", ref=d["ref"])
         if step["admin"] and not admin:
             raise Refused("access.needs_admin_short")
@@ -223,7 +236,7 @@ class IncidentEngine:
             timeline.append(event(now, actor, "step.cancelled", {"step": step["id"]}))
             outcome.update(notice="incident.cancelled")
         elif verb == "ok":
-            if not self._done_by_hand_allowed(step, mine):
+            if not done_by_hand_allowed(step, mine):
                 raise Refused("incident.run_it")
             mine.update(status=DONE, by=actor, at=iso(now))
             timeline.append(event(now, actor, "step.done", {"step": step["id"]}))
@@ -236,13 +249,6 @@ class IncidentEngine:
             outcome.update(notice="incident.step_skipped")
         return changes
 
-    @staticmethod
-    def _done_by_hand_allowed(step: dict, state: dict) -> bool:
-        """Guidance, a recovery action not built yet, or an action that could not run."""
-        spec = ACTIONS.get(step["action"]) if step["action"] else None
-        return (spec is None or spec.planned
-                or state["outcome"] in (Outcome.UNAVAILABLE.value, Outcome.ERROR.value))
-
     def _advance(self, d: dict, index: int, step: dict, actor: str, now: datetime) -> dict:
         """Move past a finished step; doing a respond step means the team is mitigating."""
         changes: dict = {"current": index + 1}
@@ -252,20 +258,25 @@ class IncidentEngine:
                 changes.update(acknowledged_at=iso(now), lead=actor)
         return changes
 
-    def _press_ack(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+    def _press_ack(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
         outcome.update(notice="incident.acknowledged_short")
         return {"status": ACKNOWLEDGED, "acknowledged_at": iso(now), "lead": actor,
                 "timeline": d["timeline"] + [event(now, actor, "acknowledged")]}
 
-    def _press_esc(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+    def _press_esc(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
-        unfired = [e["stage"] for e in d["escalation"] if e["fired_at"] is None and e["stage"] != "alert"]
+        last = next((e for e in reversed(d["timeline"]) if e["event"] == "escalate.pressed"), None)
+        if last is not None and now - datetime.fromisoformat(last["at"]) < ESCALATE_COOLDOWN:
+            raise Refused("incident.escalated_recently", by=display_name(last["actor"]))
+        # pressing Escalate means "more people, now": the PD, then the admins, then the PD again
+        unfired = [e["stage"] for e in d["escalation"]
+                   if e["fired_at"] is None and e["stage"] in ("pd", "manual")]
         stage = unfired[0] if unfired else "pd"
         outcome.update(notice="incident.escalating", escalate=stage)
         return {"timeline": d["timeline"] + [event(now, actor, "escalate.pressed", {"stage": stage})]}
 
-    def _press_res(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
+    def _press_res(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
         if verify_done(d):
             outcome.update(notice="incident.resolved_short", resolved=True)
@@ -275,20 +286,22 @@ class IncidentEngine:
         outcome.update(notice="incident.override_asked", ask_override=True)
         return {"timeline": d["timeline"] + [event(now, actor, "resolve.override_asked")]}
 
-    def _press_k(self, d: dict, arg: int, *, actor: str, admin: bool, now: datetime,
-                 outcome: dict) -> dict:
+    def _press_tick(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
+                    outcome: dict) -> dict:
         items = checklist(d, "recovery")
         if not 0 <= arg < len(items) or "manual" not in items[arg]["ticked_by"]:
             raise Refused("button.no_longer_valid")
         item = items[arg]["id"]
         ticks = list(d["checklist"]["recovery"])
-        if item in ticks:
-            ticks.remove(item)
-            name, notice = "checklist.unticked", "incident.unticked"
-        else:
+        want = verb == "k1"
+        if (item in ticks) == want:
+            raise Refused("incident.already_ticked" if want else "incident.already_unticked")
+        if want:
             ticks.append(item)
-            name, notice = "checklist.ticked", "incident.ticked"
-        outcome.update(notice=notice)
+        else:
+            ticks.remove(item)
+        name = "checklist.ticked" if want else "checklist.unticked"
+        outcome.update(notice="incident.ticked" if want else "incident.unticked")
         return {"checklist": {**d["checklist"], "recovery": ticks},
                 "timeline": d["timeline"] + [event(now, actor, name, {"list": "recovery",
                                                                       "item": item})]}

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from bot.actions.registry import ACTIONS, Outcome
 from bot.escalation_plan import escalation_plan
 from bot.runbooks import ChecklistItem, Runbook
 
@@ -45,6 +46,14 @@ TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a folder name unde
 
 def valid_topic(text: str) -> bool:
     return bool(TOPIC_RE.match(text))
+
+
+def display_name(actor: str | None) -> str:
+    """`tg:1001 @mina` -> `@mina`; the id when there is no username; a dash for nobody."""
+    if not actor:
+        return "—"
+    parts = actor.split()
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 def iso(moment: datetime) -> str:
@@ -104,6 +113,17 @@ def current_step(incident: dict) -> tuple[int, dict, dict] | None:
     if index >= len(incident["steps"]):
         return None
     return index, incident["steps"][index], incident["step_state"][index]
+
+
+def done_by_hand_allowed(step: dict, state: dict) -> bool:
+    """Whether a person may mark the step done: guidance, a recovery action not built yet, or an
+    action that could not run — except a verify check that could not run: that is not verified
+    (run it again, or skip it and resolve with an admin's reason)."""
+    spec = ACTIONS.get(step["action"]) if step["action"] else None
+    if spec is None or spec.planned:
+        return True
+    return step["phase"] != "verify" and state["outcome"] in (Outcome.UNAVAILABLE.value,
+                                                             Outcome.ERROR.value)
 
 
 def verify_done(incident: dict) -> bool:

@@ -19,7 +19,7 @@ def exactly(data: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(data)}$")
 
 # Incident buttons: v1:i:<incident store id>:<step or item index>:<verb>
-INCIDENT_RE = re.compile(r"^v1:i:(\d{1,9}):(\d{1,3}):([a-z]{1,4})$")
+INCIDENT_RE = re.compile(r"^v1:i:(\d{1,9}):(\d{1,3}):([a-z][a-z0-9]{0,3})$")
 # /incident's scenario picker: v1:n:<scenario number>
 OPEN_SCENARIO_RE = re.compile(r"^v1:n:(\d{1,3})$")
 

@@ -16,6 +16,8 @@ from bot.incident_record import (
     RESOLVED,
     RUNNING,
     current_step,
+    display_name,
+    done_by_hand_allowed,
     parse_iso,
     checklist,
     ticked,
@@ -42,12 +44,7 @@ def clip(text: str, limit: int = LINE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def who(actor: str | None) -> str:
-    """`tg:1001 @mina` -> `@mina`; the id when there is no username."""
-    if not actor:
-        return "—"
-    parts = actor.split()
-    return parts[1] if len(parts) > 1 else parts[0]
+who = display_name
 
 
 def title_of(incident: dict, lang: str) -> str:
@@ -211,7 +208,7 @@ def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
                 if step["action"] and not _is_planned(step):
                     label = "button.run_again" if state["runs"] else "button.run"
                     row.append(button(tr(label), "run", index))
-                if not step["action"] or _is_planned(step) or state["outcome"] in ("unavailable", "error"):
+                if done_by_hand_allowed(step, state):
                     row.append(button(tr("button.done"), "ok", index))
                 row.append(button(tr("button.skip"), "skip", index))
                 rows.append(row)
@@ -221,12 +218,17 @@ def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
         row += [button(tr("button.escalate"), "esc"), button(tr("button.resolve"), "res")]
         rows.append(row)
     items = checklist(incident, "recovery")
-    manual = [(i, item) for i, item in enumerate(items) if "manual" in item["ticked_by"]]
+    marks = ticked(incident, "recovery")
+    by_hand = set(incident["checklist"]["recovery"])
+    # items only a person can tick, unless the record already ticks them (then there is nothing
+    # to press); the press says tick or untick, so a double press cannot cancel itself
+    manual = [(i, item) for i, item in enumerate(items)
+              if "manual" in item["ticked_by"] and (not marks[i] or item["id"] in by_hand)]
     if manual and (incident["status"] == RESOLVED or current_step(incident) is None
                    or current_step(incident)[1]["phase"] in ("verify", "prevent")):
-        marks = ticked(incident, "recovery")
         tick_buttons = [button(f"{'☑' if marks[i] else '☐'} "
-                               f"{item['text'].get(tr.lang) or item['text']['en']}", "k", i)
+                               f"{item['text'].get(tr.lang) or item['text']['en']}",
+                               "k0" if marks[i] else "k1", i)
                         for i, item in manual]
         rows += [tick_buttons[i:i + 2] for i in range(0, len(tick_buttons), 2)]
     return InlineKeyboardMarkup(rows)

@@ -108,15 +108,39 @@ async def test_a_stage_nobody_received_is_tried_again_not_lost(sandbox, make_set
         assert any("3 automatic retries" in (m.text or "") for m in chat.tg.bot_messages(OPS_CHAT.id))
 
 
-async def test_escalate_pressed_pages_the_pd_early(sandbox, make_settings) -> None:
+async def test_escalate_pages_the_pd_at_once_and_a_double_tap_pages_once(sandbox, make_settings) -> None:
     async with BotRunner(make_settings(PD_USER_IDS=str(OPERATOR.id))) as runner:
         chat = Chat(sandbox, runner)
         walk = await open_incident(chat, "/incident stats")
-        await walk.press("esc", user=OPERATOR)  # the next stage: the 30-minute retry check
-        await walk.press("esc", user=OPERATOR)  # then the PD
+        data = walk.button("esc")
+        q1 = chat.tg.press_button(OPS_CHAT, OPERATOR, walk.live().message_id, data)
+        q2 = chat.tg.press_button(OPS_CHAT, ADMIN, walk.live().message_id, data)
+        assert await runner.wait_handled(chat.tg.last_update_id - 1)
+        assert await runner.wait_handled(chat.tg.last_update_id)
+        answers = [chat.tg.callback_answers[q] for q in (q1, q2)]
+        assert sum("a moment ago" in a["text"] for a in answers) == 1, answers
         dm = [m.text for m in chat.tg.bot_messages(private_chat(OPERATOR).id) if walk.ref in (m.text or "")]
-        assert dm and "PD is alerted" in dm[0]
+        assert len(dm) == 1 and "PD is alerted" in dm[0]
         fired = [e["stage"] for e in walk.incident["escalation"] if e["fired_at"]]
-        assert fired == ["alert", "retries", "pd"]
+        assert fired == ["alert", "pd"]  # the retry check keeps its own time
         pressed = [e for e in walk.incident["timeline"] if e["event"] == "escalate.pressed"]
-        assert [e["actor"] for e in pressed] == ["tg:1002 @joon_ops"] * 2
+        assert len(pressed) == 1 and pressed[0]["detail"]["stage"] == "pd"
+
+
+async def test_an_alert_that_could_not_be_posted_keeps_the_clock_running(sandbox, make_settings,
+                                                                       monkeypatch) -> None:
+    import handlers.escalation
+
+    monkeypatch.setattr(handlers.escalation, "RETRY_UNDELIVERED_S", 0.3)
+    async with BotRunner(make_settings(ESCALATION_P2="0s,1s,1h,4h")) as runner:
+        chat = Chat(sandbox, runner)
+        sandbox.telegram.set_fault("5xx", methods=["sendMessage"], times=1)
+        chat.tg.send_message(OPS_CHAT, ADMIN, "/incident stats")
+        assert await runner.wait_handled(chat.tg.last_update_id)
+        incident = chat.store.find("incidents")[0]
+        assert incident["message"] is None and incident["escalation"][0]["fired_at"] is None
+        # the clock's 0-minute alert posts the live message as soon as Telegram takes it
+        walk = Walk(chat, incident["ref"])
+        assert await chat.tg.await_for(lambda: walk.incident["message"] is not None, timeout=5)
+        assert await chat.tg.await_for(lambda: walk.incident["escalation"][1]["fired_at"], timeout=5)
+        assert walk.live().buttons()

@@ -134,7 +134,9 @@ async def test_incident_commands(chat, sandbox) -> None:
     listing = (await chat.send("/incidents", user=VIEWER))[-1].text
     assert walk.ref in listing and other.ref in listing and listing.index(walk.ref) < listing.index(other.ref)
     old = walk.live().message_id
-    await chat.send(f"/incident {walk.ref.lower()}", user=VIEWER)
+    refused = await chat.send(f"/incident {walk.ref}", user=VIEWER)
+    assert "operator" in refused[-1].text and walk.live().message_id == old
+    await chat.send(f"/incident {walk.ref.lower()}", user=OPERATOR)
     assert walk.live().message_id > old
     refused = await chat.send(f"/incident {walk.ref} severity P0", user=OPERATOR)
     assert "admin" in refused[-1].text and walk.incident["severity"] == "P2"
@@ -216,3 +218,83 @@ async def test_the_live_message_stays_within_telegrams_length_limit(chat, sandbo
     text = walk.live().text
     assert len(text) <= 4096 and "x" * 100 in text and "y" * 100 in text
     assert engine.get(walk.incident["id"])["trace_ids"][-1] == "SF-20261127-0299"
+
+
+async def test_two_presses_of_a_checklist_tick_make_one_tick(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    await walk.walk()
+    data = walk.button("k1", arg=1)  # "process the work that queued up": only a person knows
+    answers = await _both_pressed(chat, walk.live(), data)
+    assert sorted(a["text"] for a in answers) == ["Already ticked.", "Ticked."]
+    incident = walk.incident
+    assert incident["checklist"]["recovery"] == ["queued-work"]
+    assert sum(e["event"] == "checklist.ticked" for e in incident["timeline"]) == 1
+    await walk.press("k0", arg=1)
+    assert walk.incident["checklist"]["recovery"] == []
+    stale = await chat.press(walk.live(), data=f"v1:i:{incident['id']}:1:k0")
+    assert stale["show_alert"] and "Already unticked" in stale["text"]
+
+
+async def test_a_verify_check_that_could_not_run_is_not_verified(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident token autumn-cafe")
+    while walk.incident["steps"][walk.incident["current"]]["phase"] != "verify":
+        await walk.press("skip")
+    engine = chat.runner.application.bot_data["sunflow"].engine
+    index = walk.incident["current"]
+    engine.press(walk.incident["id"], index, "run", actor="tg:1001 @mina_admin", admin=True)
+    from bot.actions.registry import Outcome, StepResult
+
+    engine.record_result(walk.incident["id"], index, StepResult(Outcome.ERROR, "timed out"))
+    await chat.send(f"/incident {walk.ref}", user=OPERATOR)
+    assert not walk.has_button("ok")
+    refused = await chat.press(walk.live(), data=f"v1:i:{walk.incident['id']}:{index}:ok", user=OPERATOR)
+    assert refused["show_alert"] and "press Run" in refused["text"]
+    assert walk.incident["step_state"][index]["status"] == "pending"
+
+
+async def test_a_telegram_error_at_resolve_still_asks_for_the_root_cause(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    await walk.walk()
+    chat.tg.set_fault("5xx", methods=["editMessageText"], times=3)
+    await walk.press("res")
+    chat.tg.clear_faults()
+    incident = walk.incident
+    assert incident["status"] == "resolved" and incident["pending_reply"]["kind"] == "root_cause"
+
+
+async def test_a_write_up_cut_short_resumes_at_start(sandbox, make_settings) -> None:
+    from bot.sandbox.runner import BotRunner
+    from tests.conftest import Chat
+
+    settings = make_settings()
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        await walk.walk()
+        chat.tg.set_fault("5xx", methods=["sendMessage"])  # the question cannot go out
+        await walk.press("res")
+        chat.tg.clear_faults()
+        assert walk.incident["status"] == "resolved" and walk.incident["pending_reply"] is None
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        walk = type(walk)(chat, walk.ref)
+        pending = walk.incident["pending_reply"]
+        assert pending and pending["kind"] == "root_cause"
+        question = chat.tg.message(OPS_CHAT.id, pending["message_id"])
+        assert "root cause" in question.text and 'tg://user?id=1001' in question.html
+        await chat.send("the collector's cron line was deleted", reply_to=question.message_id)
+        question = chat.tg.message(OPS_CHAT.id, walk.incident["pending_reply"]["message_id"])
+        sent = await chat.send("cron is now in the deploy checklist", reply_to=question.message_id)
+        assert any(m.document is not None for m in sent)
+        assert walk.incident["postmortem"]["written_at"]
+
+
+async def test_an_overlong_answer_is_refused_not_cut(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    await walk.walk()
+    await walk.press("res")
+    question = chat.tg.message(OPS_CHAT.id, walk.incident["pending_reply"]["message_id"])
+    sent = await chat.send("x" * 2001, reply_to=question.message_id)
+    assert "at most 2000" in sent[-1].text
+    assert walk.incident["postmortem"]["root_cause"] is None
+    assert walk.incident["pending_reply"]["kind"] == "root_cause"
