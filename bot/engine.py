@@ -116,6 +116,12 @@ class IncidentEngine:
     def get(self, doc_id: int) -> dict | None:
         return self.store.get(TABLE, doc_id)
 
+    def latest(self, incident: dict) -> dict | None:
+        """`incident` itself when the store holds no newer version (no copy made), else a fresh read."""
+        if self.store.version(TABLE, incident["id"]) == incident.get("_v"):
+            return incident
+        return self.get(incident["id"])
+
     def by_ref(self, ref: str) -> dict | None:
         ref = ref.upper()
         found = self.store.find(TABLE, lambda d: d["ref"] == ref, limit=1)

@@ -840,6 +840,13 @@ class Store:
             doc = self._docs(table).get(str(doc_id))
             return None if doc is None else {**_clone(doc), "id": doc_id}
 
+    def version(self, table: str, doc_id: int) -> int | None:
+        """The document's ``_v`` without copying it (None when it does not exist)."""
+        self._check_table(table)
+        with self._reading():
+            doc = self._docs(table).get(str(doc_id))
+            return None if doc is None else doc.get("_v", 0)
+
     def update(
         self, table: str, doc_id: int, changes: dict, *, expect_version: int | None = None
     ) -> dict:

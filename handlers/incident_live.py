@@ -51,22 +51,25 @@ async def post_live(bot: Bot, ctx: BotContext, incident: dict) -> dict:
     return updated
 
 
-async def refresh_live(bot: Bot, ctx: BotContext, doc_id: int) -> dict | None:
-    """Edit the live message to the stored state; re-post it when it is gone.
+async def refresh_live(bot: Bot, ctx: BotContext, doc_id: int, *,
+                       known: dict | None = None) -> dict | None:
+    """Edit the live message to the stored state; re-post it when it is gone. `known`: a record
+    just written, used as is when nothing newer is stored.
 
     Best effort: the record is the state, so a failed edit (Telegram down, flood control) is
     logged and the flow that asked for it goes on; the next edit shows everything.
     """
     try:
-        return await _refresh_live(bot, ctx, doc_id)
+        return await _refresh_live(bot, ctx, doc_id, known)
     except TelegramError:
         log.warning("live message of incident #%s not updated", doc_id, exc_info=True)
         return await asyncio.to_thread(ctx.engine.get, doc_id)
 
 
-async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int) -> dict | None:
+async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | None) -> dict | None:
     async with ctx.live_lock(doc_id):
-        incident = await asyncio.to_thread(ctx.engine.get, doc_id)
+        # under the lock, so what is shown is never older than what an earlier edit showed
+        incident = ctx.engine.latest(known) if known else await asyncio.to_thread(ctx.engine.get, doc_id)
         if incident is None:
             return None
         message = incident.get("message")

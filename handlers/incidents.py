@@ -173,7 +173,7 @@ async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, acto
     if pressed.run is not None:
         await run_step(context, incident, pressed.run, actor)
     else:
-        await refresh_live(bot, ctx, incident["id"])
+        await refresh_live(bot, ctx, incident["id"], known=incident)
     if pressed.escalate is not None:
         await fire_stage(context.application, incident["id"], pressed.escalate, by=actor)
     if pressed.ask_override:
@@ -203,7 +203,7 @@ async def run_step(context: ContextTypes.DEFAULT_TYPE, incident: dict, index: in
     updated = await asyncio.to_thread(ctx.engine.record_result, incident["id"], index, result)
     if result.document is not None:
         await send_document(context.bot, ctx, updated, result.document)
-    await refresh_live(context.bot, ctx, incident["id"])
+    await refresh_live(context.bot, ctx, incident["id"], known=updated)
 
 
 async def _tell(update: Update, text: str) -> None:
