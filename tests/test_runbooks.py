@@ -22,7 +22,7 @@ from bot.runbooks import (
 
 ROOT = Path(__file__).parents[1]
 RUNBOOKS = ROOT / "runbooks"
-PLAYBOOK_KO = (ROOT.parent / "shared" / "playbook" / "sunflow-incident-playbook.ko.md")
+PLAYBOOK_KO = ROOT / "docs" / "playbook" / "sunflow-incident-playbook.ko.md"
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
 
