@@ -14,14 +14,14 @@ from telegram.ext import ContextTypes
 
 from bot.actions.registry import run_action
 from bot.engine import RULES, Pressed, Refused
-from bot.incident_record import valid_topic
+from bot.incident_record import display_name, valid_topic
 from bot.runbooks import SEVERITIES
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context
 from handlers.escalation import arm, disarm, fire_stage
 from handlers.incident_live import post_live, refresh_live, reply_to_live, send_document
 from handlers.incident_render import incidents_list_text, scenario_keyboard
-from handlers.messages import answer, quoted
+from handlers.messages import answer, edit_html, quoted
 from handlers.postmortem import resolved, resume_writeup
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,11 @@ async def scenario_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if runbook is None:
         await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
         return
-    await answer(query, ctx.tr("incident.opening", title=runbook.title.get(ctx.tr.lang)))
+    title = runbook.title.get(ctx.tr.lang)
+    await answer(query, ctx.tr("incident.opening", title=title))
+    # the picker has done its job: its buttons go, so nobody opens the same thing from it twice
+    await edit_html(query, escape(ctx.tr("incident.picked", title=title,
+                                         by=display_name(actor_of(update.effective_user)))))
     await open_incident(update, context, runbook.id, None)
 
 

@@ -162,6 +162,8 @@ async def test_the_scenario_picker(chat, sandbox) -> None:
     assert "Opening" in answer["text"]
     incident = chat.store.find("incidents")[0]
     assert incident["scenario"] == "stats-collection" and incident["opened_by"] == "tg:1002 @joon_ops"
+    picked = chat.tg.message(OPS_CHAT.id, picker.message_id)
+    assert picked.buttons() == [] and "opened by @joon_ops" in picked.text
 
 
 async def test_stats_after_a_resolved_incident(chat, sandbox) -> None:

@@ -101,6 +101,7 @@ MESSAGES: dict[str, str] = {
     "incident.question_closed": "That question is already answered.",
     "access.needs_admin_short": "Only an admin can do this.",
     "incident.pick": "Which playbook scenario? An incident opens with its runbook.",
+    "incident.picked": "{title}: opened by {by} (below)",
     "incident.opening": "Opening: {title}",
     "incident.usage": "Could not read <code>{given}</code>.\nUse /incident, /incident &lt;scenario&gt; [topic], /incident &lt;id&gt; or /incident &lt;id&gt; severity P0..P3.\nA topic is a folder name under content/images: letters, digits, - and _.",
     "incident.unknown_scenario": "No runbook called <code>{given}</code>. Known: {known}.",

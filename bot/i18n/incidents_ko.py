@@ -101,6 +101,7 @@ MESSAGES: dict[str, str] = {
     "incident.question_closed": "이미 답한 질문입니다.",
     "access.needs_admin_short": "관리자만 할 수 있습니다.",
     "incident.pick": "어떤 플레이북 시나리오인가요? 해당 런북으로 장애가 열립니다.",
+    "incident.picked": "{title}: {by}님이 열었습니다 (아래)",
     "incident.opening": "여는 중: {title}",
     "incident.usage": "<code>{given}</code>을(를) 이해하지 못했습니다.\n/incident, /incident &lt;시나리오&gt; [토픽], /incident &lt;id&gt; 또는 /incident &lt;id&gt; severity P0..P3 를 쓰세요.\n토픽은 content/images 아래 폴더 이름입니다: 영문, 숫자, - 와 _.",
     "incident.unknown_scenario": "<code>{given}</code> 런북이 없습니다. 있는 것: {known}.",
