@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.actions.registry import Outcome, StepResult
+from bot.actors import display_name
 from bot.clock import Clock, utc_now
 from bot.escalation_plan import STAGES, escalation_plan
 from bot.incident_record import (
@@ -35,7 +36,6 @@ from bot.incident_record import (
     UNRESOLVED,
     checklist,
     current_step,
-    display_name,
     done_by_hand_allowed,
     event,
     iso,

@@ -48,14 +48,6 @@ def valid_topic(text: str) -> bool:
     return bool(TOPIC_RE.match(text))
 
 
-def display_name(actor: str | None) -> str:
-    """`tg:1001 @mina` -> `@mina`; the id when there is no username; a dash for nobody."""
-    if not actor:
-        return "—"
-    parts = actor.split()
-    return parts[1] if len(parts) > 1 else parts[0]
-
-
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from bot.actors import display_name
 from bot.escalation_plan import response_deadline
 from bot.i18n import Translator
 from bot.incident_record import ticked
@@ -122,7 +123,7 @@ class _Renderer:
             return self.none
         if actor == "bot":
             return self.tr("report.actor.bot")
-        return str(actor)
+        return display_name(str(actor))  # "@mina_admin", as the chat shows people
 
     def translated(self, prefix: str, value: object) -> str:
         """A catalog word for a known value; the raw value (escaped later) for anything else."""

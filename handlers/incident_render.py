@@ -9,6 +9,7 @@ from html import escape, unescape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.actions.registry import ACTIONS
+from bot.actors import display_name
 from bot.escalation_plan import response_deadline
 from bot.incident_record import (
     CONFIRMING,
@@ -16,7 +17,6 @@ from bot.incident_record import (
     RESOLVED,
     RUNNING,
     current_step,
-    display_name,
     done_by_hand_allowed,
     parse_iso,
     checklist,

@@ -13,8 +13,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.actions.registry import run_action
+from bot.actors import display_name
 from bot.engine import RULES, Pressed, Refused
-from bot.incident_record import display_name, valid_topic
+from bot.incident_record import valid_topic
 from bot.runbooks import SEVERITIES
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context

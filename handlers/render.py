@@ -6,6 +6,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.actors import display_name
 from bot.actions.token import (
     SOURCE_DEBUG_TOKEN,
     SOURCE_SET_EXPIRY,
@@ -64,7 +65,7 @@ def token_text(status: TokenStatus, ctx: BotContext) -> str:
     if status.source == SOURCE_DEBUG_TOKEN:
         source = tr("token.source.debug_token")
     elif status.source == SOURCE_SET_EXPIRY and status.registration is not None:
-        source = tr("token.source.set_expiry", actor=status.registration.actor or "?",
+        source = tr("token.source.set_expiry", actor=display_name(status.registration.actor),
                     at=ctx.local(status.registration.at))
     elif status.debug_problem is not None:
         source = tr("token.source.debug_failed")
@@ -80,7 +81,7 @@ def token_text(status: TokenStatus, ctx: BotContext) -> str:
     if status.source != SOURCE_SET_EXPIRY and status.registration is not None:
         # debug_token wins, but what an admin registered still shows, or the press looks lost
         registration = status.registration
-        by = tr("token.registered_by", actor=registration.actor or "?")
+        by = tr("token.registered_by", actor=display_name(registration.actor))
         lines.append(f"{escape(tr('token.label.registered'))}: "
                      f"{escape(ctx.local_date(registration.expires_at))}{escape(by)}")
     lines.append(f"{escape(tr('token.label.checked'))}: {escape(ctx.local(status.checked_at))}")

@@ -36,7 +36,7 @@ async def test_without_app_credentials_the_registered_expiry_is_used(sandbox, ma
 
         (status,) = await chat.send("/token")
         assert "(30 days left)" in status.text
-        assert "registered with set-expiry by tg:1001 @mina_admin" in status.text
+        assert "registered with set-expiry by @mina_admin" in status.text
         assert status.text.startswith("🟢")
 
 
@@ -76,7 +76,7 @@ async def test_buttons_guide_set_60_and_recheck(chat) -> None:
     # debug_token stays the authority for the date, and the registration shows beside it
     refreshed = chat.tg.message(status.chat_id, status.message_id)
     assert "Source: Graph API debug_token" in refreshed.text
-    assert f"Registered: {expiry.astimezone(chat.services.settings.timezone):%Y-%m-%d} (by tg:1001 @mina_admin)" in refreshed.text
+    assert f"Registered: {expiry.astimezone(chat.services.settings.timezone):%Y-%m-%d} (by @mina_admin)" in refreshed.text
 
     chat.sandbox.instagram.set_fault("token_expired")
     await chat.press(status, 2)  # re-check

@@ -47,7 +47,7 @@ def is_long(lines: Sequence[str]) -> bool:
 
 def day_stamp(ctx: ActionContext) -> str:
     """YYYYMMDD of the action's clock, as the playbook names its files (`error_YYYYMMDD.log`)."""
-    return ctx.clock().strftime("%Y%m%d")
+    return ctx.clock().astimezone(ctx.tz).strftime("%Y%m%d")  # the team's day, as refs use
 
 
 def file_prefix(ctx: ActionContext, fallback: str) -> str:

@@ -9,6 +9,7 @@ from datetime import tzinfo
 from typing import Any
 
 from bot.actions.common import OUTCOME_OF_STATE, when
+from bot.actors import display_name
 from bot.actions.registry import ActionContext, Outcome, Param, StepResult, register
 from bot.actions.token import (
     MAX_EXPIRY_DAYS,
@@ -30,7 +31,7 @@ def _source(status: TokenStatus, tr: Translator, tz: tzinfo) -> str:
     if status.source == SOURCE_DEBUG_TOKEN:
         return tr("token.source.debug_token")
     if status.source == SOURCE_SET_EXPIRY and status.registration is not None:
-        return tr("token.source.set_expiry", actor=status.registration.actor or "?",
+        return tr("token.source.set_expiry", actor=display_name(status.registration.actor),
                   at=when(status.registration.at, tz))
     if status.debug_problem is not None:
         return tr("token.source.debug_failed")
@@ -49,7 +50,7 @@ async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     lines.append(tr("act.token.source", source=_source(status, tr, ctx.tz)))
     if status.source != SOURCE_SET_EXPIRY and status.registration is not None:
         lines.append(tr("act.token.registered", date=when(status.registration.expires_at, ctx.tz),
-                        actor=status.registration.actor or "?"))
+                        actor=display_name(status.registration.actor)))
     days = status.days_left
     return StepResult(
         OUTCOME_OF_STATE[status.state],

@@ -17,7 +17,7 @@ MESSAGES: dict[str, str] = {
     "report.stats.col.mtta": "MTTA",
     "report.stats.col.mttr": "MTTR",
     "report.stats.none": "No incidents were opened in the last {days} days.",
-    "report.stats.totals": "{count} incidents: {open} still open, {acknowledged} acknowledged, {resolved} resolved.",
+    "report.stats.totals": "Incidents: {count} ({open} still open, {acknowledged} acknowledged, {resolved} resolved).",
     "report.stats.legend": "MTTA: mean time to acknowledge. MTTR: mean time to resolve (from opening).",
     # severity, status, outcomes
     "report.severity.P0": "service down",
