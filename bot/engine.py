@@ -336,7 +336,8 @@ class IncidentEngine:
             else:
                 status = DONE
             mine.update(status=status, outcome=outcome.value, summary=result.summary,
-                        lines=list(result.lines[-SUMMARY_LINES:]), at=iso(now))
+                        lines=list(result.lines[:SUMMARY_LINES]),
+                        more=max(0, len(result.lines) - SUMMARY_LINES), at=iso(now))
             changes: dict = {"step_state": states, "timeline": d["timeline"] + [event(
                 now, mine["by"], "step.result",
                 {"step": step["id"], "outcome": outcome.value, "summary": result.summary})]}

@@ -21,6 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
+from bot.actors import display_name
 from bot.escalation_plan import next_reminder
 from bot.incident_record import OPEN, RESOLVED, parse_iso
 from bot.incident_stats import format_duration
@@ -130,12 +131,11 @@ async def fire_stage(application: Application, doc_id: int, stage: str, *, by: s
     elif stage == "retries":
         key = "escalation.retries" if incident["acknowledged_at"] else "escalation.retries_unacked"
         delivered = await _say(application, incident, tr(key, ref=ref, age=age))
-    elif stage == "pd":
-        delivered = await _page(application, incident, ctx.settings.pd_user_ids, "escalation.pd",
-                                "escalation.no_pd", ref=ref, title=title, age=age)
-    else:
-        delivered = await _page(application, incident, ctx.settings.admin_user_ids,
-                                "escalation.manual", None, ref=ref, title=title, age=age)
+    else:  # pd, manual: a page, by the clock or by someone's press
+        people = ctx.settings.pd_user_ids if stage == "pd" else ctx.settings.admin_user_ids
+        key = f"escalation.{stage}" + ("_pressed" if by else "")
+        text = tr(key, ref=ref, title=title, age=age, by=escape(display_name(by)))
+        delivered = await _page(application, incident, people, text, stage)
     if not delivered:  # nobody heard it: not fired; try again shortly rather than lose it
         if application.job_queue is not None:
             application.job_queue.run_once(_stage_job, RETRY_UNDELIVERED_S, data=(doc_id, stage),
@@ -147,13 +147,12 @@ async def fire_stage(application: Application, doc_id: int, stage: str, *, by: s
         await refresh_live(application.bot, ctx, doc_id)
 
 
-async def _page(application: Application, incident: dict, user_ids: frozenset[int], key: str,
-                none_key: str | None, **params: str) -> bool:
+async def _page(application: Application, incident: dict, user_ids: frozenset[int], text: str,
+                stage: str) -> bool:
     """A direct message to each person, and one mention of them all under the live message;
     True when anyone got it."""
     ctx: BotContext = application.bot_data[KEY]
     tr = ctx.tr
-    text = tr(key, **params)
     unreachable = []
     for user_id in sorted(user_ids):
         try:
@@ -162,11 +161,13 @@ async def _page(application: Application, incident: dict, user_ids: frozenset[in
             log.warning("could not message %s about %s: %s", user_id, incident["ref"], exc)
             unreachable.append(str(user_id))
     direct = len(unreachable) < len(user_ids)
-    mentions = " ".join(f'<a href="tg://user?id={uid}">{escape(tr("escalation.person"))} {uid}</a>'
-                        for uid in sorted(user_ids))
-    group = text + ("\n" + mentions if mentions else "")
-    if not user_ids and none_key:
-        group += "\n" + tr(none_key)
+    label = escape(tr(f"escalation.person.{stage}"))
+    numbered = len(user_ids) > 1
+    mentions = ", ".join(f'<a href="tg://user?id={uid}">{label}{f" {n}" if numbered else ""}</a>'
+                         for n, uid in enumerate(sorted(user_ids), 1))
+    group = text + ("\n→ " + mentions if mentions else "")
+    if not user_ids:
+        group += "\n" + tr(f"escalation.nobody.{stage}")
     if unreachable:
         group += "\n" + tr("escalation.dm_failed", ids=", ".join(unreachable))
     return await _say(application, incident, group) or direct

@@ -168,16 +168,21 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
             if state["status"] == RUNNING:
                 lines.append(f"⏳ {escape(tr('incident.running_by', by=who(state['by'])))}")
             elif state["status"] == CONFIRMING:
-                lines.append(f"⚠️ {escape(tr('incident.confirm_line', by=who(state['by']), action=step['action']))}")
+                key = "incident.confirm_line_admin" if step["admin"] else "incident.confirm_line"
+                lines.append(f"⚠️ {escape(tr(key, by=who(state['by'])))}")
     last = _last_result(incident)
     if last is not None:
         step, state = last
         lines.append("")
-        lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(step['action'] or step['id'])}, "
+        lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(clip(_text(step, lang), 48))}, "
                      f"{escape(who(state['by']))}): {OUTCOME_ICONS.get(state['outcome'], '')} "
                      f"{escape(clip(state['summary'] or ''))}")
+        details = state["lines"]
         if detail_lines:
-            lines += [f"  · {escape(clip(line))}" for line in state["lines"][-detail_lines:]]
+            lines += [f"  · {escape(clip(line))}" for line in details[:detail_lines]]
+        hidden = len(details) - min(detail_lines, len(details)) + state.get("more", 0)
+        if hidden:
+            lines.append(f"  {escape(tr('incident.more_lines', count=hidden))}")
     if incident["trace_ids"] and trace_count:
         shown = incident["trace_ids"][:trace_count]
         lines.append(f"{escape(tr('incident.label.traces'))}: " + ", ".join(
@@ -201,7 +206,7 @@ def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
         if found is not None:
             index, step, state = found
             if state["status"] == CONFIRMING:
-                rows.append([button(tr("button.confirm", action=step["action"]), "cf", index),
+                rows.append([button(tr("button.confirm"), "cf", index),
                              button(tr("button.cancel"), "no", index)])
             elif state["status"] != RUNNING:
                 row = []
@@ -224,7 +229,8 @@ def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
     # to press); the press says tick or untick, so a double press cannot cancel itself
     manual = [(i, item) for i, item in enumerate(items)
               if "manual" in item["ticked_by"] and (not marks[i] or item["id"] in by_hand)]
-    if manual and (incident["status"] == RESOLVED or current_step(incident) is None
+    written = bool(incident["postmortem"].get("written_at"))  # the write-up froze the checklist
+    if manual and not written and (incident["status"] == RESOLVED or current_step(incident) is None
                    or current_step(incident)[1]["phase"] in ("verify", "prevent")):
         tick_buttons = [button(f"{'☑' if marks[i] else '☐'} "
                                f"{item['text'].get(tr.lang) or item['text']['en']}",

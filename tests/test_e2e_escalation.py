@@ -27,8 +27,8 @@ async def test_the_playbook_clock_fires_in_order(sandbox, make_settings) -> None
         assert reminders, "no reminder while unacknowledged"
         # the PD: a direct message and a mention in the group
         dm = [m.text for m in tg.bot_messages(private_chat(OPERATOR).id) if walk.ref in (m.text or "")]
-        assert dm and "PD is alerted" in dm[0]
-        pd_group = next(m for m in tg.bot_messages(OPS_CHAT.id) if "PD is alerted" in (m.text or ""))
+        assert dm and "alerting the PD" in dm[0]
+        pd_group = next(m for m in tg.bot_messages(OPS_CHAT.id) if "alerting the PD" in (m.text or ""))
         assert f"tg://user?id={OPERATOR.id}" in (pd_group.html or "")
         # four hours: the admins, manual intervention
         admin_dm = [m.text for m in tg.bot_messages(private_chat(ADMIN).id) if walk.ref in (m.text or "")]
@@ -120,7 +120,7 @@ async def test_escalate_pages_the_pd_at_once_and_a_double_tap_pages_once(sandbox
         answers = [chat.tg.callback_answers[q] for q in (q1, q2)]
         assert sum("a moment ago" in a["text"] for a in answers) == 1, answers
         dm = [m.text for m in chat.tg.bot_messages(private_chat(OPERATOR).id) if walk.ref in (m.text or "")]
-        assert len(dm) == 1 and "PD is alerted" in dm[0]
+        assert len(dm) == 1 and "alerting the PD" in dm[0] and " escalated INC-" in dm[0]
         fired = [e["stage"] for e in walk.incident["escalation"] if e["fired_at"]]
         assert fired == ["alert", "pd"]  # the retry check keeps its own time
         pressed = [e for e in walk.incident["timeline"] if e["event"] == "escalate.pressed"]
