@@ -243,7 +243,7 @@ class IncidentEngine:
                 raise Refused("incident.run_it")
             mine.update(status=DONE, by=actor, at=iso(now))
             timeline.append(event(now, actor, "step.done", {"step": step["id"]}))
-            changes.update(self._advance(d, index, step, actor, now))
+            changes.update(self._advance(d, index, step, actor, now, timeline))
             outcome.update(notice="incident.step_done")
         else:  # skip
             mine.update(status=SKIPPED, by=actor, at=iso(now))
@@ -252,13 +252,15 @@ class IncidentEngine:
             outcome.update(notice="incident.step_skipped")
         return changes
 
-    def _advance(self, d: dict, index: int, step: dict, actor: str, now: datetime) -> dict:
+    def _advance(self, d: dict, index: int, step: dict, actor: str, now: datetime,
+                 timeline: list[dict]) -> dict:
         """Move past a finished step; doing a respond step means the team is mitigating."""
         changes: dict = {"current": index + 1}
         if step["phase"] == "respond" and d["status"] in (OPEN, ACKNOWLEDGED):
             changes.update(status=MITIGATING, mitigating_at=iso(now))
             if d["acknowledged_at"] is None:  # working on it is acknowledging it
                 changes.update(acknowledged_at=iso(now), lead=actor)
+                timeline.append(event(now, actor, "acknowledged", {"implicit": True}))
         return changes
 
     def _press_ack(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
@@ -338,14 +340,15 @@ class IncidentEngine:
             mine.update(status=status, outcome=outcome.value, summary=result.summary,
                         lines=list(result.lines[:SUMMARY_LINES]),
                         more=max(0, len(result.lines) - SUMMARY_LINES), at=iso(now))
-            changes: dict = {"step_state": states, "timeline": d["timeline"] + [event(
+            timeline = d["timeline"] + [event(
                 now, mine["by"], "step.result",
-                {"step": step["id"], "outcome": outcome.value, "summary": result.summary})]}
+                {"step": step["id"], "outcome": outcome.value, "summary": result.summary})]
+            changes: dict = {"step_state": states, "timeline": timeline}
             new_traces = [t for t in result.trace_ids if t not in d["trace_ids"]]
             if new_traces:
                 changes["trace_ids"] = d["trace_ids"] + new_traces
             if status == DONE and d["current"] == index:
-                changes.update(self._advance(d, index, step, mine["by"] or BOT_ACTOR, now))
+                changes.update(self._advance(d, index, step, mine["by"] or BOT_ACTOR, now, timeline))
             return changes
 
         return self._mutate(doc_id, change)
@@ -413,6 +416,8 @@ class IncidentEngine:
         def change(d: dict) -> dict:
             if d["status"] == RESOLVED:
                 raise Refused("incident.already_resolved", ref=d["ref"])
+            if d["severity"] == severity:
+                raise Refused("incident.same_severity", ref=d["ref"], severity=severity)
             opened = datetime.fromisoformat(d["opened_at"])
             plan = {e["stage"]: e for e in escalation_plan(severity, opened, self.offsets)}
             escalation = [e if e["fired_at"] else {**e, "due_at": plan[e["stage"]]["due_at"]}

@@ -258,7 +258,7 @@ def incidents_list_text(ctx: BotContext, incidents: list[dict], now: datetime) -
         lines.append(f"{SEVERITY_ICONS.get(inc['severity'], '')} <code>{escape(inc['ref'])}</code> "
                      f"{inc['severity']} · {escape(title_of(inc, lang))} · "
                      f"{escape(tr('incident.status.' + inc['status']))} · {escape(where)} · "
-                     f"{escape(age)}")
+                     f"{escape(tr('incidents.age', age=age))}")
     lines.append(escape(tr("incidents.hint")))
     return "\n".join(lines)
 

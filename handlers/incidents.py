@@ -106,8 +106,11 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
         await post_live(context.bot, ctx, incident)
         await resume_writeup(context.bot, ctx, incident)
         return
-    if len(rest) != 2 or rest[0].lower() != "severity" or rest[1].upper() not in SEVERITIES:
+    if len(rest) != 2 or rest[0].lower() != "severity":
         await _tell(update, ctx.tr("incident.usage", given=escape(quoted(" ".join([ref, *rest])))))
+        return
+    if rest[1].upper() not in SEVERITIES:
+        await _tell(update, ctx.tr("incident.bad_severity", given=escape(quoted(rest[1]))))
         return
     if not await require(update, context, Role.ADMIN, "/incident … severity"):
         return

@@ -86,15 +86,15 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await require(update, context, Role.OPERATOR, ctx.tr("postmortem.verb.answer")):
         return
     text = message.text.strip()
-    if len(text) > ANSWER_LIMIT:
-        await message.reply_text(ctx.tr("postmortem.answer_too_long", limit=ANSWER_LIMIT),
-                                 parse_mode=ParseMode.HTML)
-        return
     kind = incident["pending_reply"]["kind"]
-    if kind == "topic" and not valid_topic(text):
-        await message.reply_text(ctx.tr("incident.bad_topic"), parse_mode=ParseMode.HTML)
-        return
     actor = actor_of(update.effective_user)
+    if len(text) > ANSWER_LIMIT or (kind == "topic" and not valid_topic(text)):
+        # asked again as a question of its own, so replying to it is the answer
+        why = (ctx.tr("incident.bad_topic") if kind == "topic"
+               else ctx.tr("postmortem.answer_too_long", limit=ANSWER_LIMIT))
+        question = await reply_to_live(context.bot, ctx, incident, why, ask=actor)
+        await asyncio.to_thread(ctx.engine.ask, incident["id"], kind, question.message_id, actor)
+        return
     admin = update_role(update, context) >= Role.ADMIN
     try:
         kind, incident = await asyncio.to_thread(ctx.engine.answer, incident["id"], target.message_id,

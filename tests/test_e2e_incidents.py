@@ -101,16 +101,21 @@ async def test_resolving_unverified_needs_an_admin_and_a_reason(chat, sandbox) -
 
 
 async def test_the_topic_is_asked_for_and_checked(chat, sandbox) -> None:
-    walk = await open_incident(chat, "/incident cloudinary")
+    walk = await open_incident(chat, "/incident cloudinary", user=OPERATOR)
     question = chat.tg.message(OPS_CHAT.id, walk.incident["pending_reply"]["message_id"])
     assert question.reply_to_message_id == walk.live().message_id
+    assert question.reply_markup.get("force_reply") and "tg://user?id=1002" in question.html
     sent = await chat.send("../../etc", reply_to=question.message_id, user=OPERATOR)
     assert "folder name" in sent[-1].text and walk.incident["topic"] is None
-    await chat.send("autumn-cafe", reply_to=question.message_id, user=OPERATOR)
+    # asked again, as a question of its own: the old one is closed, the new one answers
+    again = chat.tg.message(OPS_CHAT.id, walk.incident["pending_reply"]["message_id"])
+    assert again.message_id == sent[-1].message_id and again.reply_markup.get("force_reply")
+    assert await chat.send("autumn-cafe", reply_to=question.message_id, user=OPERATOR) == []
+    await chat.send("autumn-cafe", reply_to=again.message_id, user=OPERATOR)
     assert walk.incident["topic"] == "autumn-cafe"
     assert "autumn-cafe" in walk.live().text
     # a reply to an answered question is ordinary conversation
-    sent = await chat.send("thanks", reply_to=question.message_id, user=OPERATOR)
+    sent = await chat.send("thanks", reply_to=again.message_id, user=OPERATOR)
     assert sent == []
 
 
@@ -143,6 +148,8 @@ async def test_incident_commands(chat, sandbox) -> None:
     due_before = walk.incident["escalation"][2]["due_at"]
     await chat.send(f"/incident {walk.ref} severity P1")
     assert walk.incident["severity"] == "P1" and walk.incident["escalation"][2]["due_at"] == due_before
+    assert "already P1" in (await chat.send(f"/incident {walk.ref} severity p1"))[-1].text
+    assert "No severity P9" in (await chat.send(f"/incident {walk.ref} severity P9"))[-1].text
     assert any(e["event"] == "severity" for e in walk.incident["timeline"])
     sent = await chat.send("/incident nosuch")
     assert "No runbook" in sent[-1].text
@@ -299,4 +306,5 @@ async def test_an_overlong_answer_is_refused_not_cut(chat, sandbox) -> None:
     sent = await chat.send("x" * 2001, reply_to=question.message_id)
     assert "at most 2000" in sent[-1].text
     assert walk.incident["postmortem"]["root_cause"] is None
-    assert walk.incident["pending_reply"]["kind"] == "root_cause"
+    assert walk.incident["pending_reply"] == {"kind": "root_cause", "by": "tg:1001 @mina_admin",
+                                              "message_id": sent[-1].message_id}

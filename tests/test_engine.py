@@ -177,3 +177,21 @@ def test_an_edited_runbook_does_not_change_an_incident_under_way(store: Store, c
     assert kind == "override" and resolved["status"] == "resolved"
     fresh = engine.open("stats", topic=None, actor=ADMIN)
     assert fresh.created and fresh.incident["steps"][2]["text"]["en"] == "Look at last_updated."
+
+
+def test_doing_a_respond_step_acknowledges_on_the_record(engine: IncidentEngine) -> None:
+    doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
+    incident = engine.get(doc)
+    while incident["steps"][incident["current"]]["phase"] != "respond":
+        engine.press(doc, incident["current"], "skip", actor=ADMIN, admin=True)
+        incident = engine.get(doc)
+    assert incident["status"] == "open"
+    index = incident["current"]
+    step = incident["steps"][index]
+    verb = "ok" if step["action"] is None or step["action"].startswith("stats.") else "skip"
+    engine.press(doc, index, verb, actor=OPERATOR, admin=False)
+    after = engine.get(doc)
+    assert after["status"] == "mitigating" and after["lead"] == OPERATOR
+    acks = [e for e in after["timeline"] if e["event"] == "acknowledged"]
+    assert acks == [{"at": after["acknowledged_at"], "actor": OPERATOR, "event": "acknowledged",
+                     "detail": {"implicit": True}}]

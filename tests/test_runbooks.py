@@ -148,7 +148,7 @@ def test_each_scenario_diagnoses_and_responds_with_the_playbooks_actions(library
         None, "cloudinary.usage", "images.local", "cloudinary.upload"]
     assert own("3", "respond") == [(None, {}), ("images.regenerate", {}),
                                    ("images.local", {"archive": True}), ("images.use_archive", {})]
-    assert [a for a, _ in own("4", "respond")] == [None, "publish.retry", "publish.reschedule"]
+    assert [a for a, _ in own("4", "respond")] == [None, None, "publish.reschedule"]  # the hour is waited by hand
     assert [a for a, _ in own("5", "respond")] == ["stats.collect", "stats.daemon_restart"]
     assert [a for a, _ in own("6", "respond")] == [None, "telegram.restart", "telegram.test_message"]
 
@@ -208,11 +208,18 @@ def test_all_text_is_there_in_korean_and_english(library: Library) -> None:
         assert len(text.ko) <= 200 and len(text.en) <= 200, text
 
 
+# Commands are shown in both languages, so the playbook's Korean sample values are neutral there.
+NEUTRAL = {'"<new token>"': '"새_토큰"', "('test')": "('테스트')"}
+
+
 def test_manual_commands_are_the_playbooks_own(library: Library) -> None:
     playbook = re.sub(r"\s+", "", PLAYBOOK_KO.read_text(encoding="utf-8"))
     commands = {s.command for rb in library.runbooks.values() for s in rb.steps if s.command}
     assert len(commands) >= 15
     for command in commands:
+        assert not HANGUL.search(command), command
+        for neutral, original in NEUTRAL.items():
+            command = command.replace(neutral, original)
         for part in command.split(";"):
             assert re.sub(r"\s+", "", part) in playbook, command
 
