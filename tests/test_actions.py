@@ -256,7 +256,7 @@ async def test_token_set_expiry_registers_and_token_status_then_shows_it(
     status = await run(services, "token.status")
     assert status.outcome is Outcome.OK
     assert "30 days left" in status.summary
-    assert any(line.startswith(f"Source: registered with set-expiry by @mina_admin")
+    assert any(line.startswith("Source: registered with set-expiry by @mina_admin")
                for line in status.lines)
 
 
