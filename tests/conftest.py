@@ -56,6 +56,14 @@ class Chat:
         return self.tg.callback_answers[query_id]
 
 
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox for a whole module, for tests that reset it themselves between tests."""
+    sandbox = Sandbox.start(tmp_path_factory.mktemp("sandbox"))
+    yield sandbox
+    sandbox.stop()
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     sb = Sandbox.start(tmp_path / "sandbox")

@@ -52,13 +52,6 @@ BUILT = ("health.check", "token.status", "token.guide", "token.set_expiry", "tra
          "cloudinary.usage", "instagram.quota", "telegram.test_message")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sandbox = Sandbox.start(tmp_path_factory.mktemp("sandbox"))
-    yield sandbox
-    sandbox.stop()
-
-
 @pytest.fixture
 def sandbox(world: Sandbox) -> Iterator[Sandbox]:
     """The module's sandbox with no faults, default vendor state, an empty ops chat, a fresh home."""

@@ -78,13 +78,6 @@ DEFAULT_CREDITS_PCT = 12.4
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sandbox = Sandbox.start(tmp_path_factory.mktemp("sandbox"))
-    yield sandbox
-    sandbox.stop()
-
-
 @pytest.fixture
 def sb(world: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """The module's sandbox, handed back clean: no faults, default quotas, a fresh home."""
