@@ -75,12 +75,19 @@ async def test_scenario_3_image_generation(chat, sandbox) -> None:
     walk = await open_incident(chat, "/incident 3 autumn-cafe")
     assert walk.incident["severity"] == "P1"
     await walk.walk(before_phase=_clear_before_verify(sandbox))
+    detect = walk.results["health.check"][0]
+    assert detect["outcome"] == "fail" and "fal" in " ".join(detect["lines"]).lower()
     traces = walk.result("traces.list")
     assert traces["outcome"] == "warn"  # the sample traces hold failed runs
     assert walk.incident["trace_ids"] and all(t.startswith("SF-") for t in walk.incident["trace_ids"])
-    assert walk.result("logs.tail")["summary"]
+    assert walk.result("logs.tail")["outcome"] == "warn"  # ERROR lines in the stderr logs
+    tails = [m.document for m in chat.tg.bot_messages(OPS_CHAT.id)
+             if m.document and m.document.filename.startswith(f"{walk.ref}-tail-")]
+    assert tails, "50 lines of 5 logs go out as a file"
+    assert "generate_images_stderr.log" in tails[0].data.decode("utf-8")
     archive = walk.result("images.local")
-    assert archive["outcome"] == "ok"
+    archived = sorted(p.name for p in (sandbox.home / "content/images/autumn-cafe/archive").iterdir())
+    assert archive["outcome"] == "ok" and archived[0] in " ".join(archive["lines"])
     markdown = await _finish(walk, sandbox)
     assert walk.incident["trace_ids"][0] in markdown
 
