@@ -80,7 +80,10 @@ def _checklist_line(ctx: BotContext, incident: dict, which: str) -> str:
 
 def _escalation_line(ctx: BotContext, incident: dict) -> str:
     tr = ctx.tr
-    fired = [tr(f"escalation.stage.{e['stage']}") for e in incident["escalation"] if e["fired_at"]]
+    nobody = {"pd": not ctx.settings.pd_user_ids, "manual": not ctx.settings.admin_user_ids}
+    fired = [tr(f"escalation.stage.{e['stage']}")
+             + (tr("incident.escalation_nobody") if nobody.get(e["stage"]) else "")
+             for e in incident["escalation"] if e["fired_at"]]
     pending = [e for e in incident["escalation"] if not e["fired_at"]]
     parts = []
     if fired:

@@ -52,6 +52,7 @@ MESSAGES: dict[str, str] = {
     "incident.postmortem_written": "Post-mortem written: {filename}",
     "incident.postmortem_pending": "Post-mortem: waiting for the root cause and the prevention (reply to the questions below).",
     "incident.moved": "{ref}: this message moved to the bottom of the chat ↓",
+    "incident.escalation_nobody": " (nobody configured)",
     "incident.escalation_next": "next: {stage} at {at}",
     "incident.escalation_fired": "sent: {stages}",
     "escalation.stage.alert": "alert",

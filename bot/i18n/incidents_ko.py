@@ -52,6 +52,7 @@ MESSAGES: dict[str, str] = {
     "incident.postmortem_written": "사후 보고서 작성됨: {filename}",
     "incident.postmortem_pending": "사후 보고서: 원인과 재발 방지책을 기다리는 중 (아래 질문에 답장하세요).",
     "incident.moved": "{ref}: 이 메시지는 대화 맨 아래로 옮겨졌습니다 ↓",
+    "incident.escalation_nobody": " (설정된 사람 없음)",
     "incident.escalation_next": "다음: {stage} · {at}",
     "incident.escalation_fired": "발송됨: {stages}",
     "escalation.stage.alert": "알림",
