@@ -191,6 +191,22 @@ def _bool(value: Any, file: str, key: str, problems: _Problems) -> bool:
     return value
 
 
+def _unique_id(value: Any, kind: str, file: str, key: str, seen: dict[str, str],
+               problems: _Problems, *, hint: str = "") -> str | None:
+    """A well-formed id not used before in this list (`seen`: id -> key), or None (reported)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _ID.match(value):
+        problems.add(file, f"{key}.id", f"bad {kind} id {value!r}: use lowercase letters, digits "
+                     f"and '-'{hint}")
+        return None
+    if value in seen:
+        problems.add(file, f"{key}.id", f"duplicate {kind} id {value!r} (also {seen[value]})")
+        return None
+    seen[value] = key
+    return value
+
+
 def _unknown(kind: str, value: str, known: Iterable[str]) -> str:
     known = list(known)
     near = difflib.get_close_matches(value, known, n=1)
@@ -233,22 +249,14 @@ def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, 
     if raw is not None and isinstance(raw, list) and not raw:
         problems.add(file, "steps", "no steps")
     drafts: list[_StepDraft] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     latest_phase: tuple[int, int] | None = None  # (phase rank, step index) of the furthest phase so far
     for index, table in enumerate(tables):
         key = f"steps[{index}]"
         _check_keys(table, _COMMON_STEP_KEYS if common else _STEP_KEYS, file, key, problems)
 
-        step_id = table.get("id")
-        if step_id is not None and (not isinstance(step_id, str) or not _ID.match(step_id)):
-            problems.add(file, f"{key}.id", f"bad step id {step_id!r}: use lowercase letters, digits "
-                         "and '-' (e.g. \"check-token\")")
-            step_id = None
-        elif step_id is not None and step_id in seen:
-            problems.add(file, f"{key}.id", f"duplicate step id {step_id!r} (also steps[{seen[step_id]}])")
-            step_id = None
-        elif step_id is not None:
-            seen[step_id] = index
+        step_id = _unique_id(table.get("id"), "step", file, key, seen, problems,
+                             hint=" (e.g. \"check-token\")")
 
         phase = table.get("phase")
         if phase is not None and phase not in PHASES:
@@ -350,16 +358,7 @@ def _load_checklists(docs: Mapping[str, dict], present: set[str], problems: _Pro
         for index, table in enumerate(tables):
             key = f"{which}[{index}]"
             _check_keys(table, _ITEM_KEYS, file, key, problems)
-            item_id = table.get("id")
-            if item_id is not None and (not isinstance(item_id, str) or not _ID.match(item_id)):
-                problems.add(file, f"{key}.id", f"bad item id {item_id!r}: use lowercase letters, "
-                             "digits and '-'")
-                item_id = None
-            elif item_id is not None and item_id in seen:
-                problems.add(file, f"{key}.id", f"duplicate item id {item_id!r} (also {seen[item_id]})")
-                item_id = None
-            elif item_id is not None:
-                seen[item_id] = key
+            item_id = _unique_id(table.get("id"), "item", file, key, seen, problems)
             text = _text(table.get("text"), file, f"{key}.text", problems)
             rules = _string_list(table.get("ticked_by"), file, f"{key}.ticked_by", problems)
             if "ticked_by" in table and isinstance(table["ticked_by"], list) and not table["ticked_by"]:

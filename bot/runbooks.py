@@ -7,7 +7,7 @@ against each other and against the registered actions, and either returns a `Lib
 playbook's author can fix a file without reading Python. `RunbookShelf` holds the library in use
 and swaps it on reload only when the new files are sound.
 
-The model lives in `bot.runbook_model` (re-exported here: callers import it from this module) and
+The model lives in `bot.runbook_model` (its public names re-exported here) and
 the reading and checking in `bot.runbook_loader`.
 """
 
@@ -20,17 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.config import DEFAULT_RUNBOOKS_DIR
 from bot.runbook_loader import read_library
 from bot.runbook_model import (
-    CHECKLISTS,
-    CHECKLISTS_FILE,
-    COMMON_FILE,
-    LANGUAGES,
-    MAX_TEXT_CHARS,
     PHASES,
-    PLACEMENTS,
     SEVERITIES,
-    TICK_RULES,
     ChecklistItem,
     Library,
     Runbook,
@@ -43,9 +37,8 @@ if TYPE_CHECKING:
     from bot.actions.registry import ActionSpec
 
 __all__ = [
-    "CHECKLISTS", "CHECKLISTS_FILE", "COMMON_FILE", "LANGUAGES", "MAX_TEXT_CHARS", "PHASES",
-    "PLACEMENTS", "SEVERITIES", "TICK_RULES", "ChecklistItem", "Library", "Runbook", "RunbookError",
-    "RunbookShelf", "Step", "Text", "load_library", "main",
+    "PHASES", "SEVERITIES", "ChecklistItem", "Library", "Runbook", "RunbookError", "RunbookShelf",
+    "Step", "Text", "load_library", "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,7 +87,7 @@ def _registered_actions() -> Mapping[str, ActionSpec]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m bot.runbooks [DIR]`: check runbook files without the bot; exit 1 on problems."""
     args = sys.argv[1:] if argv is None else argv
-    directory = Path(args[0]) if args else Path(__file__).resolve().parent.parent / "runbooks"
+    directory = Path(args[0]) if args else DEFAULT_RUNBOOKS_DIR
     try:
         library = load_library(directory)
     except RunbookError as exc:
