@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -101,7 +101,6 @@ class Pressed:
     ask_override: bool = False  # ask the admin for the reason to resolve unverified
     escalate: str | None = None  # fire this escalation stage now
     resolved: bool = False  # just resolved: ask for the root cause
-    params: dict = field(default_factory=dict)
 
 
 class IncidentEngine:
@@ -163,7 +162,7 @@ class IncidentEngine:
                 doc = existing[0]
 
                 def link(d: dict) -> dict:
-                    changes: dict = {"timeline": d["timeline"] + [
+                    changes: dict = {"linked": d["linked"] + [actor], "timeline": d["timeline"] + [
                         event(now, actor, "linked", {"topic": topic})]}
                     if topic and not d["topic"]:
                         changes["topic"] = topic

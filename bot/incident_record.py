@@ -18,7 +18,7 @@ is what buttons carry. The fields:
     trace_ids, timeline[{at, actor, event, detail}], escalation[{stage, due_at, fired_at}]
     message             {chat_id, message_id, thread_id}: the one live message
     pending_reply       {kind, message_id, by}: a question the bot asked, answered by a reply
-    linked[]            refs... of reports folded into this one
+    linked[]            who reported the same scenario again while this one was open
     postmortem          {root_cause, prevention, written_at, filename, markdown}
     prevention_items[]  the runbook's prevent-phase texts {ko, en}
 

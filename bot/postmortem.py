@@ -193,7 +193,7 @@ class _Renderer:
         ]
         if inc.get("resolved_by"):
             lines.append(self.field("report.pm.label.resolved_by", self.actor(inc["resolved_by"])))
-        linked = [str(ref) for ref in inc.get("linked") or []]
+        linked = [self.actor(who) for who in inc.get("linked") or []]
         if linked:
             lines.append(self.field("report.pm.label.linked", ", ".join(linked)))
         if inc.get("resolve_override"):

@@ -135,9 +135,8 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
                  f"{escape(who(incident['opened_by']))}"
                  + (f" · {escape(tr('incident.label.topic'))}: <code>{escape(incident['topic'])}</code>"
                     if incident["topic"] else ""))
-    if incident["linked"] or any(e["event"] == "linked" for e in incident["timeline"]):
-        count = sum(1 for e in incident["timeline"] if e["event"] == "linked")
-        lines.append(escape(tr("incident.linked_reports", count=count)))
+    if incident["linked"]:
+        lines.append(escape(tr("incident.linked_reports", count=len(incident["linked"]))))
     lines.append("")
     if status == RESOLVED:
         resolved = parse_iso(incident["resolved_at"])

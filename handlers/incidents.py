@@ -170,7 +170,7 @@ async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await answer(query, ctx.tr(refused.key, **refused.params), alert=True)
         return
     # the answer and the edit go out together: neither waits for the other's round trip
-    await asyncio.gather(answer(query, ctx.tr(pressed.notice, **pressed.params)),
+    await asyncio.gather(answer(query, ctx.tr(pressed.notice)),
                          after_press(context, pressed, actor))
 
 

@@ -124,6 +124,7 @@ async def test_a_second_report_is_linked_and_the_message_moves_down(chat, sandbo
     first = walk.live()
     sent = await chat.send("/incident 5", user=OPERATOR)
     assert len(chat.store.find("incidents")) == 1
+    assert walk.incident["linked"] == ["tg:1002 @joon_ops"]
     assert any("already open" in (m.text or "") for m in sent)
     moved = chat.tg.message(OPS_CHAT.id, first.message_id)
     assert "moved to the bottom" in moved.text and moved.buttons() == []

@@ -48,7 +48,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
                         show=Param(int, 5, 1, 50)),
     "logs.collect": _built("logs.collect", lines=Param(int, 200, 1, 2000)),
     "images.local": _built("images.local", needs_topic=True, archive=Param(bool, False)),
-    **{name: ActionSpec(name, None, {}, needs_topic, phase_hint="respond")
+    **{name: ActionSpec(name, None, {}, needs_topic)
        for name, needs_topic in PLANNED.items()},
 }
 

@@ -122,7 +122,6 @@ class ActionSpec:
     run: ActionFn | None  # None: planned, not built yet
     params: Mapping[str, Param] = field(default_factory=dict)
     needs_topic: bool = False  # the step cannot run without the incident's topic
-    phase_hint: str = "diagnose"  # diagnose actions only read; respond actions change things
 
     @property
     def planned(self) -> bool:
@@ -162,21 +161,21 @@ PLANNED: Mapping[str, bool] = {
 }
 
 
-def register(name: str, *, params: Mapping[str, Param] | None = None, needs_topic: bool = False,
-             phase_hint: str = "diagnose") -> Callable[[ActionFn], ActionFn]:
+def register(name: str, *, params: Mapping[str, Param] | None = None,
+             needs_topic: bool = False) -> Callable[[ActionFn], ActionFn]:
     """Decorator: make `fn` the action `name`."""
 
     def wrap(fn: ActionFn) -> ActionFn:
         if name in ACTIONS and not ACTIONS[name].planned:
             raise ValueError(f"action {name!r} registered twice")
-        ACTIONS[name] = ActionSpec(name, fn, dict(params or {}), needs_topic, phase_hint)
+        ACTIONS[name] = ActionSpec(name, fn, dict(params or {}), needs_topic)
         return fn
 
     return wrap
 
 
 for _name, _needs_topic in PLANNED.items():
-    ACTIONS.setdefault(_name, ActionSpec(_name, None, {}, _needs_topic, phase_hint="respond"))
+    ACTIONS.setdefault(_name, ActionSpec(_name, None, {}, _needs_topic))
 
 
 async def run_action(name: str, ctx: ActionContext, args: Mapping[str, Any], *,

@@ -71,7 +71,7 @@ async def token_guide(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult
     return StepResult(Outcome.OK, tr("guide.title"), steps)
 
 
-@register("token.set_expiry", phase_hint="respond", params={
+@register("token.set_expiry", params={
     "days": Param(int, default=PLAYBOOK_EXPIRY_DAYS, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS)})
 async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`token_monitor.py set-expiry 60`: the new token expires that many days from now."""
