@@ -6,6 +6,9 @@ phase, so verification passes the way it would after a real recovery.
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 from bot.sandbox import OPS_CHAT
 from bot.sandbox.home import make_stats_stale
 from tests.incident_walk import Walk, open_incident
@@ -30,6 +33,10 @@ async def _finish(walk: Walk, sandbox) -> str:
     assert doc.document.filename == f"{walk.ref}-postmortem.md"
     markdown = doc.document.data.decode("utf-8")
     assert walk.ref in markdown
+    # what the team wrote is in it, escaped so it cannot turn into a heading or a table cell
+    assert "The token hit its 60-day limit \\| nobody was told" in markdown
+    assert "\\# Turn on the expiry alert 7 days ahead" in markdown
+    assert not any(line.startswith("# Turn on") for line in markdown.splitlines())
     stored = walk.chat.store.find("postmortems", lambda d: d["ref"] == walk.ref)
     assert stored and stored[0]["markdown"] == markdown
     # the live message shows it is over and offers no step buttons any more
@@ -51,6 +58,14 @@ async def test_scenario_1_token_expired(chat, sandbox) -> None:
     assert walk.result("token.set_expiry")["outcome"] == "ok"
     assert chat.store.token_expiry_registration() is not None
     assert walk.results["token.status"][-1]["outcome"] == "ok"  # verify, after the fix
+    # the playbook's log collection: one archive, a reply to the live message, traces inside
+    bundles = [m for m in chat.tg.bot_messages(OPS_CHAT.id)
+               if m.document and m.document.filename.endswith(".tar.gz")]
+    assert len(bundles) == 1 and bundles[0].reply_to_message_id == walk.live().message_id
+    with tarfile.open(fileobj=io.BytesIO(bundles[0].document.data)) as archive:
+        names = archive.getnames()
+    assert any(n.endswith("SF-20261125-0001.json") for n in names)
+    assert any(n.split("/")[-1].startswith("error_") and n.endswith(".log") for n in names)
     markdown = await _finish(walk, sandbox)
     assert "token.status" in markdown and "expired" in markdown.lower()
 
