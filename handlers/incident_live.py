@@ -16,9 +16,10 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.actions.registry import Document
-from handlers.context import BotContext
 from handlers.access import user_id_of
+from handlers.context import BotContext
 from handlers.incident_render import incident_keyboard, incident_text, moved_text, who
+from handlers.messages import message_gone, not_modified
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,9 @@ async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | No
                     parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident))
                 return incident
             except BadRequest as exc:
-                reason = str(exc).lower()
-                if "not modified" in reason:
+                if not_modified(exc):
                     return incident
-                if "not found" not in reason and "can't be edited" not in reason:
+                if not message_gone(exc):
                     raise
                 log.info("live message of %s is gone (%s); posting it again", incident["ref"], exc)
     return await post_live(bot, ctx, incident)

@@ -17,6 +17,17 @@ def quoted(text: str) -> str:
     return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
 
 
+def not_modified(exc: BadRequest) -> bool:
+    """Telegram refused an edit that would change nothing: not an error."""
+    return "not modified" in str(exc).lower()
+
+
+def message_gone(exc: BadRequest) -> bool:
+    """The message to edit was deleted, or is too old to edit."""
+    reason = str(exc).lower()
+    return "not found" in reason or "can't be edited" in reason
+
+
 async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
     """Answer a button press; a press too old to answer (queued while the bot was down) is
     still handled, only its little notice is lost."""
@@ -42,11 +53,9 @@ async def edit_html(target: Message | CallbackQuery, text: str,
         else:
             await target.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
     except BadRequest as exc:
-        reason = str(exc).lower()
-        if "not modified" in reason:
+        if not_modified(exc):
             return
-        gone = "not found" in reason or "can't be edited" in reason
-        if not (isinstance(target, CallbackQuery) and gone):
+        if not (isinstance(target, CallbackQuery) and message_gone(exc)):
             raise
         chat_id = target.message.chat.id if target.message is not None else target.from_user.id
         try:
