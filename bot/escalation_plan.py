@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
-from bot.incident_stats import parse_time
+from bot.clock import parse_time
 
 STAGES = ("alert", "retries", "pd", "manual")
 

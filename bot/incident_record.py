@@ -52,10 +52,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def parse_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, ...]], *, ref: str,
                topic: str | None, actor: str, now: datetime, offsets: Any) -> dict:
     """A fresh incident at its first step, with the escalation clock planned from now."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from bot.clock import parse_time
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 
@@ -24,17 +26,6 @@ class SeverityStats:
     mtta: timedelta | None  # None: nothing acknowledged, so no mean to show
     mttr: timedelta | None
     open: int          # of those, how many are not resolved yet
-
-
-def parse_time(value: object) -> datetime | None:
-    """An ISO-8601 time from a record as an aware datetime (naive means UTC); None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def elapsed(incident: dict, since: str, until: str) -> timedelta | None:

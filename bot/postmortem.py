@@ -18,7 +18,8 @@ from bot.actors import display_name
 from bot.escalation_plan import response_deadline
 from bot.i18n import Translator
 from bot.incident_record import ticked
-from bot.incident_stats import Translate, elapsed, format_duration, parse_time
+from bot.clock import parse_time
+from bot.incident_stats import Translate, elapsed, format_duration
 
 # Characters that mean something to Markdown wherever they stand (emphasis, code, links, HTML,
 # tables, strikethrough, GitHub's $math$); in a heading also '#', whose trailing run would be

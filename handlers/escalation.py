@@ -22,8 +22,9 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.actors import display_name
+from bot.clock import parse_time
 from bot.escalation_plan import next_reminder
-from bot.incident_record import OPEN, RESOLVED, parse_iso
+from bot.incident_record import OPEN, RESOLVED
 from bot.incident_stats import format_duration
 from handlers.context import KEY, BotContext
 from handlers.incident_live import post_live, refresh_live, reply_to_live
@@ -54,7 +55,7 @@ def arm(application: Application, incident: dict | None) -> None:
         name = f"{_prefix(incident['id'])}{entry['stage']}"
         for job in queue.get_jobs_by_name(name):
             job.schedule_removal()
-        queue.run_once(_stage_job, _delay_s(ctx, parse_iso(entry["due_at"])),
+        queue.run_once(_stage_job, _delay_s(ctx, parse_time(entry["due_at"])),
                        data=(incident["id"], entry["stage"]), name=name, job_kwargs=JOB_KWARGS)
     _arm_reminder(application, incident)
 
@@ -102,7 +103,7 @@ async def _remind_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     incident = await asyncio.to_thread(ctx.engine.get, context.job.data)
     if incident is None or incident["status"] != OPEN:
         return
-    age = format_duration(ctx.services.clock() - parse_iso(incident["opened_at"]), ctx.tr)
+    age = format_duration(ctx.services.clock() - parse_time(incident["opened_at"]), ctx.tr)
     await _say(application, incident, ctx.tr("escalation.reminder", ref=incident["ref"], age=age))
     noted = await asyncio.to_thread(ctx.engine.note_reminder, incident["id"])
     if noted is not None:
@@ -120,7 +121,7 @@ async def fire_stage(application: Application, doc_id: int, stage: str, *, by: s
         return  # already sent (pressed early, or before a restart)
     tr = ctx.tr
     ref, title = incident["ref"], escape(title_of(incident, tr.lang))
-    age = format_duration(ctx.services.clock() - parse_iso(incident["opened_at"]), tr)
+    age = format_duration(ctx.services.clock() - parse_time(incident["opened_at"]), tr)
     if stage == "alert":
         try:
             await post_live(application.bot, ctx, incident)

@@ -10,6 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.actions.registry import ACTIONS
 from bot.actors import display_name
+from bot.clock import parse_time
 from bot.escalation_plan import response_deadline
 from bot.incident_record import (
     CONFIRMING,
@@ -18,7 +19,6 @@ from bot.incident_record import (
     RUNNING,
     current_step,
     done_by_hand_allowed,
-    parse_iso,
     checklist,
     ticked,
     verify_done,
@@ -90,7 +90,7 @@ def _escalation_line(ctx: BotContext, incident: dict) -> str:
         parts.append(tr("incident.escalation_fired", stages=", ".join(fired)))
     if pending:
         parts.append(tr("incident.escalation_next", stage=tr(f"escalation.stage.{pending[0]['stage']}"),
-                        at=ctx.local(parse_iso(pending[0]["due_at"]))))
+                        at=ctx.local(parse_time(pending[0]["due_at"]))))
     return f"{escape(tr('incident.label.escalation'))}: {escape(' · '.join(parts) or '—')}"
 
 
@@ -112,7 +112,7 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
                    trace_count: int) -> str:
     tr, lang = ctx.tr, ctx.tr.lang
     sev = incident["severity"]
-    opened = parse_iso(incident["opened_at"])
+    opened = parse_time(incident["opened_at"])
     lines = [f"{SEVERITY_ICONS.get(sev, '')} <b>{escape(incident['ref'])} · "
              f"{escape(title_of(incident, lang))}</b>"]
     deadline = response_deadline(sev, opened)
@@ -139,9 +139,9 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
         lines.append(escape(tr("incident.linked_reports", count=len(incident["linked"]))))
     lines.append("")
     if status == RESOLVED:
-        resolved = parse_iso(incident["resolved_at"])
+        resolved = parse_time(incident["resolved_at"])
         lines.append(f"<b>{escape(tr('incident.resolved_line', by=who(incident['resolved_by']), at=ctx.local(resolved)))}</b>")
-        ack = parse_iso(incident["acknowledged_at"])
+        ack = parse_time(incident["acknowledged_at"])
         lines.append(escape(tr("incident.times", tta=format_duration(ack - opened if ack else None, tr),
                                ttr=format_duration(resolved - opened, tr))))
         if incident["resolve_override"]:
@@ -253,7 +253,7 @@ def incidents_list_text(ctx: BotContext, incidents: list[dict], now: datetime) -
         return escape(tr("incidents.none"))
     lines = [f"<b>{escape(tr('incidents.title', count=len(incidents)))}</b>"]
     for inc in incidents:
-        age = format_duration(now - parse_iso(inc["opened_at"]), tr)
+        age = format_duration(now - parse_time(inc["opened_at"]), tr)
         found = current_step(inc)
         where = (tr("incident.step_of", n=found[0] + 1, total=len(inc["steps"]))
                  if found else tr("incident.walk_finished"))
