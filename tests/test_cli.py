@@ -202,3 +202,17 @@ def test_a_store_from_a_newer_version_is_reported_not_crashed_on(cli_env, capsys
     (data_dir / "store.json").write_text('{"schema": 99, "last_ids": {}, "tables": {}}')
     assert main(["token", "status"]) == 0
     assert "newer than this code" in capsys.readouterr().err
+
+
+def test_run_refuses_broken_runbooks_and_lists_the_problems(sandbox, tmp_path) -> None:
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "token-expired.toml").write_text('id = "token-expired"\nseverity = "P9"\n',
+                                              encoding="utf-8")
+    env = {**os.environ, **sandbox.env(lang="en", RUNBOOKS_DIR=str(books)), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == EX_CONFIG
+    assert "token-expired.toml: severity" in result.stderr and "P9" in result.stderr
+    assert "common.toml" in result.stderr  # every problem at once, not the first one
+    assert sandbox.telegram.commands_for(None, "ko") == []  # it never started
