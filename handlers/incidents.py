@@ -19,7 +19,7 @@ from bot.incident_record import valid_topic
 from bot.runbooks import SEVERITIES
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context
-from handlers.escalation import arm, disarm, fire_stage
+from handlers.escalation import arm, fire_stage
 from handlers.incident_live import post_live, refresh_live, reply_to_live, send_document
 from handlers.incident_render import incidents_list_text, scenario_keyboard
 from handlers.messages import answer, edit_html, quoted
@@ -120,8 +120,7 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     except Refused as refused:
         await _tell(update, ctx.tr(refused.key, **refused.params))
         return
-    disarm(context.application, incident["id"])
-    arm(context.application, incident)
+    arm(context.application, incident)  # replaces the jobs of every unfired stage
     await refresh_live(context.bot, ctx, incident["id"])
     await _tell(update, ctx.tr("incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
 
