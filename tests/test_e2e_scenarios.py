@@ -64,7 +64,7 @@ async def test_scenario_1_token_expired(chat, sandbox) -> None:
     assert len(bundles) == 1 and bundles[0].reply_to_message_id == walk.live().message_id
     with tarfile.open(fileobj=io.BytesIO(bundles[0].document.data)) as archive:
         names = archive.getnames()
-    assert any(n.endswith("SF-20261125-0001.json") for n in names)
+    assert any(n.endswith(f"{sandbox.trace_id('SF-20261125-0001')}.json") for n in names)
     assert any(n.split("/")[-1].startswith("error_") and n.endswith(".log") for n in names)
     markdown = await _finish(walk, sandbox)
     assert "token.status" in markdown and "expired" in markdown.lower()

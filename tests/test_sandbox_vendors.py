@@ -38,6 +38,7 @@ from bot.sandbox.home import (
     remove_stats,
     seed_home,
     stats_path,
+    trace_ids,
 )
 from bot.sandbox.instagram import FakeInstagram
 
@@ -804,6 +805,13 @@ def test_seed_home_renames_traces_with_their_dates(tmp_path):
     ids_in_logs = set(re.findall(r"SF-\d{8}-\d{4}", "".join(
         p.read_text() for p in log_files(home))))
     assert ids_in_logs <= {p.stem for p in traces}
+    # a test names a trace by its id in the sample and gets the seeded one: same trace, new name
+    renamed = trace_ids(home)
+    sample = json.loads((SAMPLE_HOME / "config/logs/traces/SF-20261125-0001.json").read_text())
+    seeded = json.loads((home / f"config/logs/traces/{renamed['SF-20261125-0001']}.json").read_text())
+    assert (seeded["topic"], seeded["stage"], seeded["status"]) == (
+        sample["topic"], sample["stage"], sample["status"])
+    assert sorted(renamed.values()) == [p.stem for p in traces]
 
 
 @pytest.mark.parametrize("age_h", [1.0, 30.0])

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.sandbox.base import FakeServer
 from bot.sandbox.cloudinary import FakeCloudinary
 from bot.sandbox.fal import FakeFal
-from bot.sandbox.home import make_stats_stale, seed_home
+from bot.clock import utc_now
+from bot.sandbox.home import make_stats_stale, seed_home, trace_ids
 from bot.sandbox.instagram import FakeInstagram
 from bot.sandbox.telegram import FakeTelegram, TgChat, TgUser
 
@@ -52,15 +53,16 @@ class Sandbox:
 
     @classmethod
     def start(cls, root: Path, *, token_days_left: float = 54, stats_age_h: float = 1.0,
-              history_age_h: float = 25.0) -> Sandbox:
+              history_age_h: float = 25.0, now: datetime | None = None) -> Sandbox:
         """Start every fake and seed `root/home`; the store goes to `root/data`.
 
         The sample logs tell of past incidents; `history_age_h` is how long ago they ended. The
         default puts them just outside the 24-hour window of the `logs` probe, so a fresh
-        sandbox is all green; 0 makes them current.
+        sandbox is all green; 0 makes them current. `now` (default: `bot.clock.utc_now()`, the
+        clock the bot reads too) is the moment everything is seeded relative to.
         """
         root.mkdir(parents=True, exist_ok=True)
-        now = datetime.now(timezone.utc)
+        now = now or utc_now()
         expires = now + timedelta(days=token_days_left)
         fakes = [
             FakeTelegram(BOT_TOKEN),
@@ -83,6 +85,10 @@ class Sandbox:
         for chat in (OPS_CHAT, *(private_chat(u) for u in (ADMIN, OPERATOR, VIEWER, STRANGER))):
             telegram.add_chat(chat)
         return cls(telegram, instagram, cloudinary, fal, root, home, root / "data")
+
+    def trace_id(self, sample_id: str) -> str:
+        """The seeded home's id for the sample's trace `sample_id` (they follow the dates)."""
+        return trace_ids(self.home)[sample_id]
 
     def env(self, *, lang: str = "ko", debug_token: bool = True, **overrides: str) -> dict[str, str]:
         """Settings for the real bot, pointed at the fakes."""

@@ -32,6 +32,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bot.clock import utc_now
+
 SAMPLE_HOME = Path(__file__).resolve().parents[2] / "data" / "sample-home"
 PIPELINE_TZ = timezone(timedelta(hours=9), "KST")  # the offset traces and stats carry
 SAMPLE_LOG_TZ = PIPELINE_TZ  # the zone the sample's naive log times were written in
@@ -94,6 +96,18 @@ def seed_home(dest: Path, *, now: datetime | None = None, stats_age_h: float = 1
     return dest
 
 
+def trace_ids(home: Path) -> dict[str, str]:
+    """The sample's trace id -> the id the same trace has in the seeded `home`.
+
+    Seeding renames traces by their moved dates, so a test names a trace by its id in the
+    sample (`SF-20261125-0001`) and asks for today's name; both sides are in start order.
+    """
+    def in_order(traces: dict[str, dict[str, Any]]) -> list[str]:
+        return sorted(traces, key=lambda tid: _parse_iso(traces[tid]["started_at"]))
+
+    return dict(zip(in_order(_read_traces(SAMPLE_HOME)), in_order(_read_traces(Path(home)))))
+
+
 def stats_path(home: Path) -> Path:
     return Path(home) / STATS_FILE
 
@@ -134,7 +148,7 @@ def parse_log_time(line: str, tz: timezone | None = None) -> datetime | None:
 # ---- internals ---------------------------------------------------------------------------------
 def _aware(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return utc_now()
     return now if now.tzinfo is not None else now.astimezone()
 
 
