@@ -98,7 +98,7 @@ def build_application(settings: Settings, services: Services, *,
     )
     shelf = RunbookShelf(settings.runbooks_dir)  # RunbookError: every problem, named by file
     engine = IncidentEngine(services.store, shelf, offsets=settings.escalation_offsets,
-                            tz=settings.timezone, clock=services.clock)
+                            tz=settings.timezone, clock=services.clock, redact=services.redact)
     application.bot_data[KEY] = BotContext(settings=settings, services=services, engine=engine,
                                            runbooks_loaded_at=services.clock())
 

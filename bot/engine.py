@@ -43,6 +43,7 @@ from bot.incident_record import (
     verify_done,
 )
 from bot.runbooks import SEVERITIES, RunbookShelf
+from bot.secrets import Redactor
 from bot.store import Conflict, Store
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,11 @@ class Pressed:
 
 class IncidentEngine:
     def __init__(self, store: Store, shelf: RunbookShelf, *, offsets: Any, tz: tzinfo,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, redact: Callable[[str], str] | None = None) -> None:
         self.store, self.shelf, self.offsets, self.tz, self.clock = store, shelf, offsets, tz, clock
+        # what people type and what actions report is redacted before it is stored: a record
+        # outlives the chat message (post-mortems, /stats, backups of DATA_DIR)
+        self.redact = redact or Redactor()
         self._open_lock = threading.Lock()
 
     # -- reading
@@ -336,12 +340,13 @@ class IncidentEngine:
                 status = FAILED
             else:
                 status = DONE
-            mine.update(status=status, outcome=outcome.value, summary=result.summary,
-                        lines=list(result.lines[:SUMMARY_LINES]),
+            summary = self.redact(result.summary)
+            mine.update(status=status, outcome=outcome.value, summary=summary,
+                        lines=[self.redact(line) for line in result.lines[:SUMMARY_LINES]],
                         more=max(0, len(result.lines) - SUMMARY_LINES), at=iso(now))
             timeline = d["timeline"] + [event(
                 now, mine["by"], "step.result",
-                {"step": step["id"], "outcome": outcome.value, "summary": result.summary})]
+                {"step": step["id"], "outcome": outcome.value, "summary": summary})]
             changes: dict = {"step_state": states, "timeline": timeline}
             new_traces = [t for t in result.trace_ids if t not in d["trace_ids"]]
             if new_traces:
@@ -362,6 +367,7 @@ class IncidentEngine:
                admin: bool) -> tuple[str, dict]:
         """Apply a reply to the bot's question; (what was answered, the incident)."""
         answered: list[str] = []
+        text = self.redact(text)
 
         def change(d: dict) -> dict:
             pending = d.get("pending_reply") or {}

@@ -182,9 +182,9 @@ class PipelineFiles(Protocol):
     async def images(self, topic: str, archive: bool = False) -> ImageFolder:
         """content/images/<topic>/ or its archive/; UnsafePath for a topic that is not a folder name."""
 
-    async def collect_bundle(self, lines: int, redact: Callable[[str], str], day: str,
-                             folder: str) -> LogBundle:
-        """The playbook's log collection: `error_<day>.log` (stderr tails) and the SF-* traces."""
+    async def collect_bundle(self, lines: int, day: str, folder: str) -> LogBundle:
+        """The playbook's log collection: `error_<day>.log` (stderr tails) and the SF-* traces,
+        redacted."""
 
 
 class TokenExpiryStore(Protocol):

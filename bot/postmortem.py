@@ -20,6 +20,7 @@ from bot.i18n import Translator
 from bot.incident_record import ticked
 from bot.clock import parse_time
 from bot.incident_stats import Translate, elapsed, format_duration
+from bot.secrets import Redactor
 
 # Characters that mean something to Markdown wherever they stand (emphasis, code, links, HTML,
 # tables, strikethrough, GitHub's $math$); in a heading also '#', whose trailing run would be
@@ -377,9 +378,15 @@ class _Renderer:
         return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
-def render_postmortem(incident: dict, *, lang: str, tz: tzinfo, now: datetime) -> str:
-    """The incident as a Markdown post-mortem in `lang` (ko or en), times shown in `tz`."""
-    return _Renderer(incident, lang, tz, now).document()
+def render_postmortem(incident: dict, *, lang: str, tz: tzinfo, now: datetime,
+                      redact: Redactor | None = None) -> str:
+    """The incident as a Markdown post-mortem in `lang` (ko or en), times shown in `tz`.
+
+    Every string of the record is redacted before anything is escaped (Markdown escaping turns
+    `_` into `\\_`, and an escaped secret no longer matches), and the document once more after.
+    """
+    redact = redact or Redactor()
+    return redact(_Renderer(redact.deep(incident), lang, tz, now).document())
 
 
 def postmortem_filename(incident: dict) -> str:

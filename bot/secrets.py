@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "•••"
@@ -37,21 +39,49 @@ class Secret:
         return bool(self._value)
 
 
-# Credentials that are not ours to know but look like credentials: the pipeline's own log lines
-# (shown by /health and the log tools) may quote someone's token, an old one, or a URL.
+# Credentials that are not ours to know but look like credentials. The pipeline's own log lines
+# (shown by /health, the log tools and the log bundle) quote other bots' tokens inside Bot API
+# URLs, JSON bodies with "access_token", headers and connection strings. Each shape masks the
+# value and keeps what names it, so a line still says *what* was there.
+_VALUE = r"[^\s\"'<>&,;)}\]]{3,}"  # up to a quote, a separator or a placeholder's '<'
+_SECRET_NAME = (r"[\w.-]*?(?:access[_-]?token|refresh[_-]?token|auth[_-]?token|id[_-]?token|"
+                r"input[_-]?token|exchange[_-]?token|bot[_-]?token|token|client[_-]?secret|"
+                r"app[_-]?secret|api[_-]?secret|secret[_-]?key|secret|password|passwd|pwd|"
+                r"api[_-]?key|apikey|access[_-]?key|private[_-]?key|fal[_-]?key|signature|"
+                r"credentials?)")
 _SHAPES = [
-    (re.compile(r"\b(access_token|input_token|fb_exchange_token|client_secret|api_secret|"
-                r"api_key|token)=[A-Za-z0-9_.%|\-]{8,}", re.IGNORECASE), r"\1=" + MASK),
-    (re.compile(r"\b(Bearer|OAuth|Key)\s+[A-Za-z0-9_.:|\-]{16,}"), r"\1 " + MASK),
-    (re.compile(r"cloudinary://[^\s:@/]+:[^\s@/]+@"), "cloudinary://" + MASK + "@"),
-    (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"), MASK),  # a Telegram bot token
-    (re.compile(r"\b(?:EAA|IGAA|IGQV)[A-Za-z0-9_-]{20,}"), MASK),  # Meta access tokens
+    # Authorization: Bearer …, "authorization": "Key id:secret", proxy-authorization=Basic …
+    (re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+                r"(?:(bearer|basic|digest|oauth|key|token|bot)\s+)?" + _VALUE),
+     lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + MASK),
+    # key=value, "key": "value", 'key': 'value' for anything named like a secret
+    (re.compile(r"(?i)(?<![\w.-])(" + _SECRET_NAME + r"(?:\s*=\s*[\"']?|[\"']\s*[:=]\s*[\"']?))"
+                + _VALUE), lambda m: m.group(1) + MASK),
+    # key: value (YAML, headers, prose): only a value that looks generated (a digit, 8+ long),
+    # so "access token: Session has expired" keeps its words
+    (re.compile(r"(?i)(?<![\w.-])(" + _SECRET_NAME + r"\s*:\s*)(?=[^\s\"']*\d)[^\s\"'<>&,;)}\]]{8,}"),
+     lambda m: m.group(1) + MASK),
+    (re.compile(r"\b(Bearer|OAuth|Key|Basic)\s+[A-Za-z0-9_.:|+/=\-]{16,}"), r"\1 " + MASK),
+    # user:password in any URL (cloudinary://key:secret@cloud, postgres://u:p@host, https://u:p@h)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}://)[^\s:/@<>\"']+:[^\s@/<>\"']+@"),
+     r"\1" + MASK + "@"),
+    # a Telegram bot token anywhere, also glued to "bot" in a Bot API URL path
+    (re.compile(r"(?<!\d)\d{5,12}:[A-Za-z0-9_-]{30,}"), MASK),
+    # Meta access tokens (Facebook/Graph EAA…, Instagram Login IGAA…, legacy IGQV…)
+    (re.compile(r"(?<![A-Za-z0-9])(?:EAA[A-Za-z0-9]|IGAA|IGQV)[A-Za-z0-9_-]{20,}"), MASK),
+    # a fal key: <uuid>:<32 hex>
+    (re.compile(r"(?i)\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}:[0-9a-f]{32}\b"), MASK),
 ]
 
 
 class Redactor:
-    """Masks every configured secret (raw, URL-encoded, HTML-escaped) and anything shaped
-    like a credential."""
+    """Masks every configured secret (raw, URL-encoded, HTML- or JSON-escaped) and anything
+    shaped like a credential.
+
+    Use it on text as it arrives, before it is clipped to a length or escaped for HTML or
+    Markdown: a cut secret no longer has the shape that is recognised, and an escaped one
+    (`_` as `\\_`) no longer matches the configured value.
+    """
 
     MIN_LEN = 6  # shorter values would mask ordinary words and numbers
 
@@ -60,7 +90,8 @@ class Redactor:
         for value in secrets:
             if not value or len(value) < self.MIN_LEN:
                 continue
-            forms.update({value, quote(value, safe=""), quote_plus(value), html.escape(value)})
+            forms.update({value, quote(value, safe=""), quote_plus(value), html.escape(value),
+                          json.dumps(value)[1:-1]})
         ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leftovers
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
@@ -72,6 +103,16 @@ class Redactor:
         for shape, replacement in _SHAPES:
             text = shape.sub(replacement, text)
         return text
+
+    def deep(self, value: Any) -> Any:
+        """A copy of a JSON-like value with every string in it (keys too) redacted."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self(k) if isinstance(k, str) else k: self.deep(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.deep(v) for v in value]
+        return value
 
 
 class RedactingFormatter(logging.Formatter):

@@ -136,8 +136,9 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
                        tr=tr, timeout_s=timeout_s)
         if settings.telegram_bot_token else None
     )
-    files = PipelineHome(settings.sunflow_home)
-    services = Services(settings=settings, store=store, tr=tr, redact=settings.redactor(),
+    redact = settings.redactor()
+    files = PipelineHome(settings.sunflow_home, redact)
+    services = Services(settings=settings, store=store, tr=tr, redact=redact,
                         instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
                         files=files, clock=clock)
     services.probes = [

@@ -44,6 +44,16 @@ def clip(text: str, limit: int = LINE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def safe(ctx: BotContext, text: str, limit: int | None = None) -> str:
+    """Text from people or services as HTML: redacted whole, then clipped, then escaped.
+
+    In that order only: a secret cut in half, or with its `_` and `&` escaped, is no longer
+    recognised by the redactor.
+    """
+    text = ctx.redact(text or "")
+    return escape(clip(text, limit) if limit else text)
+
+
 who = display_name
 
 
@@ -145,7 +155,7 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
         lines.append(escape(tr("incident.times", tta=format_duration(ack - opened if ack else None, tr),
                                ttr=format_duration(resolved - opened, tr))))
         if incident["resolve_override"]:
-            lines.append(escape(tr("incident.override_line", reason=incident["resolve_override"])))
+            lines.append(safe(ctx, tr("incident.override_line", reason=incident["resolve_override"])))
         pm = incident["postmortem"]
         lines.append(escape(tr("incident.postmortem_written", filename=pm["filename"])
                             if pm["written_at"] else tr("incident.postmortem_pending")))
@@ -177,11 +187,11 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
         step, state = last
         lines.append("")
         lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(clip(_text(step, lang), 48))}, "
-                     f"{escape(who(state['by']))}): {OUTCOME_ICONS.get(state['outcome'], '')} "
-                     f"{escape(clip(state['summary'] or ''))}")
+                     f"{safe(ctx, who(state['by']))}): {OUTCOME_ICONS.get(state['outcome'], '')} "
+                     f"{safe(ctx, state['summary'] or '', LINE_CHARS)}")
         details = state["lines"]
         if detail_lines:
-            lines += [f"  · {escape(clip(line))}" for line in details[:detail_lines]]
+            lines += [f"  · {safe(ctx, line, LINE_CHARS)}" for line in details[:detail_lines]]
         hidden = len(details) - min(detail_lines, len(details)) + state.get("more", 0)
         if hidden:
             lines.append(f"  {escape(tr('incident.more_lines', count=hidden))}")

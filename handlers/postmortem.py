@@ -120,7 +120,8 @@ async def write_postmortem(bot: Bot, ctx: BotContext, incident: dict) -> dict:
     now = ctx.services.clock()
     # written as of now, so its own checklist shows the write-up ticked
     final = {**incident, "postmortem": {**incident["postmortem"], "written_at": iso(now)}}
-    markdown = ctx.redact(render_postmortem(final, lang=ctx.tr.lang, tz=ctx.settings.timezone, now=now))
+    markdown = render_postmortem(final, lang=ctx.tr.lang, tz=ctx.settings.timezone, now=now,
+                                 redact=ctx.redact)
     filename = postmortem_filename(incident)
     saved = await asyncio.to_thread(ctx.engine.save_postmortem, incident["id"], markdown=markdown,
                                     filename=filename)

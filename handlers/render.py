@@ -33,7 +33,7 @@ def health_text(report: HealthReport, ctx: BotContext) -> str:
     for result in report.results:
         lines.append(
             f"{ICONS[result.state]} <b>{escape(tr(f'component.{result.component}'))}</b>"
-            f" · {_latency(result)} · {escape(result.reason)}"
+            f" · {_latency(result)} · {escape(ctx.redact(result.reason))}"
         )
     return ctx.redact("\n".join(lines))
 
@@ -74,7 +74,7 @@ def token_text(status: TokenStatus, ctx: BotContext) -> str:
 
     lines = [
         f"{ICONS[status.state]} <b>{escape(tr('token.title'))}</b>",
-        f"{escape(tr('token.label.state'))}: {escape(validity)}",
+        f"{escape(tr('token.label.state'))}: {escape(ctx.redact(validity))}",
         f"{escape(tr('token.label.expiry'))}: {escape(expiry)}",
         f"{escape(tr('token.label.source'))}: {escape(source)}",
     ]

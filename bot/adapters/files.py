@@ -12,6 +12,10 @@ Lines without a timestamp (tracebacks) belong to the line above.
 Everything here is read-only, and nothing is read outside these folders: a file pattern is a
 name inside config/logs (no `/`, no `..`), a topic is one folder name under content/images, and
 anything else raises `UnsafePath` before a file is touched.
+
+The pipeline's text is redacted as it is read, line by line, before anyone clips, escapes or
+stores it: its logs quote tokens (other bots' in Bot API URLs, Graph `access_token`s, JSON
+bodies), and a secret cut at a preview's length or escaped for HTML is no longer recognisable.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 from bot.clock import utc_now
 from bot.health import ProbeResult, State, Stopwatch
 from bot.i18n import Translator
+from bot.secrets import Redactor
 from bot.ports import (
     ImageFolder,
     LocalImage,
@@ -147,8 +152,10 @@ def _problem(exc: OSError) -> str:
 class PipelineHome:
     """`PipelineFiles` for one SUNFLOW_HOME."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, redact: Redactor | None = None) -> None:
         self.home = home
+        # shapes alone when the caller knows no secrets (a drill, a test); the bot passes its own
+        self._redact = redact or Redactor()
 
     @property
     def stats_path(self) -> Path:
@@ -198,7 +205,7 @@ class PipelineHome:
                 frac = match.group("frac")
                 stamp = parse_timestamp(match.group("ts") + (f".{frac}" if frac else ""))
                 if stamp is not None and stamp >= since:
-                    found.append(LogLine(path.name, line.strip(), stamp))
+                    found.append(LogLine(path.name, self._redact(line.strip()), stamp))
         found.sort(key=lambda item: item.at or since)
         return found
 
@@ -229,6 +236,7 @@ class PipelineHome:
             except OSError as exc:
                 tails.append(LogTail(path.name, (), (), _mtime(path), _problem(exc)))
                 continue
+            text = [self._redact(line) for line in text]
             errors = tuple(LogLine(path.name, line, line_time(line)) for line in text
                            if line_level(line) in ERROR_LEVELS)
             tails.append(LogTail(path.name, tuple(text), errors, _mtime(path)))
@@ -246,9 +254,9 @@ class PipelineHome:
                     for raw in handle:
                         line = raw.rstrip("\r\n")
                         at = line_time(line) or at  # a traceback line belongs to the line above
-                        if text in line:
+                        if text in line:  # searched as written, shown redacted
                             count += 1
-                            last.append(LogLine(path.name, line, at))
+                            last.append(LogLine(path.name, self._redact(line), at))
             except OSError as exc:
                 found.append(LogMatches(path.name, 0, (), _problem(exc)))
                 continue
@@ -282,7 +290,7 @@ class PipelineHome:
             if not isinstance(body, dict):
                 found.append(TraceFile(path.name, None, "not a JSON object"))
                 continue
-            found.append(TraceFile(path.name, body))
+            found.append(TraceFile(path.name, self._redact.deep(body)))
         return found
 
     # ---- local images ----------------------------------------------------------------------
@@ -315,12 +323,10 @@ class PipelineHome:
 
     # ---- the playbook's log collection -----------------------------------------------------
 
-    async def collect_bundle(self, lines: int, redact: Callable[[str], str], day: str,
-                             folder: str) -> LogBundle:
-        return await asyncio.to_thread(self._collect_bundle, lines, redact, day, folder)
+    async def collect_bundle(self, lines: int, day: str, folder: str) -> LogBundle:
+        return await asyncio.to_thread(self._collect_bundle, lines, day, folder)
 
-    def _collect_bundle(self, lines: int, redact: Callable[[str], str], day: str,
-                        folder: str) -> LogBundle:
+    def _collect_bundle(self, lines: int, day: str, folder: str) -> LogBundle:
         # `tail -200 config/logs/*_stderr.log > error_YYYYMMDD.log`: one file, tail's headers
         sections, log_files = [], []
         for tail in self._tail_logs(STDERR_LOGS, lines):
@@ -344,7 +350,7 @@ class PipelineHome:
         now = time.time()
         with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
             for name, text in members:
-                data = redact(text).encode("utf-8")
+                data = self._redact(text).encode("utf-8")
                 info = tarfile.TarInfo(f"{folder}/{name}")
                 info.size, info.mtime, info.mode = len(data), now, 0o644
                 archive.addfile(info, io.BytesIO(data))

@@ -20,13 +20,14 @@ from bot.sandbox.home import make_stats_stale, seed_home, trace_ids
 from bot.sandbox.instagram import FakeInstagram
 from bot.sandbox.telegram import FakeTelegram, TgChat, TgUser
 
-# Obviously fake credentials: none has the shape of a real token.
-BOT_TOKEN = "700000001:SANDBOX-bot-token-not-real-000000000"
+# Obviously fake credentials. Like real ones, the bot token and the Cloudinary secret hold `_`,
+# the character Markdown escapes: a secret must be masked before any escaping.
+BOT_TOKEN = "700000001:SANDBOX_bot-token_not-real_000000000"
 IG_TOKEN = "sandbox-instagram-access-token-0001"
 IG_USER_ID = "17840000000000001"
 IG_APP_ID = "700000000000001"
 IG_APP_SECRET = "sandbox-app-secret-0001"
-CLOUD_NAME, CLOUD_KEY, CLOUD_SECRET = "sunflow-sandbox", "400000000000001", "sandbox-cloudinary-secret-0001"
+CLOUD_NAME, CLOUD_KEY, CLOUD_SECRET = "sunflow-sandbox", "400000000000001", "sandbox_cld_secret_q7X_0001"
 FAL_KEY = "sandbox-fal-key-id:sandbox-fal-key-secret-0001"
 
 OPS_CHAT = TgChat(id=-1001000000001, type="supergroup", title="SunFlow Ops")
