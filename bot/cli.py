@@ -67,10 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(lang=args.lang)
     try:
-        settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run")
+        # health checks what it can: a component whose settings are wrong shows down
+        settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run",
+                                     partial=args.command == "health")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
+    for component, problem in settings.unusable.items():
+        print(f"sunflow-ops: {component} is not checked: {problem}", file=sys.stderr)
     running = args.command == "run"
     level = logging.DEBUG if args.verbose else logging.INFO if running else logging.WARNING
     configure_logging(settings.redactor(), level=level,

@@ -7,6 +7,7 @@ are wrapped in `Secret` and never appear in a problem message, a repr or a log l
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -43,6 +44,21 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(seconds=float(match.group(1)) * _UNIT_S[match.group(2)])
 
 _BOT_TOKEN_RE = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{20,}$")
+# Variables that hold a credential: a problem message never shows them (a URL set to a token by
+# mistake, a token pasted into a URL), whichever variable the problem is about.
+SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET",
+                    "FAL_KEY", "CLOUDINARY_URL")
+# What each checked component needs. When only these are wrong, `sunflow-ops health` still checks
+# every other component and shows this one down with the problem (playbook scenario 6: the CLI
+# is what is left when things are broken).
+COMPONENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
+    "telegram": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE_URL"),
+    "instagram": ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_USER_ID", "INSTAGRAM_GRAPH_URL",
+                  "INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET"),
+    "cloudinary": ("CLOUDINARY_URL",),
+    "fal": ("FAL_KEY", "FAL_QUEUE_URL"),
+}
+_COMPONENT_OF = {var: comp for comp, names in COMPONENT_VARIABLES.items() for var in names}
 
 
 class ConfigError(Exception):
@@ -92,6 +108,8 @@ class Settings:
     action_timeout_s: float = 30.0
     # messages (edits included) a minute the bot sends one group; Telegram allows about 20
     telegram_group_max_rate: int = 20
+    # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
+    unusable: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(
@@ -100,17 +118,20 @@ class Settings:
         *,
         dotenv_path: str | Path | None = ".env",
         require_telegram: bool = True,
+        partial: bool = False,
     ) -> Settings:
         """Read settings: the process environment wins over the `.env` file.
 
         `require_telegram=False` serves the CLI, which must work when Telegram is the thing
-        that broke (playbook scenario 6) or was never configured.
+        that broke (playbook scenario 6) or was never configured. `partial=True` (the CLI's
+        health check) does not raise for problems that only concern one component's variables:
+        that component is listed in `unusable` with its problems, and the rest is usable.
         """
         merged: dict[str, str] = {}
         if dotenv_path is not None and Path(dotenv_path).is_file():
             merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         merged.update(os.environ if env is None else env)
-        return _parse(merged, require_telegram=require_telegram)
+        return _parse(merged, require_telegram=require_telegram, partial=partial)
 
     @property
     def has_debug_token_credentials(self) -> bool:
@@ -147,6 +168,7 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.variables: list[str] = []  # the variable each problem is about
 
     def raw(self, name: str) -> str | None:
         value = self.env.get(name)
@@ -157,6 +179,15 @@ class _Reader:
 
     def problem(self, name: str, message: str) -> None:
         self.problems.append(f"{name}: {message}")
+        self.variables.append(name)
+
+    def redactor(self) -> Redactor:
+        """Masks every credential the environment holds (a problem may quote any of them)."""
+        values = [v for name in SECRET_VARIABLES if (v := self.raw(name))]
+        for value in list(values):
+            parsed = urlparse(value)
+            values += [p for p in (parsed.password, value.partition(":")[2]) if p]
+        return Redactor(values)
 
     def required(self, name: str, needed: bool = True) -> str | None:
         value = self.raw(name)
@@ -280,7 +311,7 @@ def _zone(reader: _Reader) -> tzinfo:
         return timezone.utc
 
 
-def _parse(env: Mapping[str, str], *, require_telegram: bool) -> Settings:
+def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = False) -> Settings:
     r = _Reader(env)
 
     token = r.secret("TELEGRAM_BOT_TOKEN", needed=require_telegram)
@@ -335,6 +366,14 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool) -> Settings:
         action_timeout_s=r.number("ACTION_TIMEOUT_S", 30.0, 0, 600),
         telegram_group_max_rate=int(r.number("TELEGRAM_GROUP_MAX_RATE", 20, 0, 100_000)),
     )
-    if r.problems:
-        raise ConfigError(r.problems)
-    return settings
+    if not r.problems:
+        return settings
+    redact = r.redactor()
+    problems = [redact(p) for p in r.problems]
+    components = [_COMPONENT_OF.get(name) for name in r.variables]
+    if not partial or None in components:
+        raise ConfigError(problems)
+    unusable: dict[str, list[str]] = {}
+    for component, problem in zip(components, problems):
+        unusable.setdefault(component, []).append(problem)
+    return dataclasses.replace(settings, unusable={c: "; ".join(p) for c, p in unusable.items()})

@@ -28,12 +28,17 @@ COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "l
 
 
 class NotConfiguredProbe:
-    """A component whose settings are absent (the CLI runs without Telegram settings)."""
+    """A component whose settings are absent (the CLI runs without Telegram settings) or wrong
+    (`problem`: what `Settings` found, already secret-free)."""
 
-    def __init__(self, component: str, variable: str, tr: Translator) -> None:
-        self.component, self._variable, self._tr = component, variable, tr
+    def __init__(self, component: str, variable: str, tr: Translator,
+                 problem: str | None = None) -> None:
+        self.component, self._variable, self._tr, self._problem = component, variable, tr, problem
 
     async def probe(self) -> ProbeResult:
+        if self._problem is not None:
+            return ProbeResult(self.component, State.DOWN, None,
+                               self._tr("probe.misconfigured", problem=self._problem))
         return ProbeResult(self.component, State.DOWN, None,
                            self._tr("probe.not_configured", variable=self._variable))
 
@@ -70,9 +75,10 @@ class Services:
     store: Store
     tr: Translator
     redact: Redactor
-    instagram: InstagramGraph
-    cloudinary: CloudinaryImageHost
-    fal: FalImageGenerator
+    # None: not configured, or its settings are wrong (`settings.unusable`, the CLI's health)
+    instagram: InstagramGraph | None
+    cloudinary: CloudinaryImageHost | None
+    fal: FalImageGenerator | None
     telegram: TelegramBotApi | None
     files: PipelineHome
     clock: Clock = utc_now
@@ -108,18 +114,21 @@ class Services:
 
 def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
                    store_problem: str | None = None) -> Services:
-    """Wire every adapter from settings. `Settings.from_env` already checked what is required."""
-    missing = [name for name, value in (
-        ("INSTAGRAM_ACCESS_TOKEN", settings.instagram_access_token),
-        ("INSTAGRAM_USER_ID", settings.instagram_user_id),
-        ("CLOUDINARY_URL", settings.cloudinary), ("FAL_KEY", settings.fal_key)) if not value]
+    """Wire every adapter from settings. `Settings.from_env` already checked what is required;
+    a component in `settings.unusable` gets no adapter, and its health line says why."""
+    unusable = settings.unusable
+    missing = [name for name, value, component in (
+        ("INSTAGRAM_ACCESS_TOKEN", settings.instagram_access_token, "instagram"),
+        ("INSTAGRAM_USER_ID", settings.instagram_user_id, "instagram"),
+        ("CLOUDINARY_URL", settings.cloudinary, "cloudinary"),
+        ("FAL_KEY", settings.fal_key, "fal")) if not value and component not in unusable]
     if missing:
         raise ConfigError([f"{name}: is required but not set" for name in missing])
     tr = Translator(settings.bot_lang)
     # Each call to a vendor gets a little less than the health deadline, so a slow vendor is
     # reported by its adapter (with its own reason) rather than cut off by the runner.
     timeout_s = settings.health_timeout_s * 0.9
-    instagram = InstagramGraph(
+    instagram = None if "instagram" in unusable else InstagramGraph(
         graph_url=settings.instagram_graph_url,
         access_token=settings.instagram_access_token,
         user_id=settings.instagram_user_id,
@@ -128,25 +137,31 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
         tr=tr,
         timeout_s=timeout_s,
     )
-    cloudinary = CloudinaryImageHost(settings.cloudinary, tr=tr, timeout_s=timeout_s)
-    fal = FalImageGenerator(key=settings.fal_key, queue_url=settings.fal_queue_url, tr=tr,
-                            timeout_s=timeout_s)
+    cloudinary = None if "cloudinary" in unusable else CloudinaryImageHost(
+        settings.cloudinary, tr=tr, timeout_s=timeout_s)
+    fal = None if "fal" in unusable else FalImageGenerator(
+        key=settings.fal_key, queue_url=settings.fal_queue_url, tr=tr, timeout_s=timeout_s)
     telegram = (
         TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
                        tr=tr, timeout_s=timeout_s)
-        if settings.telegram_bot_token else None
+        if settings.telegram_bot_token and "telegram" not in unusable else None
     )
     redact = settings.redactor()
     files = PipelineHome(settings.sunflow_home, redact)
     services = Services(settings=settings, store=store, tr=tr, redact=redact,
                         instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
                         files=files, clock=clock)
+
+    def or_unusable(adapter: HealthProbe | None, component: str, variable: str) -> HealthProbe:
+        return adapter or NotConfiguredProbe(component, variable, tr, unusable.get(component))
+
     services.probes = [
-        instagram,
-        TokenProbe(instagram, store, tr=tr, clock=clock),
-        cloudinary,
-        fal,
-        telegram or NotConfiguredProbe("telegram", "TELEGRAM_BOT_TOKEN", tr),
+        or_unusable(instagram, "instagram", "INSTAGRAM_ACCESS_TOKEN"),
+        TokenProbe(instagram, store, tr=tr, clock=clock) if instagram is not None
+        else NotConfiguredProbe("token", "INSTAGRAM_ACCESS_TOKEN", tr, unusable.get("instagram")),
+        or_unusable(cloudinary, "cloudinary", "CLOUDINARY_URL"),
+        or_unusable(fal, "fal", "FAL_KEY"),
+        or_unusable(telegram, "telegram", "TELEGRAM_BOT_TOKEN"),
         StatsProbe(files, max_age_h=settings.stats_max_age_h, tr=tr, clock=clock),
         LogsProbe(files, tr=tr, clock=clock),
         StoreProbe(store, tr, store_problem),

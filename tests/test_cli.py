@@ -216,3 +216,40 @@ def test_run_refuses_broken_runbooks_and_lists_the_problems(sandbox, tmp_path) -
     assert "token-expired.toml: severity" in result.stderr and "P9" in result.stderr
     assert "common.toml" in result.stderr  # every problem at once, not the first one
     assert sandbox.telegram.commands_for(None, "ko") == []  # it never started
+
+
+def _cli(sandbox, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **sandbox.env(lang="en", HEALTH_TIMEOUT_S="2"), **env,
+                   "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_malformed_urls_are_named_without_echoing_any_secret(sandbox, tmp_path) -> None:
+    from bot.sandbox import FAL_KEY, IG_TOKEN
+
+    result = _cli(sandbox, tmp_path, "run",
+                  TELEGRAM_API_BASE_URL=f"api.telegram.org/bot{BOT_TOKEN}",  # the scheme left out
+                  INSTAGRAM_GRAPH_URL=IG_TOKEN,  # the token pasted into the wrong line
+                  FAL_QUEUE_URL=f"queue.fal.run/?key={FAL_KEY}")
+    assert result.returncode == EX_CONFIG, result.stderr
+    for name in ("TELEGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_URL", "FAL_QUEUE_URL"):
+        assert f"{name}: must be an http(s) URL" in result.stderr
+    for secret in (BOT_TOKEN, BOT_TOKEN.split(":")[1], IG_TOKEN, FAL_KEY, FAL_KEY.split(":")[1]):
+        assert secret not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_cloudinary_url_is_named_and_health_checks_the_rest(sandbox, tmp_path) -> None:
+    bad = "https://400000000000001:s3cr3t_from_the_console@sunflow-sandbox"  # the SDK's own parser
+    ran = _cli(sandbox, tmp_path, "run", CLOUDINARY_URL=bad)  # raises on this at import
+    assert ran.returncode == EX_CONFIG and "CLOUDINARY_URL: must look like cloudinary://" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    checked = _cli(sandbox, tmp_path, "health", CLOUDINARY_URL=bad)
+    assert checked.returncode == 2, checked.stderr  # down: one component cannot be checked
+    table = {line.split()[0]: line for line in checked.stdout.splitlines()[1:-1]}
+    assert "down" in table["cloudinary"] and "CLOUDINARY_URL" in table["cloudinary"]
+    assert all(" ok " in table[c] for c in ("instagram", "token", "fal", "telegram", "stats"))
+    assert "cloudinary is not checked: CLOUDINARY_URL" in checked.stderr
+    for result in (ran, checked):
+        assert "s3cr3t_from_the_console" not in result.stdout + result.stderr

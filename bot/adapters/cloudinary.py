@@ -16,19 +16,38 @@ message starts "Error <status> - ", and urllib3/socket failures GeneralError("Un
 from __future__ import annotations
 
 import asyncio
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import cloudinary
-import cloudinary.api
-import cloudinary.api_client.call_api
-import cloudinary.exceptions as cx
-import cloudinary.uploader
-import cloudinary.utils
 from urllib3.util.retry import Retry
+
+
+@contextmanager
+def _sdk_blind_to_the_environment() -> Iterator[None]:
+    # The SDK parses CLOUDINARY_URL from the environment when it is imported and raises on a
+    # bad scheme, which killed every command (health and token too) with a traceback before our
+    # settings could name the problem. We configure it per call from Settings instead, so it
+    # is imported without seeing the variable.
+    saved = os.environ.pop("CLOUDINARY_URL", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["CLOUDINARY_URL"] = saved
+
+
+with _sdk_blind_to_the_environment():
+    import cloudinary
+    import cloudinary.api
+    import cloudinary.api_client.call_api
+    import cloudinary.exceptions as cx
+    import cloudinary.uploader
+    import cloudinary.utils
 
 from bot.config import CloudinaryConfig
 from bot.errors import (

@@ -47,6 +47,7 @@ MESSAGES: dict[str, str] = {
     "probe.logs.errors": "{count} errors in 24 h, latest in {file}: {line}",
     "probe.logs.no_dir": "no log folder ({path})",
     "probe.not_configured": "not configured ({variable} is not set)",
+    "probe.misconfigured": "misconfigured: {problem}",
     "probe.store.ok": "ok ({incidents} incidents on record)",
     "probe.store.unusable": "cannot be opened: {problem}",
     "probe.store.recovered": "a damaged file was moved aside: {moved_to} (remove it once reviewed)",

@@ -47,6 +47,7 @@ MESSAGES: dict[str, str] = {
     "probe.logs.errors": "24시간 동안 오류 {count}건, 최근 {file}: {line}",
     "probe.logs.no_dir": "로그 폴더 없음 ({path})",
     "probe.not_configured": "설정 안 됨 ({variable} 미설정)",
+    "probe.misconfigured": "설정 오류: {problem}",
     "probe.store.ok": "정상 (인시던트 {incidents}건 기록)",
     "probe.store.unusable": "열 수 없음: {problem}",
     "probe.store.recovered": "손상된 파일을 옮겨 둠: {moved_to} (확인 후 삭제하세요)",
