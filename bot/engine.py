@@ -336,7 +336,8 @@ class IncidentEngine:
             outcome = result.outcome
             if outcome in (Outcome.ERROR, Outcome.UNAVAILABLE):
                 status = PENDING
-            elif step["phase"] == "verify" and outcome is Outcome.FAIL:
+            elif step["phase"] == "verify" and outcome is not Outcome.OK:
+                # verified means 🟢: a 🟡 (stale stats, a warning) is not fixed yet
                 status = FAILED
             else:
                 status = DONE

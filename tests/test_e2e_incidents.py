@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, VIEWER
+from bot.sandbox.home import make_stats_stale
 from tests.incident_walk import open_incident
 
 
@@ -276,6 +277,29 @@ async def test_a_verify_check_that_could_not_run_is_not_verified(chat, sandbox) 
     refused = await chat.press(walk.live(), data=f"v1:i:{walk.incident['id']}:{index}:ok", user=OPERATOR)
     assert refused["show_alert"] and "press Run" in refused["text"]
     assert walk.incident["step_state"][index]["status"] == "pending"
+
+
+async def test_a_warning_at_verify_is_not_verified(chat, sandbox) -> None:
+    """Stale statistics still stale at verify: 🟡 is not 🟢, and nobody resolves it as fixed."""
+    make_stats_stale(sandbox.home, 30)
+    walk = await open_incident(chat, "/incident stats")
+    await walk.walk(until_phase="verify")
+    index = walk.incident["current"]
+    assert walk.incident["steps"][index]["action"] == "stats.freshness"
+    await walk.press("run", user=OPERATOR)
+    state = walk.incident["step_state"][index]
+    assert state["outcome"] == "warn" and state["status"] == "failed"
+    assert walk.incident["current"] == index, "the walk waits for the fix"
+    await walk.press("skip", user=OPERATOR)
+    while walk.incident["current"] < len(walk.incident["steps"]):  # the same for the health check
+        _, state = await walk.step(user=OPERATOR)
+        if state["status"] == "failed":
+            assert state["outcome"] == "warn"
+            await walk.press("skip", user=OPERATOR)
+    text = walk.live().text
+    assert "Verified: press Resolve" not in text and "needs an admin's reason" in text
+    refused = await walk.press("res", user=OPERATOR)
+    assert refused["show_alert"] and walk.incident["status"] != "resolved"
 
 
 async def test_a_telegram_error_at_resolve_still_asks_for_the_root_cause(chat, sandbox) -> None:
