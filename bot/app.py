@@ -61,12 +61,13 @@ async def _on_start(application: Application) -> None:
                                               language_code=lang)
     await application.bot.set_my_commands(bot_commands(ctx.tr), scope=scope)
     for damage in ctx.services.store.recovered:
-        log.error("store file damaged: %s moved to %s (%s)", damage.path, damage.moved_to, damage.reason)
+        log.error("store damaged: %s moved to %s (%s)", damage.path, damage.moved_to, damage.reason)
+        key = "store.quarantined_notice" if damage.kind == "record" else "store.recovered_notice"
         try:  # best effort: the moved-aside file keeps the store line degraded until reviewed
             await application.bot.send_message(
                 ctx.settings.ops_chat_id,
-                ctx.redact(ctx.tr("store.recovered_notice", path=damage.path.name,
-                                  moved_to=damage.moved_to.name, reason=damage.reason)),
+                ctx.redact(ctx.tr(key, path=damage.path.name, moved_to=damage.moved_to.name,
+                                  reason=damage.reason)),
                 message_thread_id=ctx.settings.ops_thread_id,
             )
         except TelegramError:

@@ -22,6 +22,7 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import ConfigError, Settings
 from bot.runbooks import RunbookError
 from bot.health import HealthReport
+from bot.incident_record import RECORD_CHECKS
 from bot.i18n import Translator
 from bot.logging_setup import configure_logging
 from bot.secrets import Redactor
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(settings: Settings) -> int:
     try:
-        store = Store.open(settings.data_dir)
+        store = Store.open(settings.data_dir, checks=RECORD_CHECKS)
     except StoreError as exc:
         print(f"sunflow-ops: {exc}", file=sys.stderr)
         return EX_TEMPFAIL if isinstance(exc, StoreLocked) else EX_IOERR
@@ -158,7 +159,7 @@ async def _set_expiry(days_text: str, settings: Settings) -> int:
               f"{MAX_EXPIRY_DAYS}, got {days_text!r}", file=sys.stderr)
         return EX_USAGE
     try:
-        store = Store.open(settings.data_dir)
+        store = Store.open(settings.data_dir, checks=RECORD_CHECKS)
     except StoreLocked as exc:
         print(f"sunflow-ops: {exc}\n  (the bot is running: use /token set-expiry in the chat, "
               "or stop the bot first)", file=sys.stderr)

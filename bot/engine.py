@@ -175,7 +175,10 @@ class IncidentEngine:
                 return Opened(self._mutate(doc["id"], link), created=False)
             day = now.astimezone(self.tz).strftime("%Y%m%d")
             prefix = f"INC-{day}-"
-            sequence = 1 + len(self.store.find(TABLE, lambda d: d["ref"].startswith(prefix)))
+            # a durable sequence, never the count of records: a lost record must not free its ref
+            on_record = [int(d["ref"][len(prefix):]) for d in self.store.find(
+                TABLE, lambda d: d["ref"].startswith(prefix)) if d["ref"][len(prefix):].isdigit()]
+            sequence = self.store.next_sequence(f"incident-ref:{day}", floor=max(on_record, default=0))
             library = self.shelf.library
             record = new_record(runbook, {"during": library.during, "recovery": library.recovery},
                                 ref=f"{prefix}{sequence:03d}", topic=topic, actor=actor, now=now,

@@ -91,6 +91,100 @@ def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, .
     }
 
 
+_STATUSES = frozenset({OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED})
+_STEP_STATUSES = frozenset({PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED})
+_OPT_STR = (str, type(None))
+_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "ref": str, "scenario": str, "title": dict, "severity": str, "status": str,
+    "topic": _OPT_STR, "opened_at": str, "opened_by": _OPT_STR, "acknowledged_at": _OPT_STR,
+    "lead": _OPT_STR, "mitigating_at": _OPT_STR, "resolved_at": _OPT_STR,
+    "resolved_by": _OPT_STR, "resolve_override": _OPT_STR, "steps": list, "step_state": list,
+    "current": int, "checklists": dict, "checklist": dict, "trace_ids": list, "timeline": list,
+    "escalation": list, "message": (dict, type(None)), "pending_reply": (dict, type(None)),
+    "linked": list, "postmortem": dict, "prevention_items": list,
+}
+_STEP_FIELDS = {"id": str, "phase": str, "text": dict, "action": _OPT_STR, "args": dict,
+                "admin": bool, "confirm": bool, "command": _OPT_STR}
+_STATE_FIELDS = {"status": str, "by": _OPT_STR, "at": _OPT_STR, "outcome": _OPT_STR,
+                 "summary": _OPT_STR, "lines": list, "runs": int}
+
+
+def _missing(doc: Mapping, fields: Mapping[str, type | tuple[type, ...]], where: str) -> str | None:
+    for name, kinds in fields.items():
+        if name not in doc:
+            return f"{where} has no {name!r}"
+        if not isinstance(doc[name], kinds) or (kinds is int and isinstance(doc[name], bool)):
+            return f"{where}'s {name!r} is {type(doc[name]).__name__}"
+    return None
+
+
+def record_problem(doc: dict) -> str | None:
+    """Why a stored incident cannot be walked (a field missing or of the wrong type), or None.
+
+    The store sets such a record aside at start (`Store.open(checks=...)`) instead of letting
+    it stop the bot; the checks follow what the engine, the live message and the clock read.
+    """
+    problem = _missing(doc, _FIELDS, "the incident")
+    if problem:
+        return problem
+    if doc["status"] not in _STATUSES:
+        return f"unknown status {doc['status']!r}"
+    for name in ("opened_at", "acknowledged_at", "mitigating_at", "resolved_at"):
+        if doc[name] is not None and _time(doc[name]) is None:
+            return f"{name!r} is not a time"
+    steps, states = doc["steps"], doc["step_state"]
+    if len(steps) != len(states):
+        return f"{len(steps)} steps but {len(states)} step states"
+    if not 0 <= doc["current"] <= len(steps):
+        return f"current step {doc['current']} of {len(steps)}"
+    for n, (step, state) in enumerate(zip(steps, states)):
+        if not isinstance(step, dict) or not isinstance(state, dict):
+            return f"step {n} is not an object"
+        problem = (_missing(step, _STEP_FIELDS, f"step {n}")
+                   or _missing(state, _STATE_FIELDS, f"step {n}'s state"))
+        if problem:
+            return problem
+        if state["status"] not in _STEP_STATUSES:
+            return f"step {n} has unknown status {state['status']!r}"
+    for which in ("during", "recovery"):
+        items, ticks = doc["checklists"].get(which), doc["checklist"].get(which)
+        if not isinstance(items, list) or not isinstance(ticks, list):
+            return f"no {which} checklist"
+        if not all(isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("text"), dict)
+                   and isinstance(i.get("ticked_by"), list) for i in items):
+            return f"a {which} checklist item is malformed"
+    for entry in doc["escalation"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("stage"), str)
+                and _time(entry.get("due_at")) is not None
+                and (entry.get("fired_at") is None or _time(entry["fired_at"]) is not None)):
+            return "an escalation stage is malformed"
+    if not all(isinstance(e, dict) and isinstance(e.get("event"), str) and _time(e.get("at"))
+               for e in doc["timeline"]):
+        return "a timeline entry is malformed"
+    message = doc["message"]
+    if message is not None and not (type(message.get("chat_id")) is int
+                                    and type(message.get("message_id")) is int):
+        return "the live message's ids are malformed"
+    pending = doc["pending_reply"]
+    if pending is not None and not isinstance(pending.get("kind"), str):
+        return "the pending question is malformed"
+    if not all(k in doc["postmortem"] for k in ("root_cause", "prevention", "written_at")):
+        return "the post-mortem fields are malformed"
+    return None
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+RECORD_CHECKS = {"incidents": record_problem}
+
+
 def event(now: datetime, actor: str | None, name: str, detail: dict | None = None) -> dict:
     return {"at": iso(now), "actor": actor, "event": name, "detail": detail or {}}
 

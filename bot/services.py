@@ -6,6 +6,7 @@ are the same code path, as are `/token` and `sunflow-ops token`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,9 +47,11 @@ class NotConfiguredProbe:
 class StoreProbe:
     """`store`: the bot's own records.
 
-    Degraded while a damaged file that had to be moved aside is still in DATA_DIR: it stays a
-    finding across restarts until someone has looked at it and removed it. Down when the store
-    could not be opened at all (`problem`, the CLI's case: it then runs on an empty one).
+    Down while writes fail (a full disk, a read-only file): each check also tries to make them
+    possible again, so the line turns green as soon as the disk has room. Degraded while a
+    damaged file or a set-aside record is still in DATA_DIR: it stays a finding across restarts
+    until someone has looked at it and removed it. Down when the store could not be opened at
+    all (`problem`, the CLI's case: it then runs on an empty one).
     """
 
     component = "store"
@@ -61,10 +64,15 @@ class StoreProbe:
         if self._problem is not None:
             return ProbeResult(self.component, State.DOWN, watch.ms,
                                self._tr("probe.store.unusable", problem=self._problem))
-        damaged = sorted(self._store.data_dir.glob("*.damaged-*")) if self._store.data_dir else []
-        if damaged:
+        if self._store.write_problem is not None and not await asyncio.to_thread(self._store.heal):
+            return ProbeResult(self.component, State.DOWN, watch.ms,
+                               self._tr("probe.store.unwritable", problem=self._store.write_problem))
+        data_dir = self._store.data_dir
+        set_aside = sorted([*data_dir.glob("*.damaged-*"), *data_dir.glob("*.quarantined-*")],
+                           key=lambda p: p.stat().st_mtime) if data_dir else []
+        if set_aside:
             return ProbeResult(self.component, State.DEGRADED, watch.ms,
-                               self._tr("probe.store.recovered", moved_to=damaged[-1].name))
+                               self._tr("probe.store.recovered", moved_to=set_aside[-1].name))
         return ProbeResult(self.component, State.OK, watch.ms,
                            self._tr("probe.store.ok", incidents=self._store.count("incidents")))
 

@@ -72,6 +72,7 @@ import json
 import logging
 import os
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -94,7 +95,10 @@ Migration = Callable[[Tables], None]
 SNAPSHOT_NAME = "store.json"
 JOURNAL_NAME = "store.journal"
 LOCK_NAME = "store.lock"
+IDS_NAME = "store.ids"
 DEFAULT_COMPACT_BYTES = 1 << 20
+ID_BLOCK = 32  # ids reserved in store.ids at a time
+HEAL_EVERY_S = 2.0  # after a failed write, how often rewriting the store is tried
 
 
 class StoreError(Exception):
@@ -136,6 +140,10 @@ class Damage:
     path: Path
     moved_to: Path
     reason: str
+    kind: str = "file"  # "file": a damaged file moved aside; "record": one record set aside
+
+
+RecordCheck = Callable[[dict], "str | None"]  # why a stored document is not a valid record
 
 
 @dataclass(frozen=True)
@@ -219,9 +227,27 @@ class _MemoryStorage(Storage):
         self.data: Tables = {}
         self.last_ids: dict[str, int] = {}
         self.recovered: list[Damage] = []
+        # the high-water marks: ids that may have been handed out, and named counters
+        self.reserved: dict[str, int] = {}
+        self.counters: dict[str, int] = {}
+        self.failure: str | None = None  # why writes are refused right now
 
     def read(self) -> Tables:
         return self.data
+
+    def reserve_id(self, table: str, doc_id: int) -> None:
+        """Make sure `doc_id` of `table` is never handed out again, whatever happens to records."""
+        self.reserved[table] = max(self.reserved.get(table, 0), doc_id)
+
+    def next_counter(self, name: str, floor: int) -> int:
+        """The next value of a counter that never goes back (at least `floor` + 1)."""
+        value = max(self.counters.get(name, 0), floor) + 1
+        self.counters[name] = value
+        return value
+
+    def heal(self) -> bool:
+        """Try to make writes possible again; True when they are."""
+        return self.failure is None
 
     def write(self, data: Tables) -> None:
         self.data = data
@@ -250,9 +276,10 @@ class _JournalStorage(_MemoryStorage):
         self.snapshot_path = data_dir / SNAPSHOT_NAME
         self.journal_path = data_dir / JOURNAL_NAME
         self._tmp_path = data_dir / (SNAPSHOT_NAME + ".tmp")
+        self._ids_path = data_dir / IDS_NAME
         self._schema = schema
         self._compact_bytes = compact_bytes
-        self._failed: str | None = None
+        self._retry_at = 0.0
         self._journal_fd = -1
         self._journal_size = 0
         self._snapshot_size = 0
@@ -266,6 +293,7 @@ class _JournalStorage(_MemoryStorage):
     # -- startup
 
     def _load(self, migrations: Mapping[int, Migration]) -> None:
+        self._read_ids()
         schema = self._read_snapshot()
         if schema is not None and schema < self._schema:
             missing = [v for v in range(schema, self._schema) if v not in migrations]
@@ -317,6 +345,58 @@ class _JournalStorage(_MemoryStorage):
             self._compact(self._schema)
             log.warning("store migrated from schema %d to %d", schema, self._schema)
         self.maybe_compact()
+
+    def _read_ids(self) -> None:
+        """store.ids: the high-water marks. Kept apart from the snapshot and the journal so that
+        losing either (a damaged line, a cut snapshot) cannot hand an id or a ref out twice."""
+        try:
+            raw = self._ids_path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            doc = json.loads(raw)
+            reserved, counters = doc["ids"], doc["counters"]
+            if not all(isinstance(k, str) and type(v) is int for part in (reserved, counters)
+                       for k, v in part.items()):
+                raise ValueError("not {name: integer}")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            self._move_aside(self._ids_path, f"id high-water marks unreadable ({_one_line(e)}); "
+                                             "ids continue above the records on disk")
+            return
+        self.reserved, self.counters = dict(reserved), dict(counters)
+
+    def _write_ids(self) -> None:
+        body = json.dumps({"ids": self.reserved, "counters": self.counters},
+                          separators=(",", ":")).encode()
+        _replace_durably(self._ids_path, body, self.dir)
+
+    def reserve_id(self, table: str, doc_id: int) -> None:
+        if doc_id <= self.reserved.get(table, 0):
+            return
+        self._writable()
+        before = self.reserved.get(table, 0)
+        # a block at a time: one small file write per ID_BLOCK inserts (ids after a restart
+        # continue above the block, so some numbers are skipped, none is repeated)
+        self.reserved[table] = doc_id + ID_BLOCK - 1
+        try:
+            self._write_ids()
+        except OSError as e:
+            self.reserved[table] = before
+            raise self._failing(e, self._ids_path) from e
+
+    def next_counter(self, name: str, floor: int) -> int:
+        self._writable()
+        before = self.counters.get(name)
+        value = super().next_counter(name, floor)
+        try:
+            self._write_ids()
+        except OSError as e:
+            if before is None:
+                self.counters.pop(name, None)
+            else:
+                self.counters[name] = before
+            raise self._failing(e, self._ids_path) from e
+        return value
 
     def _read_snapshot(self) -> int | None:
         """Load store.json; its schema version, or None when there is none (or it was damaged)."""
@@ -388,10 +468,7 @@ class _JournalStorage(_MemoryStorage):
     # -- writing
 
     def commit(self, keys: list[tuple[str, int]]) -> None:
-        if self._failed:
-            raise StoreError(
-                f"the store is read-only after a failed write ({self._failed}); restart to recover"
-            )
+        self._writable()
         ops = [[t, i, self.data.get(t, {}).get(str(i))] for t, i in keys]
         payload = json.dumps(ops, separators=(",", ":")).encode()
         line = b"%08x %s\n" % (zlib.crc32(payload), payload)
@@ -399,19 +476,60 @@ class _JournalStorage(_MemoryStorage):
             _write_all(self._journal_fd, line)
             os.fdatasync(self._journal_fd)
         except BaseException as e:
-            self._failed = _one_line(e) or type(e).__name__
             try:
                 os.ftruncate(self._journal_fd, self._journal_size)
             except OSError:
                 pass
             if isinstance(e, OSError):
-                raise StoreError(f"could not write {self.journal_path}: {e}") from e
+                raise self._failing(e, self.journal_path) from e
+            self.failure = _one_line(e) or type(e).__name__
             raise
         self._journal_size += len(line)
         self._note_ids(keys)
 
+    def _failing(self, e: OSError, path: Path) -> StoreError:
+        """Refuse writes until `heal` succeeds; the error to raise."""
+        self.failure = f"{path.name}: {e.strerror or _one_line(e) or type(e).__name__}"
+        self._retry_at = time.monotonic() + HEAL_EVERY_S
+        log.error("store write failed (%s); writes are refused until the store can be rewritten",
+                  self.failure)
+        return StoreError(f"the store cannot be written ({self.failure})")
+
+    def _writable(self) -> None:
+        if self.failure is not None and not self.heal():
+            raise StoreError(f"the store cannot be written ({self.failure})")
+
+    def heal(self) -> bool:
+        """After a failed write: rewrite the whole state from memory (which holds every
+        acknowledged write and nothing else) as a fresh snapshot and an empty journal, then
+        go on. Not the old journal file: after a failed fsync Linux may report the next one
+        clean although pages were dropped. Tried at most every HEAL_EVERY_S."""
+        if self.failure is None:
+            return True
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            self._write_ids()
+            self._write_snapshot(self._schema)
+            fresh = self.journal_path.with_name(JOURNAL_NAME + ".new")
+            _replace_durably(fresh, b"", self.dir)
+            os.replace(fresh, self.journal_path)
+            _fsync_dir(self.dir)
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
+        except OSError as e:
+            self.failure = f"{e.strerror or _one_line(e) or type(e).__name__}"
+            self._retry_at = time.monotonic() + HEAL_EVERY_S
+            return False
+        if self._journal_fd >= 0:
+            os.close(self._journal_fd)
+        self._journal_fd, self._journal_size = fd, 0
+        log.warning("store writable again (was: %s); state rewritten to %s", self.failure,
+                    self.snapshot_path)
+        self.failure = None
+        return True
+
     def maybe_compact(self) -> None:
-        if self._failed or self._journal_size <= max(self._compact_bytes, self._snapshot_size):
+        if self.failure or self._journal_size <= max(self._compact_bytes, self._snapshot_size):
             return
         try:
             self._compact(self._schema)
@@ -420,8 +538,7 @@ class _JournalStorage(_MemoryStorage):
             log.error("store compaction failed, the journal still holds every write: %s", e)
 
     def compact(self) -> None:
-        if self._failed:
-            raise StoreError(f"the store is read-only after a failed write ({self._failed})")
+        self._writable()
         self._compact(self._schema)
 
     def _compact(self, schema: int) -> None:
@@ -483,6 +600,7 @@ class _ReadOnlyStorage(_JournalStorage):
         self.dir = data_dir
         self.snapshot_path = data_dir / SNAPSHOT_NAME
         self.journal_path = data_dir / JOURNAL_NAME
+        self._ids_path = data_dir / IDS_NAME
         self._schema = schema
         self._journal_fd = self._lock_fd = -1
         for _ in range(self.ATTEMPTS):
@@ -494,6 +612,7 @@ class _ReadOnlyStorage(_JournalStorage):
     def _read_once(self) -> None:
         _MemoryStorage.__init__(self)
         self._snapshot_size = 0
+        self._read_ids()
         self._read_snapshot()
         raw = self.journal_path.read_bytes() if self.journal_path.exists() else b""
         _, damage = self._replay(raw)
@@ -503,14 +622,17 @@ class _ReadOnlyStorage(_JournalStorage):
     def _move_aside(self, path: Path, reason: str) -> None:
         self.recovered.append(Damage(path=path, moved_to=path, reason=reason))
 
-    def commit(self, keys: list[tuple[str, int]]) -> None:
+    def _writable(self) -> None:
         raise StoreError(f"the store in {self.dir} was opened read-only")
+
+    def commit(self, keys: list[tuple[str, int]]) -> None:
+        self._writable()
 
     def maybe_compact(self) -> None:
         pass
 
     def compact(self) -> None:
-        raise StoreError(f"the store in {self.dir} was opened read-only")
+        self._writable()
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -576,6 +698,23 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _replace_durably(path: Path, body: bytes, directory: Path) -> None:
+    """Write `body` to `path` so that a crash leaves the old file or the new one, whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -671,16 +810,21 @@ class Store:
         self.data_dir = data_dir
         self.recovered: list[Damage] = list(storage.recovered)
         self._last_ids = {
-            t: max([storage.last_ids.get(t, 0), *map(int, storage.data.get(t, {}))])
+            t: max([storage.last_ids.get(t, 0), storage.reserved.get(t, 0),
+                    *map(int, storage.data.get(t, {}))])
             for t in self.TABLES
         }
         self._reindex()
 
     @classmethod
-    def open(cls, data_dir: Path, *, compact_bytes: int = DEFAULT_COMPACT_BYTES) -> Store:
+    def open(cls, data_dir: Path, *, compact_bytes: int = DEFAULT_COMPACT_BYTES,
+             checks: Mapping[str, RecordCheck] | None = None) -> Store:
         """The file-backed store in ``data_dir`` (created if missing), locked for this process.
 
-        ``compact_bytes``: the journal is compacted once larger than this and the snapshot."""
+        ``compact_bytes``: the journal is compacted once larger than this and the snapshot.
+        ``checks``: per table, why a document is not a valid record (the typed tables have
+        their own); such a document is set aside in a file of its own and reported in
+        ``recovered``, so one bad record cannot keep the bot from starting."""
         data_dir = Path(data_dir)
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -690,7 +834,13 @@ class Store:
             )
         except OSError as e:
             raise StoreError(f"cannot open the store in {data_dir}: {e}") from e
-        return cls(storage, data_dir)
+        store = cls(storage, data_dir)
+        try:
+            store._quarantine({**_TYPED_CHECKS, **(checks or {})})
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     @classmethod
     def open_readonly(cls, data_dir: Path) -> Store:
@@ -721,6 +871,23 @@ class Store:
         """Fold the journal into a fresh snapshot now (normally automatic)."""
         with self._reading():
             self._storage.compact()
+
+    @property
+    def write_problem(self) -> str | None:
+        """Why writes are refused right now (a full disk, a read-only file), or None."""
+        return self._storage.failure
+
+    def heal(self) -> bool:
+        """After a failed write, try now (at most every few seconds) to make writes possible
+        again; True when they are. Writes try this themselves."""
+        with self._reading():
+            return self._storage.heal()
+
+    def next_sequence(self, name: str, *, floor: int = 0) -> int:
+        """The next number of a named sequence, durable before it is returned and never given
+        twice, even if the records that used it are lost (at least `floor` + 1)."""
+        with self._reading():
+            return self._storage.next_counter(name, floor)
 
     # -- settings
 
@@ -899,6 +1066,34 @@ class Store:
 
     # -- internals
 
+    def _quarantine(self, checks: Mapping[str, RecordCheck]) -> None:
+        """Set aside every document a check refuses: its JSON goes to
+        ``<table>-<id>.quarantined-<UTC>.json`` (durably, first), then it leaves the table."""
+        assert self.data_dir is not None
+        for table, check in checks.items():
+            for key, doc in list(self._docs(table).items()):
+                try:
+                    problem = check(doc)
+                except Exception as e:  # a check that trips over the record has its answer
+                    problem = f"{type(e).__name__}: {_one_line(e)}"
+                if problem is None:
+                    continue
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+                target = self.data_dir / f"{table}-{key}.quarantined-{stamp}.json"
+                try:
+                    _replace_durably(target, json.dumps(doc, ensure_ascii=False, indent=1).encode(),
+                                     self.data_dir)
+                    with self._writing() as undo:
+                        undo.changing(table, int(key))
+                        self._db.table(table).remove(doc_ids=[int(key)])
+                except OSError as e:
+                    raise StoreError(f"cannot set aside {table} #{key} in {self.data_dir}: {e}") from e
+                self._reindex()
+                reason = f"{table} #{key} is not a valid record ({_one_line(problem)})"
+                log.error("store: %s; set aside in %s", reason, target)
+                self.recovered.append(Damage(path=self.data_dir / SNAPSHOT_NAME, moved_to=target,
+                                             reason=reason, kind="record"))
+
     @contextmanager
     def _reading(self) -> Iterator[None]:
         with self._lock:
@@ -929,6 +1124,7 @@ class Store:
 
     def _insert(self, undo: _Undo, table: str, body: dict) -> int:
         doc_id = self._last_ids[table] + 1
+        self._storage.reserve_id(table, doc_id)  # durable before the record is
         self._db.table(table).insert(Document(body, doc_id=doc_id))
         self._last_ids[table] = doc_id
         undo.created(table, doc_id)
@@ -985,6 +1181,36 @@ class Store:
         body.pop("id", None)
         body.pop("_v", None)
         return body
+
+
+def _shape_problem(doc: dict, fields: Mapping[str, type | tuple[type, ...]],
+                   times: tuple[str, ...] = ("at",)) -> str | None:
+    for name, kinds in fields.items():
+        if name not in doc:
+            return f"no {name!r}"
+        if not isinstance(doc[name], kinds):
+            return f"{name!r} is {type(doc[name]).__name__}"
+    for name in times:
+        try:
+            _parse_dt(doc[name])
+        except (TypeError, ValueError):
+            return f"{name!r} is not a time"
+    return None
+
+
+_OPT_STR = (str, type(None))
+_OPT_INT = (int, type(None))
+# what the typed tables' readers index; anything else in a document is left alone
+_TYPED_CHECKS: dict[str, RecordCheck] = {
+    "audit": lambda d: _shape_problem(d, {"at": str, "event": str, "actor": _OPT_STR,
+                                          "chat_id": _OPT_INT, "detail": dict}),
+    "traces": lambda d: _shape_problem(d, {"trace_id": str, "at": str, "stage": str, "status": str,
+                                           "topic": _OPT_STR, "detail": dict}),
+    "backups": lambda d: _shape_problem(d, {"backup_id": str, "at": str, "kind": str,
+                                            "detail": dict}),
+    "settings": lambda d: _shape_problem(d, {"key": str, "value": object, "at": str,
+                                             "actor": _OPT_STR}),
+}
 
 
 def _now_iso() -> str:

@@ -360,7 +360,8 @@ def test_everything_written_is_read_back_after_reopen(tmp_path):
                s.find("postmortems"), s.get_setting("k"), s.token_expiry())
         assert got == expected
         assert s.get("incidents", keep)["name"] == "인스타그램 토큰 만료"
-        assert s.insert("incidents", {}) == gone + 1  # ids are not reused across restarts either
+        # ids are not reused across restarts either (they continue above the reserved block)
+        assert s.insert("incidents", {}) > gone
         # The upsert keys were rebuilt: same trace id still updates the same record.
         assert s.add_trace("SF-1", at=T0, stage="x", status="ok").id == expected[1][0].id
 
@@ -396,26 +397,92 @@ def test_compaction_shrinks_journal_and_keeps_data(tmp_path):
         assert [d["n"] for d in expected] == [n for n in reversed(range(300)) if n % 3]
 
 
-def test_failed_journal_write_is_undone_and_later_writes_refused(tmp_path, monkeypatch):
+class Clock:
+    """time.monotonic for the store's retry interval, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_failed_journal_write_is_undone_refused_for_a_while_then_healed(tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(store_module.time, "monotonic", clock)
     s = Store.open(tmp_path)
     keep = s.insert("incidents", {"n": 1})
     good = (tmp_path / "store.journal").read_bytes()
 
-    def broken_fdatasync(fd: int) -> None:
-        raise OSError(5, "Input/output error")
+    def no_room(fd: int, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module.os, "fdatasync", broken_fdatasync)
-    with pytest.raises(StoreError, match="Input/output error"):
-        s.update("incidents", keep, {"n": 2})
-    monkeypatch.undo()
+    with monkeypatch.context() as disk_full:
+        disk_full.setattr(store_module, "_write_all", no_room)
+        with pytest.raises(StoreError, match="No space left on device"):
+            s.update("incidents", keep, {"n": 2})
+        assert s.write_problem == "store.journal: No space left on device"
+        clock.now += store_module.HEAL_EVERY_S + 1
+        with pytest.raises(StoreError, match="cannot be written"):  # still full: still refused
+            s.insert("incidents", {"n": 3})
     assert s.get("incidents", keep)["n"] == 1  # the caller was told it failed: it did
     assert (tmp_path / "store.journal").read_bytes() == good
-    with pytest.raises(StoreError, match="read-only"):
+    with pytest.raises(StoreError, match="No space left"):  # room again, but not yet retried
         s.insert("incidents", {"n": 3})
-    assert s.get("incidents", keep)["n"] == 1  # reads still work
+    assert s.get("incidents", keep)["n"] == 1 and s.write_problem  # reads still work
+    clock.now += store_module.HEAL_EVERY_S + 1
+    third = s.insert("incidents", {"n": 3})  # retried: the state is rewritten, writes go on
+    assert s.write_problem is None
+    s.update("incidents", keep, {"n": 4})
     s.close()
     with Store.open(tmp_path) as s:
-        assert s.recovered == [] and s.find("incidents") == [{"n": 1, "_v": 1, "id": keep}]
+        assert s.recovered == []
+        assert s.find("incidents") == [{"n": 3, "_v": 1, "id": third}, {"n": 4, "_v": 2, "id": keep}]
+
+
+def test_heal_is_what_health_calls_while_the_disk_is_full(tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(store_module.time, "monotonic", clock)
+    with Store.open(tmp_path) as s:
+        first = s.insert("incidents", {"n": 0})
+        with monkeypatch.context() as disk_full:
+            disk_full.setattr(store_module, "_write_all",
+                              lambda fd, data: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+            with pytest.raises(StoreError):
+                s.insert("incidents", {"n": 1})
+        assert s.heal() is False  # within the retry interval
+        clock.now += store_module.HEAL_EVERY_S + 1
+        assert s.heal() is True and s.write_problem is None
+        assert s.insert("incidents", {"n": 2}) > first
+
+
+def test_ids_and_sequences_survive_the_loss_of_the_records_that_used_them(tmp_path):
+    with Store.open(tmp_path) as s:
+        first = s.insert("incidents", {"n": 1})
+        second = s.insert("incidents", {"n": 2})
+        assert [s.next_sequence("ref:20261204") for _ in range(3)] == [1, 2, 3]
+    # the record that held id `second` is lost: a damaged journal line, a cut snapshot
+    journal = tmp_path / "store.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + b"garbage\n" + b"".join(lines[1:]))
+    (tmp_path / "store.json").write_bytes(b'{"schema": 1, "tab')
+    with Store.open(tmp_path) as s:
+        assert s.get("incidents", second) is None and len(s.recovered) == 2
+        again = s.insert("incidents", {"n": 3})
+        assert again > second, "an id is never handed out twice"
+        assert s.next_sequence("ref:20261204") == 4
+        assert s.next_sequence("ref:20261205", floor=7) == 8  # records seen on disk count too
+        assert first < second < again
+
+
+def test_a_damaged_high_water_file_is_moved_aside_and_ids_go_on_above_the_records(tmp_path):
+    with Store.open(tmp_path) as s:
+        last = s.insert("incidents", {"n": 1})
+    (tmp_path / "store.ids").write_bytes(b"{not json")
+    with Store.open(tmp_path) as s:
+        [damage] = s.recovered
+        assert damage.path.name == "store.ids" and "high-water" in damage.reason
+        assert s.insert("incidents", {"n": 2}) > last
 
 
 # --- kill -9 ----------------------------------------------------------------------------------
@@ -429,7 +496,7 @@ data_dir, compact_bytes, stall = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3
 if stall != "none":
     real_replace, calls = os.replace, [0]
     def replace(src, dst):
-        calls[0] += 1
+        calls[0] += str(dst).endswith("store.json")  # store.ids is replaced too: not counted
         # Call 1 is the new store's first snapshot; stall in a later compaction.
         if calls[0] == 4 and stall == "before-rename":
             print("stalled", flush=True); time.sleep(120)

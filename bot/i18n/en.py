@@ -30,6 +30,8 @@ MESSAGES: dict[str, str] = {
     "error.usage": "usage {pct}%",
     "error.internal": "⚠️ Something went wrong handling that (ref {ref}). The details are in the bot's log; the bot keeps running.",
     "error.internal_short": "Something went wrong (ref {ref}).",
+    "error.store": "⚠️ Not saved: the bot's store cannot be written right now ({problem}). Nothing was changed; it is retried every few seconds, so try again shortly (ref {ref}).",
+    "error.store_short": "Not saved: the store cannot be written ({problem}). Nothing changed; try again shortly.",
     # probes
     "probe.instagram.quota": "publishing quota {used}/{total} per {hours} h",
     "probe.instagram.usage": "API usage {pct}%",
@@ -50,8 +52,10 @@ MESSAGES: dict[str, str] = {
     "probe.misconfigured": "misconfigured: {problem}",
     "probe.store.ok": "ok ({incidents} incidents on record)",
     "probe.store.unusable": "cannot be opened: {problem}",
+    "probe.store.unwritable": "cannot be written: {problem} (retried every few seconds)",
     "probe.store.recovered": "a damaged file was moved aside: {moved_to} (remove it once reviewed)",
     "store.recovered_notice": "⚠️ The bot's store file {path} was damaged and has been moved aside to {moved_to} ({reason}). What could be read was kept; please look at it.",
+    "store.quarantined_notice": "⚠️ A record in the bot's store could not be read as one ({reason}). It was set aside in {moved_to}; everything else is in use. Please look at it.",
     # token
     "token.checking": "⏳ Checking the token…",
     "token.title": "Instagram token",

@@ -30,6 +30,8 @@ MESSAGES: dict[str, str] = {
     "error.usage": "사용량 {pct}%",
     "error.internal": "⚠️ 처리 중 오류가 발생했습니다 (참조 {ref}). 자세한 내용은 봇 로그에 있으며 봇은 계속 동작합니다.",
     "error.internal_short": "오류가 발생했습니다 (참조 {ref}).",
+    "error.store": "⚠️ 저장하지 못했습니다: 지금 봇 저장소에 쓸 수 없습니다 ({problem}). 아무것도 바뀌지 않았습니다. 몇 초마다 다시 시도하니 잠시 후 다시 해 주세요 (참조 {ref}).",
+    "error.store_short": "저장 실패: 저장소에 쓸 수 없습니다 ({problem}). 변경 없음, 잠시 후 다시 시도하세요.",
     # probes
     "probe.instagram.quota": "게시 한도 {used}/{total} ({hours}시간 기준)",
     "probe.instagram.usage": "API 사용량 {pct}%",
@@ -50,8 +52,10 @@ MESSAGES: dict[str, str] = {
     "probe.misconfigured": "설정 오류: {problem}",
     "probe.store.ok": "정상 (인시던트 {incidents}건 기록)",
     "probe.store.unusable": "열 수 없음: {problem}",
+    "probe.store.unwritable": "쓰기 불가: {problem} (몇 초마다 다시 시도)",
     "probe.store.recovered": "손상된 파일을 옮겨 둠: {moved_to} (확인 후 삭제하세요)",
     "store.recovered_notice": "⚠️ 봇 저장소 파일 {path}이(가) 손상되어 {moved_to}(으)로 옮겨 두었습니다 ({reason}). 읽을 수 있는 기록은 유지했습니다. 확인해 주세요.",
+    "store.quarantined_notice": "⚠️ 봇 저장소의 기록 하나를 읽을 수 없어 ({reason}) {moved_to}(으)로 따로 옮겨 두었습니다. 나머지 기록은 그대로 사용합니다. 확인해 주세요.",
     # token
     "token.checking": "⏳ 토큰을 확인하는 중…",
     "token.title": "Instagram 토큰",

@@ -14,6 +14,7 @@ from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
+from bot.incident_record import RECORD_CHECKS
 from bot.services import Services, build_services
 from bot.store import Store
 
@@ -60,7 +61,7 @@ class BotRunner:
 
     async def __aenter__(self) -> BotRunner:
         if self.store is None:
-            self.store = Store.open(self.settings.data_dir)
+            self.store = Store.open(self.settings.data_dir, checks=RECORD_CHECKS)
         if self.services is None:
             self.services = build_services(self.settings, self.store)
         app = build_application(self.settings, self.services, application_class=TrackingApplication)
