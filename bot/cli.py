@@ -78,8 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sunflow-ops: {component} is not checked: {problem}", file=sys.stderr)
     running = args.command == "run"
     level = logging.DEBUG if args.verbose else logging.INFO if running else logging.WARNING
-    configure_logging(settings.redactor(), level=level,
-                      log_file=settings.data_dir / "sunflow-ops.log" if running else None)
+    log_file = settings.data_dir / "sunflow-ops.log" if running else None
+    try:
+        configure_logging(settings.redactor(), level=level, log_file=log_file)
+    except OSError as exc:
+        print(f"sunflow-ops: cannot write the log file {log_file} (DATA_DIR): "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return EX_IOERR
     try:
         return _run(settings) if running else asyncio.run(_offline(args, settings))
     except Exception:

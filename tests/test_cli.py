@@ -253,3 +253,13 @@ def test_a_bad_cloudinary_url_is_named_and_health_checks_the_rest(sandbox, tmp_p
     assert "cloudinary is not checked: CLOUDINARY_URL" in checked.stderr
     for result in (ran, checked):
         assert "s3cr3t_from_the_console" not in result.stdout + result.stderr
+
+
+def test_a_read_only_data_dir_is_one_sentence_and_exit_74(sandbox, tmp_path) -> None:
+    env = {**os.environ, **sandbox.env(lang="en", DATA_DIR="/sys/fs/sunflow-ops-data"),
+           "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 74, result.stderr
+    assert result.stderr.count("\n") == 1 and "DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
