@@ -10,9 +10,12 @@ Files in ``data_dir``::
     store.journal       one line per acknowledged write since the snapshot:  <crc32 hex> <json>\\n
                         <json> = [[table, id, doc], ...], the whole new value of every document the
                         write touched (doc null: deleted)
+    store.ids           {"ids": {table: n}, "counters": {name: n}}: high-water marks, replaced
+                        whole (tmp, fsync, rename) before an id or a counter value is used
     store.lock          flock()ed while a process has the store open; holds that process's pid
     store.json.tmp      a snapshot being written by a compaction; never authoritative
-    <name>.damaged-<UTC timestamp>   a damaged snapshot or journal, moved aside byte for byte
+    <name>.damaged-<UTC timestamp>   a damaged snapshot, journal or ids file, moved aside byte for byte
+    <table>-<id>.quarantined-<UTC>.json   a document a record check refused at open, set aside
 
 Why writes cost the same at 100 records and at 100,000:
 
@@ -31,9 +34,12 @@ Why writes cost the same at 100 records and at 100,000:
   the cost per write stays constant on average. Replaying a line sets a document's whole value or
   deletes it, so replaying lines the snapshot already holds is harmless: a crash between the
   rename and the truncate loses nothing.
-* Ids are allocated by the Store above the per-table high-water mark (``last_ids``, kept in the
-  snapshot and implied by journal lines), so an id is never reused, even after deletes and
-  restarts: a stale button press naming incident 7 can never hit a newer incident 7.
+* Ids are allocated by the Store above the per-table high-water mark, so an id is never reused,
+  even after deletes and restarts: a stale button press naming incident 7 can never hit a newer
+  incident 7. The mark lives in ``store.ids``, apart from the records, so it also survives the
+  loss of the records that used it (a damaged journal line, a cut snapshot). It is reserved 32
+  ids at a time: one small file write per 32 inserts; after a restart ids continue above the
+  block. ``next_sequence`` gives named counters (incident refs per day) the same guarantee.
 
 What happens on each failure:
 
@@ -52,9 +58,14 @@ What happens on each failure:
   migrated through ``Store.MIGRATIONS`` (from-version -> function mutating the tables in place);
   the old journal is folded into an old-format snapshot first, so an old-format line is never
   replayed over migrated data.
-* A failed journal append or fsync: the call raises StoreError and is undone in memory, the
-  partial line is cut off, and the store refuses further writes until reopened (after a failed
-  fsync Linux may report the next one clean although data was dropped). Reads keep working.
+* A failed journal append or fsync (a full disk, a read-only file): the call raises StoreError
+  and is undone in memory, the partial line is cut off, and writes are refused. At most every
+  HEAL_EVERY_S (on the next write, or when /health asks) the whole state is rewritten from
+  memory: ids file, snapshot, an empty journal; once that works, writes go on. Not the old
+  journal file: after a failed fsync Linux may report the next one clean although data was
+  dropped. Reads keep working throughout.
+* A document that is JSON but fails its table's record check at open is written to a
+  ``quarantined`` file, removed from the table, and listed in ``Store.recovered``.
 * A failed compaction (disk full): logged at ERROR; the write already was durable in the journal;
   the next attempt waits until the journal has doubled.
 
