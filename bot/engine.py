@@ -190,8 +190,12 @@ class IncidentEngine:
 
     # -- pressing
 
-    def press(self, doc_id: int, arg: int, verb: str, *, actor: str, admin: bool) -> Pressed:
-        """Apply one button press, re-checked against the stored record. Raises Refused."""
+    def press(self, doc_id: int, arg: int, verb: str, *, actor: str, admin: bool,
+              message_id: int | None = None) -> Pressed:
+        """Apply one button press, re-checked against the stored record. Raises Refused.
+
+        `message_id`: the message the button was on, when the press came from one; it must be
+        the incident's live message (a moved-away copy, or any other message, is not)."""
         rule = RULES.get(verb)
         if rule is None:
             raise Refused("button.no_longer_valid")
@@ -199,6 +203,9 @@ class IncidentEngine:
 
         def change(d: dict) -> dict:
             outcome.clear()
+            live = d.get("message") or {}
+            if message_id is not None and live.get("message_id") not in (None, message_id):
+                raise Refused("button.no_longer_valid")
             if d["status"] not in rule.statuses:
                 raise Refused("incident.already_resolved" if d["status"] == RESOLVED
                               else "incident.not_now", ref=d["ref"])

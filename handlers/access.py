@@ -12,11 +12,12 @@ import logging
 from datetime import timedelta
 from enum import IntEnum
 
-from telegram import Chat, Update, User
+from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.config import Settings
+from handlers import callbacks as cb
 from handlers.context import bot_context
 from handlers.messages import answer
 
@@ -84,12 +85,34 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     the update stops here, because python-telegram-bot would otherwise run the next group.
     """
     if update_role(update, context) is not Role.STRANGER:
+        query = update.callback_query
+        if query is not None and not pressed_on_its_own_message(query):
+            # a forged press: another area's data (a health re-check) sent on this message
+            log.info("press of %r refused: not a button of that message", (query.data or "")[:64])
+            await answer(query, bot_context(context).tr("button.no_longer_valid"), alert=True)
+            raise ApplicationHandlerStop
         return
     try:
         await _refuse(update, context)
     except Exception:
         log.exception("refusing a stranger failed; the update was stopped anyway")
     raise ApplicationHandlerStop
+
+
+def pressed_on_its_own_message(query: CallbackQuery) -> bool:
+    """A press acts only on a message of its own kind: its data's kind (an incident, a health
+    report...) must be among the buttons the message carries. Telegram shows a press the
+    message as it is now, so a stale button of the same kind still passes (the incident engine
+    says what moved on); a message older than 48 hours comes without its buttons, and then
+    only an incident's press goes on, to be checked against the incident's live message."""
+    kind = cb.kind_of(query.data)
+    message = query.message
+    if not isinstance(message, Message):
+        return kind is not None and kind.startswith("i:")
+    markup = message.reply_markup
+    kinds = {cb.kind_of(button.callback_data) for row in (markup.inline_keyboard if markup else ())
+             for button in row if button.callback_data}
+    return kind in kinds
 
 
 async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

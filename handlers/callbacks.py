@@ -30,3 +30,12 @@ def incident(doc_id: int, arg: int, verb: str) -> str:
 
 def open_scenario(number: int) -> str:
     return f"v1:n:{number}"
+
+
+def kind_of(data: str | None) -> str | None:
+    """What a button belongs to: "h" (a health report), "t" (a token report), "n" (the scenario
+    picker), "i:<id>" (that incident's live message); None for anything else."""
+    parts = (data or "").split(":")
+    if len(parts) < 3 or parts[0] != "v1":
+        return None
+    return f"i:{parts[2]}" if parts[1] == "i" else parts[1]

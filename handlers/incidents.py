@@ -164,7 +164,8 @@ async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     admin = update_role(update, context) >= Role.ADMIN
     actor = actor_of(update.effective_user)
     try:
-        pressed = await asyncio.to_thread(ctx.engine.press, doc_id, arg, verb, actor=actor, admin=admin)
+        pressed = await asyncio.to_thread(ctx.engine.press, doc_id, arg, verb, actor=actor, admin=admin,
+                                          message_id=query.message.message_id if query.message else None)
     except Refused as refused:
         await answer(query, ctx.tr(refused.key, **refused.params), alert=True)
         return

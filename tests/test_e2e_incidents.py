@@ -6,6 +6,7 @@ import shutil
 
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, VIEWER
 from bot.sandbox.home import make_stats_stale
+from handlers import callbacks as cb
 from tests.incident_walk import open_incident
 
 
@@ -59,6 +60,24 @@ async def test_stale_forged_and_unauthorised_presses_change_nothing(chat, sandbo
     assert viewer["show_alert"] and "operator" in viewer["text"]
     after = walk.incident
     assert after["_v"] == before["_v"] and after["timeline"] == before["timeline"]
+
+
+async def test_a_press_acts_only_on_a_message_of_its_own_kind(chat, sandbox) -> None:
+    first = await open_incident(chat, "/incident stats")
+    second = await open_incident(chat, "/incident telegram")
+    (report,) = await chat.send("/health")
+    lives = {w.ref: (w.live().text, w.live().buttons()) for w in (first, second)}
+    forged = [
+        (first.live(), cb.HEALTH_RECHECK),  # a health re-check sent on a live message
+        (first.live(), second.button("ack")),  # another incident's button
+        (report, first.button("ack")),  # an incident's button sent on a health report
+    ]
+    for message, data in forged:
+        answer = await chat.press(message, data=data)
+        assert answer["show_alert"] and "no longer valid" in answer["text"], data
+    assert {w.ref: (w.live().text, w.live().buttons()) for w in (first, second)} == lives
+    assert first.incident["status"] == second.incident["status"] == "open"
+    assert chat.tg.message(OPS_CHAT.id, report.message_id).edits == 1  # not re-checked
 
 
 async def test_admin_steps_and_confirmation(chat, sandbox) -> None:

@@ -195,3 +195,16 @@ def test_doing_a_respond_step_acknowledges_on_the_record(engine: IncidentEngine)
     acks = [e for e in after["timeline"] if e["event"] == "acknowledged"]
     assert acks == [{"at": after["acknowledged_at"], "actor": OPERATOR, "event": "acknowledged",
                      "detail": {"implicit": True}}]
+
+
+def test_a_press_counts_only_on_the_incidents_own_live_message(engine: IncidentEngine) -> None:
+    incident = engine.open("stats", topic=None, actor=ADMIN).incident
+    engine.set_message(incident["id"], chat_id=-100, message_id=41, thread_id=None)
+    before = engine.get(incident["id"])
+    for elsewhere in (40, 42):  # the message it moved away from, another incident's message
+        with pytest.raises(Refused) as refused:
+            engine.press(incident["id"], 0, "ack", actor=ADMIN, admin=True, message_id=elsewhere)
+        assert refused.value.key == "button.no_longer_valid"
+    assert engine.get(incident["id"]) == before
+    pressed = engine.press(incident["id"], 0, "ack", actor=ADMIN, admin=True, message_id=41)
+    assert pressed.incident["status"] == "acknowledged"
