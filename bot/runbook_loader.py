@@ -24,6 +24,9 @@ from bot.runbook_model import (
     CHECKLISTS_FILE,
     COMMON_FILE,
     LANGUAGES,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_SCENARIO_NUMBER,
     MAX_TEXT_CHARS,
     PHASES,
     PLACEMENTS,
@@ -61,6 +64,13 @@ def read_library(directory: Path, actions: Mapping[str, ActionSpec]) -> Library:
     blobs: dict[str, bytes] = {}
     for path in paths:
         try:
+            if not path.is_file():  # a FIFO would block every later reload; a folder, a device
+                problems.add(path.name, "", "is not a regular file")
+                continue
+            if path.stat().st_size > MAX_FILE_BYTES:
+                problems.add(path.name, "", f"is larger than {MAX_FILE_BYTES // 1024} KB; a "
+                             "runbook is a few KB of text")
+                continue
             blobs[path.name] = path.read_bytes()
         except OSError as exc:
             problems.add(path.name, "", f"cannot be read: {exc.strerror or exc}")
@@ -100,9 +110,25 @@ class _Problems(list):
         self.append(f"{file}: {key}: {message}" if key else f"{file}: {message}")
 
 
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest (counted without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
 def _parse_toml(name: str, blob: bytes, problems: _Problems) -> dict | None:
     try:
-        return tomllib.loads(blob.decode("utf-8"))
+        doc = tomllib.loads(blob.decode("utf-8"))
+    except RecursionError:
+        problems.add(name, "", f"nested too deeply to read (a runbook nests {MAX_DEPTH} levels at most)")
+        return None
     except UnicodeDecodeError as exc:
         problems.add(name, "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")
     except tomllib.TOMLDecodeError as exc:
@@ -114,7 +140,11 @@ def _parse_toml(name: str, blob: bytes, problems: _Problems) -> dict | None:
                          f"TOML syntax error: {message[:where.start()]}")
         else:
             problems.add(name, "", f"TOML syntax error: {message}")
-    return None
+        return None
+    if _depth(doc) > MAX_DEPTH:
+        problems.add(name, "", f"nested more than {MAX_DEPTH} levels deep; a runbook needs a few")
+        return None
+    return doc
 
 
 def _check_keys(doc: Mapping, spec: Mapping[str, bool], file: str, prefix: str,
@@ -424,9 +454,10 @@ class _ScenarioDraft:
                          "letters, digits and '-' (e.g. token-expired.toml)")
 
         number = doc.get("number")
-        if number is not None and (isinstance(number, bool) or not isinstance(number, int) or number < 1):
-            problems.add(file, "number", f"must be a whole number from 1 (the playbook's scenario "
-                         f"number), got {number!r}")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int)
+                                   or not 1 <= number <= MAX_SCENARIO_NUMBER):
+            problems.add(file, "number", f"must be a whole number from 1 to {MAX_SCENARIO_NUMBER} "
+                         f"(the playbook's scenario number), got {number!r}")
             number = None
 
         severity = doc.get("severity")

@@ -24,6 +24,9 @@ CHECKLISTS_FILE = "checklists.toml"
 CHECKLISTS = ("during", "recovery")
 
 MAX_TEXT_CHARS = 600  # one step's guidance has to fit the live message with everything else
+MAX_SCENARIO_NUMBER = 999  # the picker's button carries the number in three digits
+MAX_DEPTH = 32  # tables and arrays in a runbook file nest a few levels; 32 is plenty
+MAX_FILE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from bot.runbook_model import MAX_SCENARIO_NUMBER
+
 HEALTH_RECHECK = "v1:h:re"
 TOKEN_GUIDE = "v1:t:guide"
 TOKEN_SET_60 = "v1:t:exp60"
@@ -20,8 +22,8 @@ def exactly(data: str) -> re.Pattern[str]:
 
 # Incident buttons: v1:i:<incident store id>:<step or item index>:<verb>
 INCIDENT_RE = re.compile(r"^v1:i:(\d{1,9}):(\d{1,3}):([a-z][a-z0-9]{0,3})$")
-# /incident's scenario picker: v1:n:<scenario number>
-OPEN_SCENARIO_RE = re.compile(r"^v1:n:(\d{1,3})$")
+# /incident's scenario picker: v1:n:<scenario number> (1..MAX_SCENARIO_NUMBER, checked at load)
+OPEN_SCENARIO_RE = re.compile(rf"^v1:n:(\d{{1,{len(str(MAX_SCENARIO_NUMBER))}}})$")
 
 
 def incident(doc_id: int, arg: int, verb: str) -> str:

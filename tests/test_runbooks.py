@@ -617,3 +617,40 @@ def test_the_files_can_be_checked_from_a_shell(books: Path, capsys: pytest.Captu
     edit(books, "rate-limit.toml", 'severity = "P1"', 'severity = "P7"')
     assert main([str(books)]) == 1
     assert "rate-limit.toml: severity: unknown severity 'P7'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("levels, says", [(40, "nested more than 32 levels"),
+                                          (20000, "nested too deeply to read")])
+def test_deeply_nested_values_are_refused_with_a_sentence(
+        books: Path, capsys: pytest.CaptureFixture, levels: int, says: str) -> None:
+    shelf = RunbookShelf(books, actions=ACTIONS)
+    edit(books, "stats-collection.toml", 'severity = "P2"',
+         'severity = "P2"\nnest = ' + "[" * levels + "]" * levels)
+    with pytest.raises(RunbookError) as caught:
+        shelf.reload()
+    one(caught.value.problems, "stats-collection.toml: " + says)
+    assert shelf.library.find("stats") is not None  # the previous library stays in use
+    assert main([str(books)]) == 1 and says in capsys.readouterr().err
+
+
+def test_a_fifo_named_like_a_runbook_does_not_block_a_reload(books: Path) -> None:
+    import concurrent.futures
+    import os
+
+    shelf = RunbookShelf(books, actions=ACTIONS)
+    os.mkfifo(books / "waiting.toml")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reload = pool.submit(shelf.reload)
+        try:
+            with pytest.raises(RunbookError) as caught:
+                reload.result(timeout=10)
+        finally:
+            if not reload.done():  # unblock the reader so the test can end
+                with open(books / "waiting.toml", "w"):
+                    pass
+    one(caught.value.problems, "waiting.toml: is not a regular file")
+
+
+def test_a_scenario_number_the_picker_cannot_carry_is_refused(books: Path) -> None:
+    edit(books, "stats-collection.toml", "number = 5", "number = 1000")
+    one(problems(books), "stats-collection.toml: number: must be a whole number from 1 to 999")
