@@ -82,13 +82,17 @@ def disarm(application: Application, doc_id: int) -> None:
 
 
 async def arm_all(application: Application) -> int:
-    """At start: steps a crash left running go back to pending; every open incident is re-armed."""
+    """At start: steps a crash left running go back to pending; every open incident is re-armed,
+    and its live message shows the stored state again (a kill mid-step left it saying
+    "running" without the Run button)."""
     ctx: BotContext = application.bot_data[KEY]
     for incident in await asyncio.to_thread(ctx.engine.recover_interrupted):
         log.warning("%s: a step was running when the bot stopped; it is pending again", incident["ref"])
     incidents = await asyncio.to_thread(ctx.engine.unresolved)
     for incident in incidents:
         arm(application, incident)
+        if incident.get("message"):
+            await refresh_live(application.bot, ctx, incident["id"], known=incident)
     return len(incidents)
 
 

@@ -298,6 +298,27 @@ async def test_a_verify_check_that_could_not_run_is_not_verified(chat, sandbox) 
     assert walk.incident["step_state"][index]["status"] == "pending"
 
 
+async def test_after_a_kill_mid_step_the_live_message_offers_the_step_again(
+        sandbox, make_settings) -> None:
+    from bot.sandbox.runner import BotRunner
+    from conftest import Chat
+    from handlers.incident_live import refresh_live
+
+    settings = make_settings()
+    async with BotRunner(settings) as runner:
+        walk = await open_incident(Chat(sandbox, runner), "/incident stats")
+        ctx = runner.application.bot_data["sunflow"]
+        index = walk.incident["current"]
+        # the step is claimed and shown running; then the process dies before its result
+        ctx.engine.press(walk.incident["id"], index, "run", actor="tg:1001 @mina_admin", admin=True)
+        await refresh_live(runner.application.bot, ctx, walk.incident["id"])
+        assert "Running" in walk.live().text and not walk.has_button("run")
+    async with BotRunner(settings) as runner:
+        walk.chat = Chat(sandbox, runner)
+        assert walk.incident["step_state"][index]["status"] == "pending"
+        assert "Running" not in walk.live().text and walk.has_button("run")
+
+
 async def test_a_warning_at_verify_is_not_verified(chat, sandbox) -> None:
     """Stale statistics still stale at verify: 🟡 is not 🟢, and nobody resolves it as fixed."""
     make_stats_stale(sandbox.home, 30)
