@@ -10,6 +10,7 @@ The engine's methods are synchronous (the store fsyncs): handlers call them in a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -138,10 +139,12 @@ class IncidentEngine:
         return self.store.find(TABLE, lambda d: d["opened_at"] >= since)
 
     def unwritten(self, days: int) -> list[dict]:
-        """Resolved in the last `days`, no post-mortem yet, and no question waiting for it."""
+        """Resolved in the last `days`, no post-mortem yet, and no question out waiting for it
+        (one recorded but never sent counts as not asked)."""
         since = iso(self.clock() - timedelta(days=days))
         return self.store.find(TABLE, lambda d: d["status"] == RESOLVED and (d["resolved_at"] or "") >= since
-                               and not d["postmortem"].get("written_at") and not d.get("pending_reply"),
+                               and not d["postmortem"].get("written_at")
+                               and not (d.get("pending_reply") or {}).get("message_id"),
                                newest_first=False)
 
     def awaiting_reply(self, chat_id: int, message_id: int) -> dict | None:
@@ -368,11 +371,45 @@ class IncidentEngine:
 
         return self._mutate(doc_id, change)
 
-    def ask(self, doc_id: int, kind: str, message_id: int, actor: str) -> dict:
-        """Remember that the bot asked `kind` in message `message_id`; a reply answers it."""
+    def ask(self, doc_id: int, kind: str, actor: str) -> dict:
+        """Record that the bot is about to ask `kind`, before the question is sent: a reply can
+        arrive before the send returns. `asked` then names the question's message."""
         assert kind in REPLY_KINDS
         return self._mutate(doc_id, lambda d: {"pending_reply": {
-            "kind": kind, "message_id": message_id, "by": actor}})
+            "kind": kind, "message_id": None, "by": actor}})
+
+    def asked(self, doc_id: int, kind: str, message_id: int) -> dict | None:
+        """The question `ask` recorded went out as `message_id`; None when it is moot (another
+        question replaced it meanwhile)."""
+
+        def change(d: dict) -> dict:
+            pending = d.get("pending_reply") or {}
+            if pending.get("kind") != kind or pending.get("message_id") is not None:
+                raise Refused("incident.question_closed")
+            return {"pending_reply": {**pending, "message_id": message_id}}
+
+        try:
+            return self._mutate(doc_id, change)
+        except Refused:
+            return None
+
+    def not_asked(self, doc_id: int, kind: str) -> None:
+        """The question `ask` recorded could not be sent: no question is out."""
+
+        def change(d: dict) -> dict:
+            pending = d.get("pending_reply") or {}
+            if pending.get("kind") != kind or pending.get("message_id") is not None:
+                raise Refused("incident.question_closed")
+            return {"pending_reply": None}
+
+        with contextlib.suppress(Refused):
+            self._mutate(doc_id, change)
+
+    def asking(self, chat_id: int) -> list[int]:
+        """Incidents in this chat with a question recorded but not yet sent (or whose send failed)."""
+        return [d["id"] for d in self.store.find(TABLE, lambda d: (d.get("pending_reply") or {}).get(
+            "kind") is not None and d["pending_reply"].get("message_id") is None
+            and (d.get("message") or {}).get("chat_id") == chat_id)]
 
     def answer(self, doc_id: int, message_id: int, text: str, *, actor: str,
                admin: bool) -> tuple[str, dict]:

@@ -26,6 +26,8 @@ class BotContext:
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    # a question being put (recorded, not yet sent or confirmed): set when that is over
+    asking: dict[int, asyncio.Event] = field(default_factory=dict)
 
     def live_lock(self, doc_id: int) -> asyncio.Lock:
         return self.live_locks.setdefault(doc_id, asyncio.Lock())

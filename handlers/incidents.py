@@ -20,7 +20,7 @@ from bot.runbooks import SEVERITIES
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context
 from handlers.escalation import arm, fire_stage
-from handlers.incident_live import post_live, refresh_live, reply_to_live, send_document
+from handlers.incident_live import ask, post_live, refresh_live, send_document
 from handlers.incident_render import incidents_list_text, scenario_keyboard
 from handlers.messages import answer, edit_html, quoted
 from handlers.postmortem import resolved, resume_writeup
@@ -87,9 +87,7 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
 
 
 async def ask_topic(bot: Bot, ctx: BotContext, incident: dict, actor: str) -> None:
-    question = await reply_to_live(bot, ctx, incident, ctx.tr("incident.ask_topic", ref=incident["ref"]),
-                                   ask=actor)
-    await asyncio.to_thread(ctx.engine.ask, incident["id"], "topic", question.message_id, actor)
+    await ask(bot, ctx, incident, "topic", ctx.tr("incident.ask_topic", ref=incident["ref"]), actor)
 
 
 async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str,
@@ -185,9 +183,8 @@ async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, acto
     if pressed.escalate is not None:
         await fire_stage(context.application, incident["id"], pressed.escalate, by=actor)
     if pressed.ask_override:
-        question = await reply_to_live(bot, ctx, incident, ctx.tr("incident.ask_override", ref=incident["ref"]),
-                                       ask=actor)
-        await asyncio.to_thread(ctx.engine.ask, incident["id"], "override", question.message_id, actor)
+        await ask(bot, ctx, incident, "override", ctx.tr("incident.ask_override", ref=incident["ref"]),
+                  actor)
     if pressed.resolved:
         await resolved(context, incident, actor)
 

@@ -5,6 +5,7 @@ end in the written post-mortem, sent as a document and stored."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from html import escape
 
@@ -20,10 +21,11 @@ from bot.postmortem import postmortem_filename, render_postmortem
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import KEY, BotContext, bot_context
 from handlers.escalation import disarm
-from handlers.incident_live import refresh_live, reply_to_live, send_document
+from handlers.incident_live import ask, refresh_live, send_document
 
 log = logging.getLogger(__name__)
 ANSWER_LIMIT = 2000  # characters of a free-text answer the record takes
+ASKING_WAIT_S = 10.0  # how long a reply waits for the question it answers to be on the record
 RESUME_WITHIN_DAYS = 7  # older unfinished write-ups are left for /incident <id>
 
 
@@ -39,9 +41,7 @@ async def resolved(context: ContextTypes.DEFAULT_TYPE, incident: dict, actor: st
 
 
 async def _ask(bot: Bot, ctx: BotContext, incident: dict, kind: str, actor: str) -> None:
-    question = await reply_to_live(bot, ctx, incident, ctx.tr(f"postmortem.ask_{kind}", ref=incident["ref"]),
-                                   ask=actor)
-    await asyncio.to_thread(ctx.engine.ask, incident["id"], kind, question.message_id, actor)
+    await ask(bot, ctx, incident, kind, ctx.tr(f"postmortem.ask_{kind}", ref=incident["ref"]), actor)
 
 
 async def resume_writeup(bot: Bot, ctx: BotContext, incident: dict) -> bool:
@@ -49,8 +49,8 @@ async def resume_writeup(bot: Bot, ctx: BotContext, incident: dict) -> bool:
     question again, or write the post-mortem when both answers are in. True when it did."""
     postmortem = incident["postmortem"]
     if (incident["status"] != RESOLVED or postmortem["written_at"]
-            or incident.get("pending_reply")):
-        return False
+            or (incident.get("pending_reply") or {}).get("message_id")):
+        return False  # (a question recorded but never sent is asked again)
     actor = incident["resolved_by"] or BOT_ACTOR
     if postmortem["root_cause"] is None:
         await _ask(bot, ctx, incident, "root_cause", actor)
@@ -81,6 +81,14 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if target is None or not message.text:
         return
     incident = await asyncio.to_thread(ctx.engine.awaiting_reply, message.chat_id, target.message_id)
+    if incident is None and target.from_user is not None and target.from_user.id == context.bot.id:
+        # a reply faster than the bot's own bookkeeping: a question just sent is not yet on
+        # the record under its message id; wait for that, then look again
+        for doc_id in await asyncio.to_thread(ctx.engine.asking, message.chat_id):
+            if (putting := ctx.asking.get(doc_id)) is not None:
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(putting.wait(), ASKING_WAIT_S)
+        incident = await asyncio.to_thread(ctx.engine.awaiting_reply, message.chat_id, target.message_id)
     if incident is None:
         return  # a reply to something else: ordinary conversation
     if not await require(update, context, Role.OPERATOR, ctx.tr("postmortem.verb.answer")):
@@ -92,8 +100,7 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # asked again as a question of its own, so replying to it is the answer
         why = (ctx.tr("incident.bad_topic") if kind == "topic"
                else ctx.tr("postmortem.answer_too_long", limit=ANSWER_LIMIT))
-        question = await reply_to_live(context.bot, ctx, incident, why, ask=actor)
-        await asyncio.to_thread(ctx.engine.ask, incident["id"], kind, question.message_id, actor)
+        await ask(context.bot, ctx, incident, kind, why, actor)
         return
     admin = update_role(update, context) >= Role.ADMIN
     try:

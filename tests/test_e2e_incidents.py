@@ -319,6 +319,32 @@ async def test_after_a_kill_mid_step_the_live_message_offers_the_step_again(
         assert "Running" not in walk.live().text and walk.has_button("run")
 
 
+async def test_an_answer_faster_than_the_bots_bookkeeping_is_not_lost(chat, sandbox, monkeypatch) -> None:
+    """The person replies while the bot is still writing down which message its question was."""
+    import asyncio
+    import time
+
+    engine = chat.runner.application.bot_data["sunflow"].engine
+    for name in ("ask", "asked"):  # the store write that names the question's message is slow
+        if not hasattr(engine, name):
+            continue
+
+        def slow(*args, _write=getattr(engine, name), **kwargs):
+            time.sleep(0.5)
+            return _write(*args, **kwargs)
+        monkeypatch.setattr(engine, name, slow)
+    opening = asyncio.create_task(chat.send("/incident image"))
+    assert await chat.tg.await_for(lambda: any("which topic" in (m.text or "")
+                                               for m in chat.bot_messages()), timeout=10)
+    question = next(m for m in chat.bot_messages() if "which topic" in (m.text or ""))
+    reply = chat.tg.send_message(OPS_CHAT, ADMIN, "autumn-cafe", reply_to=question.message_id)
+    assert await chat.runner.wait_handled(reply.update_id, timeout=20)
+    await opening
+    incident = chat.store.find("incidents")[0]
+    assert incident["topic"] == "autumn-cafe" and incident["pending_reply"] is None
+    assert any("topic set to autumn-cafe" in (m.text or "") for m in chat.bot_messages())
+
+
 async def test_a_warning_at_verify_is_not_verified(chat, sandbox) -> None:
     """Stale statistics still stale at verify: 🟡 is not 🟢, and nobody resolves it as fixed."""
     make_stats_stale(sandbox.home, 30)

@@ -172,7 +172,8 @@ def test_an_edited_runbook_does_not_change_an_incident_under_way(store: Store, c
     assert engine.get(doc)["steps"][2]["text"]["en"] == original
     # resolved (an admin's override, answered as a reply), the next report gets the new text
     assert engine.press(doc, 1, "res", actor=ADMIN, admin=True).ask_override
-    engine.ask(doc, "override", 77, ADMIN)
+    engine.ask(doc, "override", ADMIN)
+    engine.asked(doc, "override", 77)
     kind, resolved = engine.answer(doc, 77, "healed", actor=ADMIN, admin=True)
     assert kind == "override" and resolved["status"] == "resolved"
     fresh = engine.open("stats", topic=None, actor=ADMIN)
@@ -208,3 +209,19 @@ def test_a_press_counts_only_on_the_incidents_own_live_message(engine: IncidentE
     assert engine.get(incident["id"]) == before
     pressed = engine.press(incident["id"], 0, "ack", actor=ADMIN, admin=True, message_id=41)
     assert pressed.incident["status"] == "acknowledged"
+
+
+def test_a_question_is_on_the_record_before_it_is_sent(engine: IncidentEngine) -> None:
+    doc = engine.open("image", topic=None, actor=ADMIN).incident["id"]
+    engine.set_message(doc, chat_id=-100, message_id=10, thread_id=None)
+    engine.ask(doc, "topic", ADMIN)
+    assert engine.get(doc)["pending_reply"] == {"kind": "topic", "message_id": None, "by": ADMIN}
+    assert engine.asking(-100) == [doc] and engine.asking(-200) == []
+    assert engine.awaiting_reply(-100, 11) is None  # not yet: its message id is not known
+    engine.asked(doc, "topic", 11)
+    assert engine.awaiting_reply(-100, 11)["id"] == doc and engine.asking(-100) == []
+    assert engine.asked(doc, "topic", 12) is None  # already named: a late duplicate is moot
+    engine.ask(doc, "topic", ADMIN)
+    engine.not_asked(doc, "topic")  # the send failed: no question is out
+    assert engine.get(doc)["pending_reply"] is None
+
