@@ -506,6 +506,26 @@ async def test_rate_limited_surfaces_as_retry_after(fake, bot):
     assert await bot.send_message(GROUP.id, "hi")
 
 
+async def test_the_group_flood_limit_refuses_the_21st_message_of_a_minute(fake, bot):
+    fake.set_group_limit(3)
+    sent = [await bot.send_message(GROUP.id, "m0", reply_markup=KEYBOARD),
+            await bot.send_message(GROUP.id, "m1")]
+    await bot.edit_message_text("m1 edited", chat_id=GROUP.id, message_id=sent[1].message_id)
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(GROUP.id, "one too many")
+    retry = caught.value.retry_after
+    assert 55 <= (retry.total_seconds() if isinstance(retry, dtm.timedelta) else retry) <= 60
+    assert fake.flood_refusals == 1
+    assert [m.text for m in fake.bot_messages(GROUP.id)] == ["m0", "m1 edited"]
+    # private chats and button answers are not counted
+    assert await bot.send_message(DM.id, "direct")
+    query = fake.press(GROUP, ALICE, sent[0].message_id, 0)
+    assert await bot.answer_callback_query(query, text="ok")
+    assert fake.callback_answers[query]["text"] == "ok"
+    fake.set_group_limit(None)
+    assert await bot.send_message(GROUP.id, "after")
+
+
 @pytest.mark.filterwarnings(PTB_DEPRECATION)
 async def test_5xx_unauthorized_and_narrowed_faults(fake, bot):
     fake.set_fault("5xx")

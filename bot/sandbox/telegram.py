@@ -39,9 +39,13 @@ While a fault is on, injected updates keep queueing (Telegram keeps a bot's upda
 down) and are delivered once getUpdates succeeds again; `set_fault()` also ends a long poll that
 is already waiting with the fault's error, so nothing slips through an outage.
 
+Flood limits: `set_group_limit(20)` refuses a group's 21st message (sends and edits) within 60 s
+with Telegram's 429 and a retry_after of when the oldest leaves the window; button answers are
+not counted. Off by default.
+
 Not emulated: inline mode, webhooks beyond set/delete/getWebhookInfo, media other than documents,
-service messages (pins in groups create none here), flood limits (use the rate_limited fault),
-message age limits for edits/deletes, getFile downloads.
+service messages (pins in groups create none here), the 30 calls/s overall limit, message age
+limits for edits/deletes, getFile downloads.
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ MEMBER_STATUSES = ("creator", "administrator", "member", "restricted", "left", "
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                 "markup are exactly the same as a current content and reply markup of the message")
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+_FLOOD_COUNTED = frozenset({"sendmessage", "senddocument", "editmessagetext",
+                            "editmessagereplymarkup", "editmessagecaption"})
 _SEND_METHODS = frozenset({
     "sendmessage", "senddocument", "editmessagetext", "editmessagereplymarkup", "editmessagecaption",
     "deletemessage", "deletemessages", "sendchataction", "pinchatmessage", "unpinchatmessage",
@@ -729,7 +735,42 @@ class FakeTelegram(FakeServer):
         self._poll_generation = 0
         self.polls_waiting = 0  # getUpdates calls now blocked in a long poll
         self._fault_budget: tuple[object, int] | None = None
+        # Telegram's flood limit for groups: None (off, the default) or messages per minute
+        self.group_limit: int | None = None
+        self.group_sends: dict[int, list[float]] = {}  # monotonic times of counted group calls
+        self.flood_refusals = 0
         self._clear_state()
+
+    def set_group_limit(self, per_minute: int | None) -> None:
+        """Refuse a group's messages beyond `per_minute` in any 60 s with Telegram's 429 (the
+        retry_after being when the oldest leaves the window); None turns it off. Counted:
+        sendMessage, sendDocument and the edit methods, per chat; button answers are not."""
+        with self._cond:
+            self.group_limit = per_minute
+            self.group_sends.clear()
+            self.flood_refusals = 0
+
+    def _flood_check(self, method: str, params: dict[str, Any]) -> _ApiError | None:
+        """Under the lock: a 429 when this call would exceed the group's limit, else None
+        (the call is counted)."""
+        if self.group_limit is None or method.lower() not in _FLOOD_COUNTED:
+            return None
+        try:
+            chat_id = int(params.get("chat_id"))
+        except (TypeError, ValueError):
+            return None
+        if chat_id >= 0:
+            return None
+        now = time.monotonic()
+        sends = [t for t in self.group_sends.get(chat_id, []) if t > now - 60.0]
+        if len(sends) >= self.group_limit:
+            self.group_sends[chat_id] = sends
+            self.flood_refusals += 1
+            retry = max(1, int(sends[0] + 60.0 - now + 0.999))
+            return _ApiError(429, f"Too Many Requests: retry after {retry}",
+                             {"retry_after": retry}, {"Retry-After": str(retry)})
+        self.group_sends[chat_id] = sends + [now]
+        return None
 
     def _clear_state(self) -> None:
         # public containers are cleared in place, so references a test holds stay live
@@ -1110,6 +1151,9 @@ class FakeTelegram(FakeServer):
         events: list[tuple[str, Any]] = []
         with self._cond:
             try:
+                flooded = self._flood_check(method, params)
+                if flooded is not None:
+                    raise flooded
                 result = handler(params, events, prepared) if prepared else handler(params, events)
                 reply = Reply(200, {"ok": True, "result": result})
             except _ApiError as exc:
