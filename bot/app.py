@@ -7,7 +7,6 @@ import logging
 from telegram import BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -37,6 +36,8 @@ from handlers.incidents import (
 )
 from handlers.postmortem import on_reply, resume_writeups
 from handlers.runbooks import runbooks_command
+from handlers.send_pacer import SendPacer
+from handlers.update_slots import PressesApart
 from handlers.stats import stats_command
 from handlers.token import (
     token_command,
@@ -47,6 +48,7 @@ from handlers.token import (
 
 log = logging.getLogger(__name__)
 CONCURRENT_UPDATES = 16
+CONCURRENT_PRESSES = 32
 # Commands and button presses; nothing else (reactions, member changes, edits) needs to reach
 # the access gate.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -90,10 +92,10 @@ def build_application(settings: Settings, services: Services, *,
         .application_class(application_class)
         .token(settings.telegram_bot_token.reveal())
         .base_url(settings.telegram_api_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=2,
-                                     group_max_rate=settings.telegram_group_max_rate))
-        # A /health waiting on a hung vendor must not hold up everyone else's commands.
-        .concurrent_updates(CONCURRENT_UPDATES)
+        .rate_limiter(SendPacer(settings.telegram_group_max_rate, max_retries=2))
+        # A /health waiting on a hung vendor must not hold up everyone else's commands, and no
+        # number of commands waiting for their turn in the group may hold up a button press.
+        .concurrent_updates(PressesApart(presses=CONCURRENT_PRESSES, others=CONCURRENT_UPDATES))
         .post_init(_on_start)
         .build()
     )
