@@ -28,6 +28,7 @@ from handlers.context import KEY, BotContext
 from handlers.errors import on_error
 from handlers.escalation import arm_all
 from handlers.health import health_command, health_recheck
+from handlers.incident_live import stop_live
 from handlers.incidents import (
     incident_button,
     incident_command,
@@ -82,6 +83,12 @@ async def _on_start(application: Application) -> None:
         log.info("%d post-mortem write-up(s) resumed", resumed)
 
 
+async def _on_stop(application: Application) -> None:
+    """Edits still waiting for the group's turn are dropped: the next start shows every
+    incident's state again."""
+    await stop_live(application.bot_data[KEY])
+
+
 def build_application(settings: Settings, services: Services, *,
                       application_class: type[Application] = Application) -> Application:
     """The Application with every handler; `application_class` lets the demo observe it."""
@@ -97,6 +104,7 @@ def build_application(settings: Settings, services: Services, *,
         # number of commands waiting for their turn in the group may hold up a button press.
         .concurrent_updates(PressesApart(presses=CONCURRENT_PRESSES, others=CONCURRENT_UPDATES))
         .post_init(_on_start)
+        .post_stop(_on_stop)
         .build()
     )
     shelf = RunbookShelf(settings.runbooks_dir)  # RunbookError: every problem, named by file

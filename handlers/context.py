@@ -28,6 +28,10 @@ class BotContext:
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # a question being put (recorded, not yet sent or confirmed): set when that is over
     asking: dict[int, asyncio.Event] = field(default_factory=dict)
+    # live messages to bring up to date (incident id -> a record just written, or None), and
+    # the one task per incident doing it (handlers.incident_live.refresh_live)
+    live_dirty: dict[int, dict | None] = field(default_factory=dict)
+    live_workers: dict[int, asyncio.Task] = field(default_factory=dict)
 
     def live_lock(self, doc_id: int) -> asyncio.Lock:
         return self.live_locks.setdefault(doc_id, asyncio.Lock())

@@ -92,7 +92,7 @@ async def arm_all(application: Application) -> int:
     for incident in incidents:
         arm(application, incident)
         if incident.get("message"):
-            await refresh_live(application.bot, ctx, incident["id"], known=incident)
+            refresh_live(application.bot, ctx, incident["id"], known=incident)
     return len(incidents)
 
 
@@ -149,7 +149,7 @@ async def fire_stage(application: Application, doc_id: int, stage: str, *, by: s
     fired = await asyncio.to_thread(ctx.engine.mark_fired, doc_id, stage)
     if fired is not None:
         _arm_reminder(application, fired)
-        await refresh_live(application.bot, ctx, doc_id)
+        refresh_live(application.bot, ctx, doc_id)
 
 
 async def _page(application: Application, incident: dict, user_ids: frozenset[int], text: str,

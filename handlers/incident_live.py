@@ -20,8 +20,10 @@ from handlers.access import user_id_of
 from handlers.context import BotContext
 from handlers.incident_render import incident_keyboard, incident_text, moved_text, who
 from handlers.messages import message_gone, not_modified
+from handlers.send_pacer import PREPAID, URGENT, Priority, Send, SendPacer
 
 log = logging.getLogger(__name__)
+LIVE_ATTEMPTS = 4  # edits of a live message tried in a row before the next change takes over
 
 
 def _where(ctx: BotContext, incident: dict) -> tuple[int, int | None]:
@@ -31,7 +33,7 @@ def _where(ctx: BotContext, incident: dict) -> tuple[int, int | None]:
     return ctx.settings.ops_chat_id, ctx.settings.ops_thread_id
 
 
-async def post_live(bot: Bot, ctx: BotContext, incident: dict) -> dict:
+async def post_live(bot: Bot, ctx: BotContext, incident: dict, *, prepaid: bool = False) -> dict:
     """Post the live message at the bottom of the ops group; the old one (if any) says where it went."""
     async with ctx.live_lock(incident["id"]):
         incident = await asyncio.to_thread(ctx.engine.get, incident["id"]) or incident
@@ -39,35 +41,88 @@ async def post_live(bot: Bot, ctx: BotContext, incident: dict) -> dict:
         sent = await bot.send_message(
             chat_id, incident_text(ctx, incident, ctx.services.clock()),
             parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident),
-            message_thread_id=thread_id)
+            message_thread_id=thread_id, **_paced(bot, PREPAID if prepaid else URGENT))
         old = incident.get("message")
         updated = await asyncio.to_thread(ctx.engine.set_message, incident["id"], chat_id=chat_id,
                                           message_id=sent.message_id, thread_id=thread_id)
     if old:
         try:
             await bot.edit_message_text(moved_text(ctx, incident), chat_id=old["chat_id"],
-                                        message_id=old["message_id"], parse_mode=ParseMode.HTML)
+                                        message_id=old["message_id"], parse_mode=ParseMode.HTML,
+                                        **_paced(bot, URGENT))
         except TelegramError as exc:
             log.info("old live message of %s not edited: %s", incident["ref"], exc)
     return updated
 
 
-async def refresh_live(bot: Bot, ctx: BotContext, doc_id: int, *,
-                       known: dict | None = None) -> dict | None:
-    """Edit the live message to the stored state; re-post it when it is gone. `known`: a record
-    just written, used as is when nothing newer is stored.
+def refresh_live(bot: Bot, ctx: BotContext, doc_id: int, *, known: dict | None = None) -> None:
+    """Have the live message show the stored state soon; returns at once.
 
-    Best effort: the record is the state, so a failed edit (Telegram down, flood control) is
-    logged and the flow that asked for it goes on; the next edit shows everything.
+    One task per incident does the edits: it waits for the group's turn (Telegram allows about
+    20 messages a minute), then renders the record as it is *then*, so a change made while an
+    edit was waiting is folded into it instead of queueing an edit of its own. `known`: a record
+    just written, used when nothing newer is stored.
+
+    Best effort: the record is the state, so a failed edit (Telegram down) is tried again a few
+    times and then left to the next change, which shows everything.
     """
+    if doc_id not in ctx.live_dirty or known is not None:
+        ctx.live_dirty[doc_id] = known
+    if doc_id not in ctx.live_workers:
+        ctx.live_workers[doc_id] = asyncio.get_running_loop().create_task(
+            _keep_current(bot, ctx, doc_id), name=f"live message #{doc_id}")
+
+
+async def live_settled(ctx: BotContext) -> None:
+    """Until every live message shows what was asked (tests and the demo wait on this)."""
+    while ctx.live_workers:
+        await asyncio.gather(*list(ctx.live_workers.values()), return_exceptions=True)
+
+
+async def stop_live(ctx: BotContext) -> None:
+    """At shutdown: drop edits still waiting (the next start brings every live message up to date)."""
+    workers = list(ctx.live_workers.values())
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def _keep_current(bot: Bot, ctx: BotContext, doc_id: int) -> None:
+    failures = 0
     try:
-        return await _refresh_live(bot, ctx, doc_id, known)
-    except TelegramError:
-        log.warning("live message of incident #%s not updated", doc_id, exc_info=True)
-        return await asyncio.to_thread(ctx.engine.get, doc_id)
+        while doc_id in ctx.live_dirty:
+            known = ctx.live_dirty[doc_id]
+            chat_id = ((known or {}).get("message") or {}).get("chat_id") or ctx.settings.ops_chat_id
+            await _turn(bot, chat_id)
+            known = ctx.live_dirty.pop(doc_id, known)
+            try:
+                await _refresh_live(bot, ctx, doc_id, known)
+                failures = 0
+            except TelegramError:
+                failures += 1
+                log.warning("live message of incident #%s not updated (attempt %d)", doc_id,
+                            failures, exc_info=True)
+                if failures >= LIVE_ATTEMPTS:
+                    break
+                ctx.live_dirty.setdefault(doc_id, None)
+                await asyncio.sleep(min(2.0 ** failures, 30.0))
+    finally:
+        ctx.live_workers.pop(doc_id, None)
+
+
+async def _turn(bot: Bot, chat_id: int) -> None:
+    pacer = getattr(bot, "rate_limiter", None)
+    if isinstance(pacer, SendPacer):
+        await pacer.turn(chat_id, Priority.URGENT)
+
+
+def _paced(bot: Bot, send: Send) -> dict:
+    """The `rate_limit_args` keyword for a bot that has our pacer (none for a plain Bot)."""
+    return {"rate_limit_args": send} if isinstance(getattr(bot, "rate_limiter", None), SendPacer) else {}
 
 
 async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | None) -> dict | None:
+    """One edit, in a turn already waited for."""
     async with ctx.live_lock(doc_id):
         # under the lock, so what is shown is never older than what an earlier edit showed
         incident = ctx.engine.latest(known) if known else await asyncio.to_thread(ctx.engine.get, doc_id)
@@ -79,7 +134,8 @@ async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | No
                 await bot.edit_message_text(
                     incident_text(ctx, incident, ctx.services.clock()),
                     chat_id=message["chat_id"], message_id=message["message_id"],
-                    parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident))
+                    parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident),
+                    **_paced(bot, PREPAID))
                 return incident
             except BadRequest as exc:
                 if not_modified(exc):
@@ -87,7 +143,7 @@ async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | No
                 if not message_gone(exc):
                     raise
                 log.info("live message of %s is gone (%s); posting it again", incident["ref"], exc)
-    return await post_live(bot, ctx, incident)
+    return await post_live(bot, ctx, incident, prepaid=message is None)
 
 
 async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
@@ -105,7 +161,7 @@ async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
     return await bot.send_message(
         chat_id, ctx.redact(text), parse_mode=ParseMode.HTML, message_thread_id=thread_id,
         reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
-        reply_markup=markup)
+        reply_markup=markup, **_paced(bot, URGENT))
 
 
 async def ask(bot: Bot, ctx: BotContext, incident: dict, kind: str, text: str, actor: str) -> Message:
@@ -138,6 +194,7 @@ async def send_document(bot: Bot, ctx: BotContext, incident: dict, document: Doc
         await bot.send_document(
             chat_id, io.BytesIO(document.content), filename=document.filename,
             caption=ctx.redact(document.caption)[:1024] or None, message_thread_id=thread_id,
-            reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True)
+            reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
+            **_paced(bot, URGENT))
     except TelegramError:
         log.warning("could not send %s for %s", document.filename, incident["ref"], exc_info=True)

@@ -74,7 +74,7 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
         raise
     if opened.created:  # the live message that just went out is the playbook's 0-minute alert
         incident = await asyncio.to_thread(ctx.engine.mark_fired, incident["id"], "alert") or incident
-        await refresh_live(context.bot, ctx, incident["id"])
+        refresh_live(context.bot, ctx, incident["id"])
     arm(context.application, incident)
     if opened.created:
         runbook = ctx.engine.shelf.library.find(incident["scenario"])
@@ -119,7 +119,7 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
         await _tell(update, ctx.tr(refused.key, **refused.params))
         return
     arm(context.application, incident)  # replaces the jobs of every unfired stage
-    await refresh_live(context.bot, ctx, incident["id"])
+    refresh_live(context.bot, ctx, incident["id"])
     await _tell(update, ctx.tr("incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
 
 
@@ -179,7 +179,7 @@ async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, acto
     if pressed.run is not None:
         await run_step(context, incident, pressed.run, actor)
     else:
-        await refresh_live(bot, ctx, incident["id"], known=incident)
+        refresh_live(bot, ctx, incident["id"], known=incident)
     if pressed.escalate is not None:
         await fire_stage(context.application, incident["id"], pressed.escalate, by=actor)
     if pressed.ask_override:
@@ -203,12 +203,12 @@ async def run_step(context: ContextTypes.DEFAULT_TYPE, incident: dict, index: in
                                             timeout_s=ctx.settings.action_timeout_s))
     done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
     if not done:
-        await refresh_live(context.bot, ctx, incident["id"])
+        refresh_live(context.bot, ctx, incident["id"])
     result = await task
     updated = await asyncio.to_thread(ctx.engine.record_result, incident["id"], index, result)
     if result.document is not None:
         await send_document(context.bot, ctx, updated, result.document)
-    await refresh_live(context.bot, ctx, incident["id"], known=updated)
+    refresh_live(context.bot, ctx, incident["id"], known=updated)
 
 
 async def _tell(update: Update, text: str) -> None:

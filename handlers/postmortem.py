@@ -37,7 +37,7 @@ async def resolved(context: ContextTypes.DEFAULT_TYPE, incident: dict, actor: st
         await _ask(context.bot, ctx, incident, "root_cause", actor)
     except TelegramError:  # the question is asked again at the next start, or on /incident <id>
         log.warning("could not ask for the root cause of %s", incident["ref"], exc_info=True)
-    await refresh_live(context.bot, ctx, incident["id"])
+    refresh_live(context.bot, ctx, incident["id"])
 
 
 async def _ask(bot: Bot, ctx: BotContext, incident: dict, kind: str, actor: str) -> None:
@@ -119,7 +119,7 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     else:
         await message.reply_text(ctx.tr("incident.topic_set", ref=incident["ref"],
                                         topic=escape(incident["topic"])), parse_mode=ParseMode.HTML)
-        await refresh_live(bot, ctx, incident["id"])
+        refresh_live(bot, ctx, incident["id"])
 
 
 async def write_postmortem(bot: Bot, ctx: BotContext, incident: dict) -> dict:
@@ -134,5 +134,5 @@ async def write_postmortem(bot: Bot, ctx: BotContext, incident: dict) -> dict:
                                     filename=filename)
     await send_document(bot, ctx, saved, Document(filename, markdown.encode("utf-8"),
                                                   ctx.tr("postmortem.caption", ref=incident["ref"])))
-    await refresh_live(bot, ctx, incident["id"])
+    refresh_live(bot, ctx, incident["id"])
     return saved

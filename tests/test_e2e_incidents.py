@@ -311,7 +311,8 @@ async def test_after_a_kill_mid_step_the_live_message_offers_the_step_again(
         index = walk.incident["current"]
         # the step is claimed and shown running; then the process dies before its result
         ctx.engine.press(walk.incident["id"], index, "run", actor="tg:1001 @mina_admin", admin=True)
-        await refresh_live(runner.application.bot, ctx, walk.incident["id"])
+        refresh_live(runner.application.bot, ctx, walk.incident["id"])
+        await runner.settle()
         assert "Running" in walk.live().text and not walk.has_button("run")
     async with BotRunner(settings) as runner:
         walk.chat = Chat(sandbox, runner)

@@ -17,6 +17,8 @@ from bot.config import Settings
 from bot.incident_record import RECORD_CHECKS
 from bot.services import Services, build_services
 from bot.store import Store
+from handlers.context import KEY
+from handlers.incident_live import live_settled, stop_live
 
 
 class TrackingApplication(Application):
@@ -78,6 +80,7 @@ class BotRunner:
     async def __aexit__(self, *exc: object) -> None:
         app = self.application
         if app is not None:
+            await stop_live(app.bot_data[KEY])
             if app.updater.running:
                 await app.updater.stop()
             if app.running:
@@ -89,5 +92,18 @@ class BotRunner:
             self.store.close()
 
     async def wait_handled(self, update_id: int, timeout: float = 30.0) -> bool:
+        """True once the update is handled and what it set going in the chat has gone out
+        (live message edits wait for the group's turn); False on timeout."""
         assert self.application is not None
-        return await self.application.wait_handled(update_id, timeout)
+        if not await self.application.wait_handled(update_id, timeout):
+            return False
+        try:
+            await asyncio.wait_for(self.settle(), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            return False
+        return True
+
+    async def settle(self) -> None:
+        """Until the bot has nothing left to send for what it handled so far."""
+        assert self.application is not None
+        await live_settled(self.application.bot_data[KEY])
