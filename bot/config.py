@@ -99,6 +99,9 @@ class Settings:
     timezone: tzinfo
     health_timeout_s: float
     stats_max_age_h: float
+    # how long a /health result is shared with the next /health (vendor quota: every check
+    # costs Graph, Cloudinary and fal calls); 0: never shared
+    health_share_s: float = 15.0
     pd_user_ids: frozenset[int] = frozenset()
     # the playbook's clock per severity: (alert, retries checked, PD alerted, manual intervention)
     escalation_offsets: Mapping[str, tuple[timedelta, ...]] = field(
@@ -358,6 +361,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         timezone=_zone(r),
         health_timeout_s=r.number("HEALTH_TIMEOUT_S", 5.0, 0, 120),
         stats_max_age_h=r.number("STATS_MAX_AGE_H", 26.0, 0, 24 * 365),
+        health_share_s=r.number("HEALTH_SHARE_S", 15.0, -1, 3600),
         pd_user_ids=r.id_list("PD_USER_IDS"),
         escalation_offsets={sev: r.offsets(f"ESCALATION_{sev}", default)
                             for sev, default in DEFAULT_ESCALATION_OFFSETS.items()},

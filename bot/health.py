@@ -91,10 +91,62 @@ async def run_health_check(
     Each probe gets its own deadline, so one hung vendor costs the report `timeout_s` at most
     while every other line still shows its real state.
     """
-    wanted = set(only) if only else None
-    chosen = [p for p in probes if wanted is None or p.component in wanted]
-    results = await asyncio.gather(*(_guarded(p, timeout_s, tr) for p in chosen))
-    return HealthReport(results=tuple(results), checked_at=clock())
+    shared = SharedHealth(probes, timeout_s=timeout_s, tr=tr, share_s=0, clock=clock)
+    return await shared.check(only, fresh=True)
+
+
+class SharedHealth:
+    """Health checks that share their vendor calls: a /health costs 3 Graph, 2 Cloudinary and 1
+    fal request, and any group member may send it, so requests share rounds of probes.
+
+    Per component: a check already running is joined, and a result younger than `share_s` is
+    reused. `fresh=True` (a step's check, a re-check button, the CLI) skips the second, not the
+    first: a probe that started a moment ago is as fresh as a new one.
+    """
+
+    def __init__(self, probes: Iterable[HealthProbe], *, timeout_s: float, tr: Translator,
+                 share_s: float, clock: Clock = utc_now,
+                 always_fresh: Iterable[str] = ()) -> None:
+        self._probes = list(probes)
+        self._always_fresh = frozenset(always_fresh)  # local checks: free, so never reused
+        self._timeout_s, self._tr, self._share_s, self._clock = timeout_s, tr, share_s, clock
+        self._running: dict[str, asyncio.Future[ProbeResult]] = {}
+        self._last: dict[str, tuple[float, datetime, ProbeResult]] = {}  # monotonic, wall, result
+        self.rounds = 0  # probes actually run (for tests and the benchmark)
+
+    async def check(self, only: Iterable[str] | None = None, *, fresh: bool = False) -> HealthReport:
+        wanted = set(only) if only else None
+        chosen = [p for p in self._probes if wanted is None or p.component in wanted]
+        results = await asyncio.gather(*(self._result(p, fresh) for p in chosen))
+        checked = min((self._last[p.component][1] for p in chosen if p.component in self._last),
+                      default=self._clock())
+        return HealthReport(results=tuple(results), checked_at=checked)
+
+    def age_s(self, component: str) -> float | None:
+        """Seconds since `component` was last checked (None: never)."""
+        last = self._last.get(component)
+        return None if last is None else time.monotonic() - last[0]
+
+    async def _result(self, probe: HealthProbe, fresh: bool) -> ProbeResult:
+        running = self._running.get(probe.component)
+        if running is not None:
+            return await asyncio.shield(running)
+        last = self._last.get(probe.component)
+        if (not fresh and last is not None and probe.component not in self._always_fresh
+                and time.monotonic() - last[0] < self._share_s):
+            return last[2]
+        task = asyncio.ensure_future(_guarded(probe, self._timeout_s, self._tr))
+        self._running[probe.component] = task
+        self.rounds += 1
+        # recorded when the probe ends, whoever is still waiting for it (a caller may be gone)
+        task.add_done_callback(lambda done, component=probe.component: self._finished(component, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, component: str, task: asyncio.Future[ProbeResult]) -> None:
+        if self._running.get(component) is task:
+            del self._running[component]
+        if not task.cancelled() and task.exception() is None:
+            self._last[component] = (time.monotonic(), self._clock(), task.result())
 
 
 async def _guarded(probe: HealthProbe, timeout_s: float, tr: Translator) -> ProbeResult:

@@ -20,12 +20,13 @@ from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
-from bot.health import HealthProbe, HealthReport, ProbeResult, State, Stopwatch, run_health_check
+from bot.health import HealthProbe, HealthReport, ProbeResult, SharedHealth, State, Stopwatch
 from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.store import Store
 
 COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
+LOCAL_COMPONENTS = ("stats", "logs", "store")  # checked without calling anyone: never shared
 
 
 class NotConfiguredProbe:
@@ -92,9 +93,17 @@ class Services:
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
 
-    async def health(self, only: Iterable[str] | None = None) -> HealthReport:
-        return await run_health_check(self.probes, timeout_s=self.settings.health_timeout_s,
-                                      tr=self.tr, only=only, clock=self.clock)
+    shared: SharedHealth | None = None
+
+    async def health(self, only: Iterable[str] | None = None, *, fresh: bool = True) -> HealthReport:
+        """Every (or `only` some) component's state. `fresh=False` (the /health command) may
+        reuse a check less than HEALTH_SHARE_S old and joins one running: many requests, one
+        round of vendor calls."""
+        if self.shared is None:
+            self.shared = SharedHealth(self.probes, timeout_s=self.settings.health_timeout_s,
+                                       tr=self.tr, share_s=self.settings.health_share_s,
+                                       clock=self.clock, always_fresh=LOCAL_COMPONENTS)
+        return await self.shared.check(only, fresh=fresh)
 
     async def token_status(self) -> TokenStatus:
         return await check_token(self.instagram, self.store, clock=self.clock)

@@ -32,6 +32,9 @@ class BotContext:
     # the one task per incident doing it (handlers.incident_live.refresh_live)
     live_dirty: dict[int, dict | None] = field(default_factory=dict)
     live_workers: dict[int, asyncio.Task] = field(default_factory=dict)
+    # /health reports on their way, per (chat, topic, components): later requests join them
+    health_replies: dict[tuple, asyncio.Future[None]] = field(default_factory=dict)
+    rechecks: dict[int, float] = field(default_factory=dict)  # user id -> last forced re-check
 
     def live_lock(self, doc_id: int) -> asyncio.Lock:
         return self.live_locks.setdefault(doc_id, asyncio.Lock())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.sandbox import ADMIN, OPS_CHAT, VIEWER, Sandbox
@@ -23,9 +25,9 @@ def line_for(text: str, component: str) -> str:
 
 async def test_health_all_ok_in_one_message_with_a_recheck_button(chat) -> None:
     sent = await chat.send("/health")
-    assert len(sent) == 1, "one message: the placeholder, edited into the report"
+    assert len(sent) == 1, "one message: the report (ready within a second, so no placeholder)"
     report = sent[0]
-    assert report.edits == 1
+    assert report.edits == 0
     lines = report.text.splitlines()
     assert lines[0].startswith("🟢 All systems normal")
     assert len(lines) == 1 + len(COMPONENTS)
@@ -128,7 +130,7 @@ async def test_recheck_edits_the_same_message(chat) -> None:
     assert answer["text"] == "Checking again…"
     assert len(chat.bot_messages()) == 1, "re-check edits, it does not post"
     edited = chat.tg.message(report.chat_id, report.message_id)
-    assert edited.edits == 2
+    assert edited.edits == 1
     assert line_for(edited.text, "token").startswith("🔴")
     assert edited.buttons() == [("🔄 Check again", cb.HEALTH_RECHECK)]
 
@@ -174,3 +176,42 @@ async def test_a_damaged_store_is_announced_and_shown_until_reviewed(sandbox, ma
     async with BotRunner(settings) as runner:
         (report,) = await Chat(sandbox, runner).send("/health store")
         assert line_for(report.text, "store").startswith("🟢")
+
+
+def vendor_calls(sandbox: Sandbox) -> dict[str, int]:
+    return {name: len(fake.calls) for name, fake in sandbox.fakes.items() if name != "telegram"}
+
+
+async def test_many_health_requests_share_one_round_of_vendor_calls_and_one_message(
+        sandbox, make_settings) -> None:
+    async with BotRunner(make_settings(HEALTH_SHARE_S="3", HEALTH_TIMEOUT_S="5")) as runner:
+        chat = Chat(sandbox, runner)
+        sandbox.instagram.set_fault("slow", delay_ms=1500)  # a slow vendor: a placeholder first
+        before = vendor_calls(sandbox)
+        asked = [chat.tg.send_message(OPS_CHAT, VIEWER, "/health") for _ in range(10)]
+        for message in asked:
+            assert await runner.wait_handled(message.update_id, timeout=20)
+        spent = {name: n - before[name] for name, n in vendor_calls(sandbox).items()}
+        assert spent == {"instagram": 3, "cloudinary": 2, "fal": 1}, spent  # one round
+        reports = [m for m in chat.bot_messages() if "Instagram ·" in (m.text or "")]
+        assert len(reports) == 1 and reports[0].edits == 1, [m.text for m in chat.bot_messages()]
+        sandbox.clear_faults()
+        (again,) = await chat.send("/health", user=VIEWER)  # back to back: the same round
+        assert vendor_calls(sandbox) == {n: before[n] + spent[n] for n in spent}
+        assert again.edits == 0 and "Instagram ·" in again.text
+        await asyncio.sleep(3.1)  # HEALTH_SHARE_S later: a new round
+        await chat.send("/health", user=VIEWER)
+        assert vendor_calls(sandbox)["instagram"] == before["instagram"] + 6
+
+
+async def test_the_recheck_button_forces_a_fresh_check_once_a_while_per_person(chat, sandbox) -> None:
+    (report,) = await chat.send("/health")
+    before = vendor_calls(sandbox)
+    assert (await chat.press(report, 0))["text"] == "Checking again…"
+    after_first = vendor_calls(sandbox)
+    assert after_first["instagram"] > before["instagram"]
+    shared = await chat.press(report, 0)
+    assert "moments ago" in shared["text"] and vendor_calls(sandbox) == after_first
+    other = await chat.press(report, 0, user=VIEWER)  # another person may force one
+    assert other["text"] == "Checking again…"
+

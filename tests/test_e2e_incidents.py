@@ -77,7 +77,7 @@ async def test_a_press_acts_only_on_a_message_of_its_own_kind(chat, sandbox) -> 
         assert answer["show_alert"] and "no longer valid" in answer["text"], data
     assert {w.ref: (w.live().text, w.live().buttons()) for w in (first, second)} == lives
     assert first.incident["status"] == second.incident["status"] == "open"
-    assert chat.tg.message(OPS_CHAT.id, report.message_id).edits == 1  # not re-checked
+    assert chat.tg.message(OPS_CHAT.id, report.message_id).edits == 0  # not re-checked
 
 
 async def test_admin_steps_and_confirmation(chat, sandbox) -> None:
