@@ -88,7 +88,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -916,6 +916,19 @@ class Store:
             self._put_setting(undo, key, value, actor)
             if actor is not None:
                 self._add_audit(undo, "setting.set", actor, None, {"key": key})
+
+    def claim(self, key: str, *, now: datetime, every: timedelta) -> bool:
+        """True (and `now` recorded under `key`) when the last claim is `every` old or there is
+        none; False otherwise. One check and write under the store's lock: of two callers at the
+        same moment exactly one gets True (a polite refusal goes out once, not once per message)."""
+        iso = _iso(now, "now")
+        with self._writing() as undo:
+            doc_id = self._keys["settings"].get(key)
+            last = self._docs("settings")[str(doc_id)]["value"] if doc_id is not None else None
+            if isinstance(last, str) and now - _parse_dt(last) < every:
+                return False
+            self._put_setting(undo, key, iso, None)
+            return True
 
     def token_expiry(self) -> datetime | None:
         value = self.get_setting(self.TOKEN_EXPIRY_KEY)

@@ -123,15 +123,15 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat, user = update.effective_chat, update.effective_user
     chat_id = chat.id if chat else None
     store = ctx.services.store
-    previous = store.audit_records(event="access.refused", chat_id=chat_id, limit=1)
     await asyncio.to_thread(store.audit, "access.refused", actor=actor_of(user), chat_id=chat_id,
                             detail={"what": what, "chat_type": chat.type if chat else None})
     log.info("refused %s in chat %s", actor_of(user), chat_id)
     if update.callback_query is not None:
         await answer(update.callback_query, ctx.tr("access.refused_short"), alert=True)
-    elif update.effective_message is not None and (
-        not previous or ctx.services.clock() - previous[0].at >= REFUSAL_EVERY
-    ):
+    elif update.effective_message is not None and await asyncio.to_thread(
+            store.claim, f"access.refusal_sent.{chat_id}", now=ctx.services.clock(),
+            every=REFUSAL_EVERY):
+        # one claim, checked and written at once: forty messages in a burst get one refusal
         await update.effective_message.reply_text(ctx.tr("access.refused"), parse_mode=ParseMode.HTML)
 
 

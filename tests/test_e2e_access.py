@@ -150,6 +150,15 @@ async def test_the_gate_fails_closed_when_the_audit_cannot_be_written(chat, monk
     assert not any("All systems normal" in (m.text or "") for m in sent)
 
 
+async def test_a_burst_of_messages_from_a_stranger_gets_one_refusal(chat) -> None:
+    stranger_dm = private_chat(STRANGER)
+    burst = [chat.tg.send_message(stranger_dm, STRANGER, f"/health {n}") for n in range(40)]
+    for message in burst:
+        assert await chat.runner.wait_handled(message.update_id, timeout=20)
+    assert len(chat.bot_messages(stranger_dm)) == 1, "one refusal a day, however fast they come"
+    assert len(chat.store.audit_records(event="access.refused", chat_id=STRANGER.id)) == 40
+
+
 async def test_the_refusal_is_repeated_after_a_day(chat) -> None:
     assert len(await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)) == 1
     assert await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT) == []

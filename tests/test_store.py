@@ -798,3 +798,23 @@ def test_read_only_view_rereads_when_the_owner_compacts_meanwhile(tmp_path: Path
         view.close()
     finally:
         owner.close()
+
+
+def test_a_claim_is_granted_once_per_period_even_to_threads_racing_for_it(store, eager_thread_switching):
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
+    start = threading.Barrier(8)
+    granted: list[bool] = []
+
+    def claim() -> None:
+        start.wait()
+        granted.append(store.claim("refusal.-100", now=now, every=timedelta(hours=24)))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(granted) == [False] * 7 + [True]
+    assert not store.claim("refusal.-100", now=now + timedelta(hours=23), every=timedelta(hours=24))
+    assert store.claim("refusal.-100", now=now + timedelta(hours=24), every=timedelta(hours=24))
+    assert store.claim("refusal.-200", now=now, every=timedelta(hours=24))  # per key
