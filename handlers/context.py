@@ -26,6 +26,7 @@ class BotContext:
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    clock_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # a question being put (recorded, not yet sent or confirmed): set when that is over
     asking: dict[int, asyncio.Event] = field(default_factory=dict)
     # live messages to bring up to date (incident id -> a record just written, or None), and
@@ -38,6 +39,10 @@ class BotContext:
 
     def live_lock(self, doc_id: int) -> asyncio.Lock:
         return self.live_locks.setdefault(doc_id, asyncio.Lock())
+
+    def clock_lock(self, doc_id: int) -> asyncio.Lock:
+        """One escalation stage or reminder of an incident at a time."""
+        return self.clock_locks.setdefault(doc_id, asyncio.Lock())
 
     @property
     def tr(self) -> Translator:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from telegram.constants import ParseMode
@@ -33,6 +33,7 @@ from handlers.incident_render import title_of
 log = logging.getLogger(__name__)
 JOB_KWARGS = {"misfire_grace_time": None, "coalesce": True}
 RETRY_UNDELIVERED_S = 60.0  # a stage nobody received (Telegram down) is tried again this soon
+REMINDER_SLACK = timedelta(seconds=0.2)  # a reminder job this early still counts as due
 
 
 def _prefix(doc_id: int) -> str:
@@ -104,19 +105,36 @@ async def _stage_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _remind_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     application = context.application
     ctx: BotContext = application.bot_data[KEY]
-    incident = await asyncio.to_thread(ctx.engine.get, context.job.data)
-    if incident is None or incident["status"] != OPEN:
-        return
-    age = format_duration(ctx.services.clock() - parse_time(incident["opened_at"]), ctx.tr)
-    await _say(application, incident, ctx.tr("escalation.reminder", ref=incident["ref"], age=age))
-    noted = await asyncio.to_thread(ctx.engine.note_reminder, incident["id"])
-    if noted is not None:
-        _arm_reminder(application, noted)
+    async with ctx.clock_lock(context.job.data):
+        incident = await asyncio.to_thread(ctx.engine.get, context.job.data)
+        if incident is None or incident["status"] != OPEN:
+            return
+        now = ctx.services.clock()
+        due = next_reminder(incident, every=ctx.settings.escalation_remind_every, now=now)
+        if due is None or due > now + REMINDER_SLACK:
+            # a stage that fired meanwhile re-armed the reminder from a record that did not yet
+            # hold the reminder just sent: it is not due again yet
+            _arm_reminder(application, incident)
+            return
+        age = format_duration(now - parse_time(incident["opened_at"]), ctx.tr)
+        await _say(application, incident, ctx.tr("escalation.reminder", ref=incident["ref"], age=age))
+        noted = await asyncio.to_thread(ctx.engine.note_reminder, incident["id"])
+        if noted is not None:
+            _arm_reminder(application, noted)
 
 
 async def fire_stage(application: Application, doc_id: int, stage: str, *, by: str | None) -> None:
-    """Send one stage of the clock (by the job, or early by someone's Escalate press)."""
+    """Send one stage of the clock (by the job, or early by someone's Escalate press).
+
+    One stage or reminder of an incident at a time (`clock_lock`): the PD stage falling due in
+    the same instant as a reminder sent the reminder twice."""
     ctx: BotContext = application.bot_data[KEY]
+    async with ctx.clock_lock(doc_id):
+        await _fire_stage(application, ctx, doc_id, stage, by=by)
+
+
+async def _fire_stage(application: Application, ctx: BotContext, doc_id: int, stage: str, *,
+                      by: str | None) -> None:
     incident = await asyncio.to_thread(ctx.engine.get, doc_id)
     if incident is None or incident["status"] == RESOLVED:
         return

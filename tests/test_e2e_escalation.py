@@ -144,3 +144,30 @@ async def test_an_alert_that_could_not_be_posted_keeps_the_clock_running(sandbox
         assert await chat.tg.await_for(lambda: walk.incident["message"] is not None, timeout=5)
         assert await chat.tg.await_for(lambda: walk.incident["escalation"][1]["fired_at"], timeout=5)
         assert walk.live().buttons()
+
+
+async def test_a_reminder_falling_due_with_the_pd_stage_is_sent_once(sandbox, make_settings,
+                                                                     monkeypatch) -> None:
+    """Reminders every second from the retries check at 1 s; the PD stage at 2 s, with the
+    second reminder. Writing down a reminder is slowed, so the PD stage re-arms the reminder
+    from a record that does not hold it yet: the race that sent it twice."""
+    settings = make_settings(ESCALATION_P2="0s,1s,2s,1h", PD_USER_IDS=str(OPERATOR.id),
+                             ESCALATION_REMIND_EVERY="1s")
+    async with BotRunner(settings) as runner:
+        chat = Chat(sandbox, runner)
+        engine = runner.application.bot_data["sunflow"].engine
+        noted = engine.note_reminder
+
+        def slow_note(doc_id: int):
+            time.sleep(0.4)
+            return noted(doc_id)
+
+        monkeypatch.setattr(engine, "note_reminder", slow_note)
+        sent_at: list[float] = []
+        chat.tg.subscribe(lambda kind, obj: sent_at.append(time.monotonic())
+                          if kind == "sent" and "still not acknowledged" in (obj.text or "") else None)
+        walk = await open_incident(chat, "/incident stats")
+        await asyncio.sleep(4.5)
+        await walk.press("ack")
+    gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
+    assert len(sent_at) >= 2 and all(gap > 0.5 for gap in gaps), gaps
