@@ -28,6 +28,7 @@ from handlers.context import KEY, BotContext
 from handlers.errors import on_error
 from handlers.escalation import arm_all
 from handlers.health import health_command, health_recheck
+from handlers.deliveries import deliver_all, stop_deliveries
 from handlers.incident_live import stop_live
 from handlers.incidents import (
     incident_button,
@@ -81,12 +82,16 @@ async def _on_start(application: Application) -> None:
     resumed = await resume_writeups(application)
     if resumed:
         log.info("%d post-mortem write-up(s) resumed", resumed)
+    owing = await deliver_all(application.bot, ctx)
+    if owing:
+        log.info("%d incident(s) still owe the group a document: sending", owing)
 
 
 async def _on_stop(application: Application) -> None:
     """Edits still waiting for the group's turn are dropped: the next start shows every
     incident's state again."""
     await stop_live(application.bot_data[KEY])
+    await stop_deliveries(application.bot_data[KEY])
 
 
 def build_application(settings: Settings, services: Services, *,

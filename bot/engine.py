@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from bot.actions.registry import Outcome, StepResult
+from bot.actions.registry import Document, Outcome, StepResult
 from bot.actors import display_name
 from bot.clock import Clock, utc_now
 from bot.escalation_plan import STAGES, escalation_plan
@@ -50,8 +51,9 @@ from bot.store import Conflict, Store
 log = logging.getLogger(__name__)
 TABLE = "incidents"
 WRITE_ATTEMPTS = 8
-SUMMARY_LINES = 8
-ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once  # detail lines of a result kept on the record (the rest went out as a file)
+SUMMARY_LINES = 8  # detail lines of a result kept on the record (the rest went out as a file)
+ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once
+_SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class Refused(Exception):
@@ -337,7 +339,10 @@ class IncidentEngine:
     # -- results and replies
 
     def record_result(self, doc_id: int, index: int, result: StepResult) -> dict:
-        """Write a step's result on the record and move the walk on when it passed."""
+        """Write a step's result on the record and move the walk on when it passed. A document
+        the result carries is kept first (`Store.put_document`) and owed to the group in the
+        same write, so it is sent until it is delivered, also after a restart."""
+        owed = self._keep(doc_id, result.document, "file") if result.document else None
 
         def change(d: dict) -> dict:
             now = self.clock()
@@ -362,6 +367,8 @@ class IncidentEngine:
                 now, mine["by"], "step.result",
                 {"step": step["id"], "outcome": outcome.value, "summary": summary})]
             changes: dict = {"step_state": states, "timeline": timeline}
+            if owed is not None:
+                changes["owed"] = d.get("owed", []) + [owed]
             new_traces = [t for t in result.trace_ids if t not in d["trace_ids"]]
             if new_traces:
                 changes["trace_ids"] = d["trace_ids"] + new_traces
@@ -440,11 +447,15 @@ class IncidentEngine:
         incident = self._mutate(doc_id, change)
         return answered[0], incident
 
-    def save_postmortem(self, doc_id: int, *, markdown: str, filename: str) -> dict:
+    def save_postmortem(self, doc_id: int, *, markdown: str, filename: str, caption: str = "") -> dict:
+        """Store the write-up, and owe it to the group as a file (sent until delivered)."""
+        owed = self._keep(doc_id, Document(filename, markdown.encode("utf-8"), caption), "postmortem")
+
         def change(d: dict) -> dict:
             now = self.clock()
             return {"postmortem": {**d["postmortem"], "markdown": markdown, "filename": filename,
                                    "written_at": iso(now)},
+                    "owed": d.get("owed", []) + [owed],
                     "timeline": d["timeline"] + [event(now, BOT_ACTOR, "postmortem.written",
                                                        {"filename": filename})]}
 
@@ -453,6 +464,35 @@ class IncidentEngine:
                                           "filename": filename, "markdown": markdown,
                                           "written_at": incident["postmortem"]["written_at"]})
         return incident
+
+    # -- documents owed to the group
+
+    def _keep(self, doc_id: int, document: Document, kind: str) -> dict:
+        """Keep the file on disk; the `owed` entry that names it."""
+        incident = self.get(doc_id)
+        folder = incident["ref"] if incident else f"incident-{doc_id}"
+        ref = self.store.put_document(folder, _SAFE_FILE.sub("-", document.filename).strip(".-")
+                                      or "document", document.content)
+        return {"kind": kind, "filename": document.filename, "file": ref,
+                "caption": self.redact(document.caption), "at": iso(self.clock())}
+
+    def delivered(self, doc_id: int, file: str) -> dict | None:
+        """The group has the document kept as `file`: it is owed no longer."""
+
+        def change(d: dict) -> dict:
+            owed = [entry for entry in d.get("owed", []) if entry["file"] != file]
+            if len(owed) == len(d.get("owed", [])):
+                raise Refused("incident.not_now", ref=d["ref"])
+            return {"owed": owed}
+
+        try:
+            return self._mutate(doc_id, change)
+        except Refused:
+            return None
+
+    def owing(self) -> list[dict]:
+        """Incidents (open or not) with a document the group has not received yet."""
+        return self.store.find(TABLE, lambda d: bool(d.get("owed")), newest_first=False)
 
     # -- the live message, severity, escalation
 

@@ -19,6 +19,8 @@ is what buttons carry. The fields:
     message             {chat_id, message_id, thread_id}: the one live message
     pending_reply       {kind, message_id, by}: a question the bot asked, answered by a reply
     linked[]            who reported the same scenario again while this one was open
+    owed[]              {kind, filename, file, caption, at}: documents kept for the group and not
+                        delivered yet (a log bundle, the post-mortem); sent until they are
     postmortem          {root_cause, prevention, written_at, filename, markdown}
     prevention_items[]  the runbook's prevent-phase texts {ko, en}
 
@@ -85,6 +87,7 @@ def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, .
         "message": None,
         "pending_reply": None,
         "linked": [],
+        "owed": [],
         "postmortem": {"root_cause": None, "prevention": None, "written_at": None,
                        "filename": None, "markdown": None},
         "prevention_items": [step.text.to_dict() for step in runbook.prevention()],

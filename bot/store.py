@@ -16,6 +16,8 @@ Files in ``data_dir``::
     store.json.tmp      a snapshot being written by a compaction; never authoritative
     <name>.damaged-<UTC timestamp>   a damaged snapshot, journal or ids file, moved aside byte for byte
     <table>-<id>.quarantined-<UTC>.json   a document a record check refused at open, set aside
+    documents/<folder>/<file>   files kept for the group (log bundles, post-mortems): written
+                        durably before a record names them, so a restart can send them again
 
 Why writes cost the same at 100 records and at 100,000:
 
@@ -82,6 +84,7 @@ import heapq
 import json
 import logging
 import os
+import re
 import threading
 import time
 import zlib
@@ -107,6 +110,8 @@ SNAPSHOT_NAME = "store.json"
 JOURNAL_NAME = "store.journal"
 LOCK_NAME = "store.lock"
 IDS_NAME = "store.ids"
+DOCUMENTS_DIR = "documents"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_COMPACT_BYTES = 1 << 20
 ID_BLOCK = 32  # ids reserved in store.ids at a time
 HEAL_EVERY_S = 2.0  # after a failed write, how often rewriting the store is tried
@@ -819,6 +824,7 @@ class Store:
         self._lock = threading.RLock()
         self._closed = False
         self.data_dir = data_dir
+        self._memory_documents: dict[str, bytes] = {}
         self.recovered: list[Damage] = list(storage.recovered)
         self._last_ids = {
             t: max([storage.last_ids.get(t, 0), storage.reserved.get(t, 0),
@@ -951,6 +957,44 @@ class Store:
         with self._writing() as undo:
             self._put_setting(undo, self.TOKEN_EXPIRY_KEY, iso, actor)
             self._add_audit(undo, "token.set_expiry", actor, None, {"expires_at": iso})
+
+    # -- documents (files the group is owed: log bundles, post-mortems)
+
+    def put_document(self, folder: str, filename: str, content: bytes) -> str:
+        """Keep a file under ``documents/<folder>/<filename>`` (durably, before any record names
+        it); its reference for ``document()``. The in-memory store keeps it in memory."""
+        for part in (folder, filename):
+            if not _SAFE_NAME.match(part) or part in (".", ".."):
+                raise ValueError(f"not a safe file name: {part!r}")
+        ref = f"{folder}/{filename}"
+        with self._reading():
+            if self.data_dir is None:
+                self._memory_documents[ref] = bytes(content)
+                return ref
+            target = self.data_dir / DOCUMENTS_DIR / folder / filename
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _replace_durably(target, bytes(content), target.parent)
+            except OSError as e:
+                raise StoreError(f"could not keep {ref}: {e.strerror or e}") from e
+        return ref
+
+    def document(self, ref: str) -> bytes:
+        """A file kept by ``put_document``; NotFound when it is gone."""
+        with self._reading():
+            if self.data_dir is None:
+                if ref not in self._memory_documents:
+                    raise NotFound(f"no document {ref}")
+                return self._memory_documents[ref]
+            folder, _, filename = ref.partition("/")
+            if not (_SAFE_NAME.match(folder) and _SAFE_NAME.match(filename)):
+                raise NotFound(f"no document {ref}")
+            try:
+                return (self.data_dir / DOCUMENTS_DIR / folder / filename).read_bytes()
+            except FileNotFoundError:
+                raise NotFound(f"no document {ref}") from None
+            except OSError as e:
+                raise StoreError(f"could not read {ref}: {e.strerror or e}") from e
 
     # -- audit
 

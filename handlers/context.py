@@ -33,6 +33,12 @@ class BotContext:
     # the one task per incident doing it (handlers.incident_live.refresh_live)
     live_dirty: dict[int, dict | None] = field(default_factory=dict)
     live_workers: dict[int, asyncio.Task] = field(default_factory=dict)
+    # documents owed to the group: the sender per incident, its retry timer, failures in a row
+    deliveries: dict[int, asyncio.Task] = field(default_factory=dict)
+    delivery_timers: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
+    delivery_failures: dict[int, int] = field(default_factory=dict)
+    deliver_again: set[int] = field(default_factory=set)
+    stopping: bool = False
     # /health reports on their way, per (chat, topic, components): later requests join them
     health_replies: dict[tuple, asyncio.Future[None]] = field(default_factory=dict)
     rechecks: dict[int, float] = field(default_factory=dict)  # user id -> last forced re-check

@@ -187,14 +187,12 @@ async def ask(bot: Bot, ctx: BotContext, incident: dict, kind: str, text: str, a
 
 
 async def send_document(bot: Bot, ctx: BotContext, incident: dict, document: Document) -> None:
-    """A file under the live message: long logs, a log bundle, the post-mortem."""
+    """A file under the live message: long logs, a log bundle, the post-mortem. Raises
+    TelegramError: `handlers.deliveries` tries again until it goes through."""
     chat_id, thread_id = _where(ctx, incident)
     message = incident.get("message") or {}
-    try:
-        await bot.send_document(
-            chat_id, io.BytesIO(document.content), filename=document.filename,
-            caption=ctx.redact(document.caption)[:1024] or None, message_thread_id=thread_id,
-            reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
-            **_paced(bot, URGENT))
-    except TelegramError:
-        log.warning("could not send %s for %s", document.filename, incident["ref"], exc_info=True)
+    await bot.send_document(
+        chat_id, io.BytesIO(document.content), filename=document.filename,
+        caption=ctx.redact(document.caption)[:1024] or None, message_thread_id=thread_id,
+        reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
+        **_paced(bot, URGENT))

@@ -20,7 +20,8 @@ from bot.runbooks import SEVERITIES
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context
 from handlers.escalation import arm, fire_stage
-from handlers.incident_live import ask, post_live, refresh_live, send_document
+from handlers.deliveries import deliver
+from handlers.incident_live import ask, post_live, refresh_live
 from handlers.incident_render import incidents_list_text, scenario_keyboard
 from handlers.messages import answer, edit_html, quoted
 from handlers.postmortem import resolved, resume_writeup
@@ -103,6 +104,7 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     if not rest:
         await post_live(context.bot, ctx, incident)
         await resume_writeup(context.bot, ctx, incident)
+        deliver(context.bot, ctx, incident["id"])  # anything it still owes the group, now
         return
     if len(rest) != 2 or rest[0].lower() != "severity":
         await _tell(update, ctx.tr("incident.usage", given=escape(quoted(" ".join([ref, *rest])))))
@@ -206,8 +208,8 @@ async def run_step(context: ContextTypes.DEFAULT_TYPE, incident: dict, index: in
         refresh_live(context.bot, ctx, incident["id"])
     result = await task
     updated = await asyncio.to_thread(ctx.engine.record_result, incident["id"], index, result)
-    if result.document is not None:
-        await send_document(context.bot, ctx, updated, result.document)
+    if result.document is not None:  # kept and owed on the record: sent until delivered
+        deliver(context.bot, ctx, incident["id"])
     refresh_live(context.bot, ctx, incident["id"], known=updated)
 
 

@@ -14,14 +14,14 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from bot.actions.registry import Document
 from bot.engine import Refused
 from bot.incident_record import BOT_ACTOR, RESOLVED, iso, valid_topic
 from bot.postmortem import postmortem_filename, render_postmortem
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import KEY, BotContext, bot_context
 from handlers.escalation import disarm
-from handlers.incident_live import ask, refresh_live, send_document
+from handlers.deliveries import deliver
+from handlers.incident_live import ask, refresh_live
 
 log = logging.getLogger(__name__)
 ANSWER_LIMIT = 2000  # characters of a free-text answer the record takes
@@ -131,8 +131,8 @@ async def write_postmortem(bot: Bot, ctx: BotContext, incident: dict) -> dict:
                                  redact=ctx.redact)
     filename = postmortem_filename(incident)
     saved = await asyncio.to_thread(ctx.engine.save_postmortem, incident["id"], markdown=markdown,
-                                    filename=filename)
-    await send_document(bot, ctx, saved, Document(filename, markdown.encode("utf-8"),
-                                                  ctx.tr("postmortem.caption", ref=incident["ref"])))
+                                    filename=filename,
+                                    caption=ctx.tr("postmortem.caption", ref=incident["ref"]))
+    deliver(bot, ctx, incident["id"])  # kept and owed on the record: sent until delivered
     refresh_live(bot, ctx, incident["id"])
     return saved

@@ -18,6 +18,7 @@ from bot.incident_record import RECORD_CHECKS
 from bot.services import Services, build_services
 from bot.store import Store
 from handlers.context import KEY
+from handlers.deliveries import deliveries_settled, stop_deliveries
 from handlers.incident_live import live_settled, stop_live
 
 
@@ -81,6 +82,7 @@ class BotRunner:
         app = self.application
         if app is not None:
             await stop_live(app.bot_data[KEY])
+            await stop_deliveries(app.bot_data[KEY])
             if app.updater.running:
                 await app.updater.stop()
             if app.running:
@@ -106,4 +108,7 @@ class BotRunner:
     async def settle(self) -> None:
         """Until the bot has nothing left to send for what it handled so far."""
         assert self.application is not None
-        await live_settled(self.application.bot_data[KEY])
+        ctx = self.application.bot_data[KEY]
+        while ctx.live_workers or ctx.deliveries:
+            await live_settled(ctx)
+            await deliveries_settled(ctx)
