@@ -447,3 +447,17 @@ async def test_in_a_forum_topic_everything_stays_in_the_topic(sandbox, make_sett
         assert len(said) >= 4  # the live message, the topic question, the page, the answer's ack
         assert {m.message_thread_id for m in said} == {topic}, [(m.text[:40], m.message_thread_id) for m in said]
         assert tg.bot_messages(OPS_CHAT.id) == []
+
+
+async def test_the_root_cause_and_the_prevention_are_asked_for_once(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    shown_steps = []
+    while walk.incident["current"] < len(walk.incident["steps"]):
+        shown_steps.append(walk.live().text)
+        await walk.step()
+    walk_text = "\n".join(shown_steps).lower()
+    assert "analyse the root cause" not in walk_text and "decide how to prevent" not in walk_text
+    await walk.resolve_and_write_up(root_cause="cron line deleted", prevention="cron in the checklist")
+    asked = [m.text or "" for m in chat.bot_messages()]
+    assert sum("What was the root cause?" in t for t in asked) == 1
+    assert sum("what did the team decide to prevent" in t for t in asked) == 1

@@ -121,8 +121,7 @@ def test_walk_splices_the_common_procedure_around_the_scenario(library: Library)
         "detect-health", "detect-traces", "check-token", "collect-logs",
         "read-guide", "issue-token", "update-env", "set-expiry", "retry-publish",
         "verify-token", "verify-health", "verify-dry-run",
-        "expiry-alert", "weekly-token-check", "post-root-cause", "post-record-mistake",
-        "post-prevention",
+        "expiry-alert", "weekly-token-check", "post-record-mistake",
     ]
     phases = [s.phase for s in steps]
     assert phases == sorted(phases, key=PHASES.index)
@@ -239,8 +238,8 @@ def test_every_prevention_item_of_the_playbook_is_a_prevent_step(library: Librar
         own = [s.text.ko for s in prevention if s.source == rb.path.name]
         assert len(own) == len(expected[rb.number]), rb.id
         assert all(fragment in text for fragment, text in zip(expected[rb.number], own)), own
-        assert [s.id for s in prevention][-3:] == ["post-root-cause", "post-record-mistake",
-                                                  "post-prevention"]
+        # the root cause and the prevention are asked once, after Resolve: not walk steps too
+        assert [s.id for s in prevention][-1:] == ["post-record-mistake"]
 
 
 def test_find_by_id_alias_or_number_ignoring_case(library: Library) -> None:
@@ -613,7 +612,7 @@ def test_a_missing_directory_is_named(tmp_path: Path) -> None:
 def test_the_files_can_be_checked_from_a_shell(books: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([str(books)]) == 0
     out = capsys.readouterr().out
-    assert "6 scenarios" in out and "1. token-expired (P0): 17 steps" in out
+    assert "6 scenarios" in out and "1. token-expired (P0): 15 steps" in out
     edit(books, "rate-limit.toml", 'severity = "P1"', 'severity = "P7"')
     assert main([str(books)]) == 1
     assert "rate-limit.toml: severity: unknown severity 'P7'" in capsys.readouterr().err
