@@ -1,12 +1,13 @@
-"""How people appear: records keep `tg:<id> @username` (see handlers.access.actor_of); chat
-messages and documents show the name part."""
+"""How people appear: records keep `tg:<id> @username`, or `tg:<id> <first name>` for someone
+without a username (see handlers.access.actor_of); chat messages and documents show the name."""
 
 from __future__ import annotations
 
 
 def display_name(actor: str | None) -> str:
-    """`tg:1001 @mina` -> `@mina`; the id when there is no username; a dash for nobody."""
+    """`tg:1001 @mina` -> `@mina`; `tg:1004 Sora Kim` -> `Sora Kim` (no username: the first
+    name); the id when a record holds nothing else; a dash for nobody."""
     if not actor:
         return "—"
-    parts = actor.split()
-    return parts[1] if len(parts) > 1 else parts[0]
+    head, _, name = actor.strip().partition(" ")
+    return name.strip() or head

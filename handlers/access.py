@@ -50,10 +50,12 @@ def role_of(settings: Settings, chat: Chat | None, user: User | None) -> Role:
 
 
 def actor_of(user: User | None) -> str:
-    """How a person appears in audit records and timelines: id first, name as a hint."""
+    """How a person appears in audit records and timelines: id first, then the @username, or
+    the first name for someone without one (one line: a name's line breaks become spaces)."""
     if user is None:
         return "unknown"
-    return f"tg:{user.id}" + (f" @{user.username}" if user.username else "")
+    name = f"@{user.username}" if user.username else " ".join((user.first_name or "").split())[:64]
+    return f"tg:{user.id}" + (f" {name}" if name else "")
 
 
 def user_id_of(actor: str | None) -> int | None:

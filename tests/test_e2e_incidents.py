@@ -461,3 +461,20 @@ async def test_the_root_cause_and_the_prevention_are_asked_for_once(chat, sandbo
     asked = [m.text or "" for m in chat.bot_messages()]
     assert sum("What was the root cause?" in t for t in asked) == 1
     assert sum("what did the team decide to prevent" in t for t in asked) == 1
+
+
+async def test_someone_without_a_username_shows_by_first_name(sandbox, make_settings) -> None:
+    from bot.sandbox.runner import BotRunner
+    from bot.sandbox.telegram import TgUser
+    from conftest import Chat
+
+    sora = TgUser(1004, "Sora", None, language_code="en")
+    sandbox.telegram.add_chat(OPS_CHAT, sora)
+    async with BotRunner(make_settings(OPERATOR_USER_IDS="1002,1004")) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats", user=sora)
+        await walk.press("ack", user=sora)
+        text = walk.live().text
+        assert "Lead: Sora" in text and "Sora" in text.split("Opened:")[1]
+        assert "tg:1004" not in "".join(m.text or "" for m in chat.bot_messages())
+        assert walk.incident["lead"] == "tg:1004 Sora"
