@@ -323,7 +323,7 @@ async def test_logs_tail_short_output_is_shown_in_the_lines(sandbox: Sandbox,
     assert result.document is None
     assert result.lines == ("==> publish_content_stderr.log <==", *expected[-3:])
     assert result.outcome is Outcome.OK  # the last three lines hold no ERROR
-    assert result.summary == ("Last 3 lines of 1 log files (publish_content_stderr.log): "
+    assert result.summary == ("Last 3 lines of 1 log file (publish_content_stderr.log): "
                               "0 ERROR/CRITICAL lines")
 
 

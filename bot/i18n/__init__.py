@@ -7,7 +7,9 @@ Every user-visible sentence lives in `ko.py` and `en.py` (and the per-area `acti
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
+from typing import Any
 
 from bot.i18n import (
     actions_en,
@@ -38,6 +40,24 @@ CATALOGS: dict[str, Mapping[str, str]] = {
 }
 
 
+class _Formatter(string.Formatter):
+    """`str.format`, plus a number with its noun: `{count:#trace|traces}` -> "1 trace",
+    "2 traces" (English needs it; Korean counts without plurals)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec.startswith("#") and "|" in format_spec:
+            one, other = format_spec[1:].split("|", 1)
+            try:
+                single = float(value) == 1
+            except (TypeError, ValueError):
+                single = False
+            return f"{value} {one if single else other}"
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
 class Translator:
     """`tr("health.title", state=...)` in one language, English as the fallback."""
 
@@ -51,4 +71,4 @@ class Translator:
         template = self._messages.get(key) or CATALOGS["en"].get(key)
         if template is None:
             raise KeyError(f"no message {key!r}")
-        return template.format(**params)
+        return _FORMATTER.format(template, **params)
