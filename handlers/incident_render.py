@@ -71,12 +71,24 @@ def _is_planned(step: dict) -> bool:
 
 
 def _last_result(incident: dict) -> tuple[dict, dict] | None:
-    """The step that produced the newest result, and its state."""
-    best = None
+    """The step that produced the newest result, and its state; None once a later step was
+    done, skipped or pressed by hand (an old result under a newer step reads as its result)."""
+    newest = None
     for step, state in zip(incident["steps"], incident["step_state"]):
-        if state["outcome"] and (best is None or (state["at"] or "") >= (best[1]["at"] or "")):
-            best = (step, state)
-    return best
+        if state["at"] and (newest is None or state["at"] >= newest[1]["at"]):
+            newest = (step, state)
+    if newest is None or not newest[1]["outcome"]:
+        return None
+    return newest
+
+
+def clip_words(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word's end where there is one."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space >= limit // 2 else cut).rstrip(" ,.:;") + "…"
 
 
 def _checklist_line(ctx: BotContext, incident: dict, which: str) -> str:
@@ -186,7 +198,7 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
     if last is not None:
         step, state = last
         lines.append("")
-        lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(clip(_text(step, lang), 48))}, "
+        lines.append(f"{escape(tr('incident.label.last_result'))} ({escape(clip_words(_text(step, lang), 48))}, "
                      f"{safe(ctx, who(state['by']))}): {OUTCOME_ICONS.get(state['outcome'], '')} "
                      f"{safe(ctx, state['summary'] or '', LINE_CHARS)}")
         details = state["lines"]

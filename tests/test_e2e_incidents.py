@@ -478,3 +478,24 @@ async def test_someone_without_a_username_shows_by_first_name(sandbox, make_sett
         assert "Lead: Sora" in text and "Sora" in text.split("Opened:")[1]
         assert "tg:1004" not in "".join(m.text or "" for m in chat.bot_messages())
         assert walk.incident["lead"] == "tg:1004 Sora"
+
+
+async def test_the_last_result_belongs_to_the_newest_step_and_its_label_ends_on_a_word(
+        chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident token autumn-cafe")
+    while walk.incident["steps"][walk.incident["current"]]["id"] != "issue-token":
+        await walk.step()
+    label = walk.live().text.split("Last result (", 1)[1].split(", @", 1)[0]
+    assert label == "Read the token-renewal guide."  # the step before: the guide's result
+    await walk.press("ok")  # the guidance step "issue a new token", done by hand
+    after = walk.live().text
+    assert "Last result" not in after, "the guide's result no longer reads as this step's"
+
+
+def test_a_clipped_label_ends_on_a_whole_word() -> None:
+    from handlers.incident_render import clip_words
+
+    assert clip_words("Collect logs: gather the error log (last 200 lines) and the SF-* traces.", 48) == (
+        "Collect logs: gather the error log (last 200…")
+    assert clip_words("short", 48) == "short"
+    assert clip_words("x" * 60, 48) == "x" * 47 + "…"  # one long word: cut where it must
