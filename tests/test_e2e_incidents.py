@@ -499,3 +499,38 @@ def test_a_clipped_label_ends_on_a_whole_word() -> None:
         "Collect logs: gather the error log (last 200…")
     assert clip_words("short", 48) == "short"
     assert clip_words("x" * 60, 48) == "x" * 47 + "…"  # one long word: cut where it must
+
+
+async def test_buttons_two_or_three_a_row_with_the_checklist_apart(chat, sandbox) -> None:
+    """At every state of a walk: no row over three, step actions first, then the incident's,
+    then the checklist's ticks in rows of their own; no tick reads like a step's button."""
+    walk = await open_incident(chat, "/incident token autumn-cafe")
+    layouts = set()
+    step_words: set[str] = set()
+    tick_words: set[str] = set()
+    while True:
+        rows = [[(b["text"], b["callback_data"].split(":")[-1]) for b in row]
+                for row in walk.live().button_rows()]
+        layouts.add(tuple(tuple(row) for row in rows))
+        kinds = ["tick" if all(v in ("k0", "k1") for _, v in row) else
+                 "incident" if all(v in ("ack", "esc", "res") for _, v in row) else "step"
+                 for row in rows]
+        assert all(1 <= len(row) <= 3 for row in rows) and len(rows) <= 4, rows
+        assert kinds == sorted(kinds, key=["step", "incident", "tick"].index), rows
+        step_words |= {w.lower() for row, kind in zip(rows, kinds) if kind != "tick"
+                       for text, _ in row for w in text.split()[1:]}
+        tick_words |= {w.lower() for row, kind in zip(rows, kinds) if kind == "tick"
+                       for text, _ in row for w in text.split()[1:]}
+        if walk.incident["current"] >= len(walk.incident["steps"]):
+            break
+        step = walk.incident["steps"][walk.incident["current"]]
+        if walk.has_button("cf"):
+            await walk.press("cf")
+        elif step["id"] == "set-expiry":
+            await walk.press("run")  # the confirmation's buttons are checked on the next turn
+        else:
+            await walk.press("skip")
+    assert any(any(v == "cf" for row in layout for _, v in row) for layout in layouts)
+    assert any(any(v == "k1" for row in layout for _, v in row) for layout in layouts)
+    # no checklist item reads like a step's button ("☐ Confirm normal operation", "⚠️ Confirm")
+    assert not step_words & tick_words, step_words & tick_words
