@@ -23,7 +23,7 @@ an untimed pause of `--gap-ms` (60 ms: still far faster than anyone presses).
   its own FakeTelegram, pressing a button on a message it posted at start.
 
 Back-to-back presses (`--gap-ms 0`) outrun Telegram's ~30 Bot API calls/s (each of our presses
-is an answer and an edit), and then our bot's AIORateLimiter holds its edits: that measures the
+is an answer and an edit), and then our bot's send pacer holds its edits: that measures the
 limiter, not the press. The wait is measured and printed apart either way (with a ratio without
 it, for information). `--breakdown` times the calls inside our bot's press (store write and fsync,
 render, the two Bot API round trips), per phase.
@@ -229,31 +229,39 @@ class EchoBot:
 
 # ---- our bot's rate limiter --------------------------------------------------------------------
 class LimiterMeter:
-    """Time spent waiting in aiolimiter (only our bot has one: PTB's AIORateLimiter).
+    """Time our bot's sends spent waiting in its send pacer (handlers.send_pacer): a group's
+    turn, and the ~30 calls/s overall limit (aiolimiter). The bare echo bot has neither.
 
-    PTB's AIORateLimiter keeps a bot under Telegram's ~30 calls/s; back-to-back presses can
-    exceed that, and then it holds the edit. That wait is reported apart from the press's own
-    cost, so the figure says which of the two the time went to.
+    Back-to-back presses can exceed what the pacer lets through; then it holds the edit. That
+    wait is reported apart from the press's own cost, so the figure says which of the two the
+    time went to.
     """
 
     def __init__(self) -> None:
         from aiolimiter import AsyncLimiter
 
+        from handlers.send_pacer import SendPacer
+
         self.held_ms = 0.0
-        self._owner, self._original = AsyncLimiter, AsyncLimiter.acquire
-        original, meter = self._original, self
+        self._patched = [(AsyncLimiter, "acquire", AsyncLimiter.acquire),
+                         (SendPacer, "turn", SendPacer.turn)]
+        meter = self
 
-        async def acquire(limiter, amount: float = 1) -> None:
-            t0 = time.perf_counter()
-            try:
-                await original(limiter, amount)
-            finally:
-                meter.held_ms += (time.perf_counter() - t0) * 1000
+        def timed(original):
+            async def wait(self, *args, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return await original(self, *args, **kwargs)
+                finally:
+                    meter.held_ms += (time.perf_counter() - t0) * 1000
+            return wait
 
-        AsyncLimiter.acquire = acquire
+        for owner, name, original in self._patched:
+            setattr(owner, name, timed(original))
 
     def uninstall(self) -> None:
-        self._owner.acquire = self._original
+        for owner, name, original in self._patched:
+            setattr(owner, name, original)
 
 
 # ---- where the time goes (--breakdown) ---------------------------------------------------------
@@ -499,7 +507,7 @@ async def main() -> int:
     held = steps.held + ticks.held
     waited = [ms for ms in held if ms >= 1.0]  # an acquire with room to spare takes microseconds
     pace = f"{len(steps.ours) / steps.wall_s:.0f}/s (steps), {len(ticks.ours) / ticks.wall_s:.0f}/s"
-    print(f"our bot's own AIORateLimiter (Telegram's ~30 calls/s) held {len(waited)} of "
+    print(f"our bot's send pacer (a group's turn, ~30 calls/s overall) held {len(waited)} of "
           f"{len(held)} edits, {sum(held) / len(held):.1f} ms per press on average; our presses "
           f"came {pace} (ticks)")
     net = steps.net + ticks.net
