@@ -146,12 +146,14 @@ class Demo:
             self.say(f"   you are now {user.first_name} (@{user.username}) in {chat.title}")
         elif verb == "fault" and len(args) >= 2:
             self._set_fault(args[0], args[1], args[2:])
+            self._world_changed()
         elif verb == "clear":
             targets = args or list(self.sandbox.fakes)
             for name in targets:
                 if name in self.sandbox.fakes:
                     self.sandbox.fakes[name].clear_faults()
             self.say(f"   faults cleared: {', '.join(targets)}")
+            self._world_changed()
         elif verb == "faults":
             for name, fake in self.sandbox.fakes.items():
                 self.say(f"   {name:<11} {fake.faults.describe()}")
@@ -170,6 +172,13 @@ class Demo:
         else:
             self.say("   (unknown; :help lists what works)")
         return True
+
+    def _world_changed(self) -> None:
+        # /health shares a check for HEALTH_SHARE_S; the demo switches vendors in a second,
+        # faster than any real outage starts, so the next /health looks again
+        shared = self.runner.services.shared if self.runner.services else None
+        if shared is not None:
+            shared.forget()
 
     def _set_fault(self, service: str, mode: str, rest: list[str]) -> None:
         fake = self.sandbox.fakes.get(service)

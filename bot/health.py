@@ -122,6 +122,10 @@ class SharedHealth:
                       default=self._clock())
         return HealthReport(results=tuple(results), checked_at=checked)
 
+    def forget(self) -> None:
+        """Drop the results kept for sharing (the demo does, when it switches a fault)."""
+        self._last.clear()
+
     def age_s(self, component: str) -> float | None:
         """Seconds since `component` was last checked (None: never)."""
         last = self._last.get(component)

@@ -18,6 +18,7 @@ from handlers import callbacks as cb
 from handlers.context import BotContext
 
 ICONS = {State.OK: "🟢", State.DEGRADED: "🟡", State.DOWN: "🔴"}
+SHARED_AFTER_S = 2.0  # a report this old was a shared check: say how old
 
 
 def _latency(result: ProbeResult) -> str:
@@ -26,9 +27,11 @@ def _latency(result: ProbeResult) -> str:
 
 def health_text(report: HealthReport, ctx: BotContext) -> str:
     tr = ctx.tr
+    age = (ctx.services.clock() - report.checked_at).total_seconds()
+    shared = f" · {escape(tr('health.shared_age', seconds=int(age)))}" if age >= SHARED_AFTER_S else ""
     lines = [
         f"{ICONS[report.overall]} <b>{escape(tr(f'health.overall.{report.overall.value}'))}</b>"
-        f" · {escape(ctx.local(report.checked_at))}"
+        f" · {escape(ctx.local(report.checked_at))}{shared}"
     ]
     for result in report.results:
         lines.append(

@@ -106,6 +106,8 @@ def test_demo_runs_a_piped_script_in_order(tmp_path) -> None:
         ":fault instagram token_expired",
         "1",
         ":faults",
+        ":clear",
+        "/health instagram token",
         ":as viewer",
         "/token set-expiry 30",
         ":as stranger",
@@ -119,6 +121,8 @@ def test_demo_runs_a_piped_script_in_order(tmp_path) -> None:
     first = text.index("🟢 All systems normal")
     expired = text.index("🔴 Token")
     assert first < expired, "the re-check ran after the fault was set"
+    # a fault switched in the demo is seen at once, though /health shares its checks
+    assert "🟢 Token" in text[expired:], "after :clear, /health checked again"
     assert "instagram   token_expired" in text
     assert "/token set-expiry: only an admin can do this." in text
     assert "only answers in the team's ops group" in text

@@ -184,7 +184,7 @@ def vendor_calls(sandbox: Sandbox) -> dict[str, int]:
 
 async def test_many_health_requests_share_one_round_of_vendor_calls_and_one_message(
         sandbox, make_settings) -> None:
-    async with BotRunner(make_settings(HEALTH_SHARE_S="3", HEALTH_TIMEOUT_S="5")) as runner:
+    async with BotRunner(make_settings(HEALTH_SHARE_S="5", HEALTH_TIMEOUT_S="5")) as runner:
         chat = Chat(sandbox, runner)
         sandbox.instagram.set_fault("slow", delay_ms=1500)  # a slow vendor: a placeholder first
         before = vendor_calls(sandbox)
@@ -199,7 +199,11 @@ async def test_many_health_requests_share_one_round_of_vendor_calls_and_one_mess
         (again,) = await chat.send("/health", user=VIEWER)  # back to back: the same round
         assert vendor_calls(sandbox) == {n: before[n] + spent[n] for n in spent}
         assert again.edits == 0 and "Instagram ·" in again.text
-        await asyncio.sleep(3.1)  # HEALTH_SHARE_S later: a new round
+        await asyncio.sleep(2.5)
+        (older,) = await chat.send("/health", user=VIEWER)  # still shared, and it says so
+        assert vendor_calls(sandbox) == {n: before[n] + spent[n] for n in spent}
+        assert "seconds ago, shared" in older.text.splitlines()[0], older.text
+        await asyncio.sleep(3.0)  # HEALTH_SHARE_S later: a new round
         await chat.send("/health", user=VIEWER)
         assert vendor_calls(sandbox)["instagram"] == before["instagram"] + 6
 

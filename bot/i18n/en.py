@@ -5,6 +5,7 @@ MESSAGES: dict[str, str] = {
     "health.checking": "⏳ Checking every component…",
     "health.rechecking": "Checking again…",
     "health.recheck_shared": "You re-checked moments ago: showing the latest shared check.",
+    "health.shared_age": "checked {seconds:#second|seconds} ago, shared (🔄 checks again)",
     "health.timed_out": "no answer within {seconds} s (timed out)",
     "health.probe_crashed": "the check itself failed ({error}); see the bot's log",
     "health.overall.ok": "All systems normal",

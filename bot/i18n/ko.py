@@ -5,6 +5,7 @@ MESSAGES: dict[str, str] = {
     "health.checking": "⏳ 모든 구성 요소를 확인하는 중…",
     "health.rechecking": "다시 확인하는 중…",
     "health.recheck_shared": "방금 다시 확인하셨습니다: 최근 공유된 점검 결과를 보여 드립니다.",
+    "health.shared_age": "{seconds}초 전 점검 결과 공유 (🔄 다시 확인)",
     "health.timed_out": "{seconds}초 안에 응답 없음 (시간 초과)",
     "health.probe_crashed": "점검 자체가 실패함 ({error}); 봇 로그를 확인하세요",
     "health.overall.ok": "전체 정상",
