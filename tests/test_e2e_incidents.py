@@ -534,3 +534,28 @@ async def test_buttons_two_or_three_a_row_with_the_checklist_apart(chat, sandbox
     assert any(any(v == "k1" for row in layout for _, v in row) for layout in layouts)
     # no checklist item reads like a step's button ("☐ Confirm normal operation", "⚠️ Confirm")
     assert not step_words & tick_words, step_words & tick_words
+
+
+async def test_a_press_is_answered_at_once_while_the_groups_turns_are_taken(sandbox, make_settings) -> None:
+    """The group at Telegram's limit (the fake refuses more than 6 a minute, and so does the bot)
+    and 20 command replies waiting for their turn: a press is answered at once, and the live
+    message shows what it did before those replies go out."""
+    import time
+
+    from bot.sandbox.runner import BotRunner
+    from conftest import Chat
+
+    async with BotRunner(make_settings(TELEGRAM_GROUP_MAX_RATE="6")) as runner:
+        chat = Chat(sandbox, runner)
+        walk = await open_incident(chat, "/incident stats")
+        sandbox.telegram.set_group_limit(6)
+        before = len(chat.bot_messages())
+        queued = [chat.tg.send_message(OPS_CHAT, VIEWER, "/incidents") for _ in range(20)]
+        started = time.monotonic()
+        query = chat.tg.press_button(OPS_CHAT, ADMIN, walk.live().message_id, walk.button("ack"))
+        assert await chat.tg.await_for(lambda: query in chat.tg.callback_answers, timeout=5)
+        assert time.monotonic() - started < 1.0, "the answer waited for the group"
+        assert await chat.tg.await_for(lambda: "Acknowledged" in walk.live().text, timeout=25)
+        replies = [m for m in chat.bot_messages()[before:] if "Open incidents" in (m.text or "")]
+        assert len(replies) < len(queued), "the live message went ahead of the queued replies"
+        assert chat.tg.flood_refusals == 0

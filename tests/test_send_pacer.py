@@ -103,3 +103,20 @@ async def test_a_prepaid_send_skips_the_queue_it_already_waited_in() -> None:
     with pytest.raises(asyncio.TimeoutError):  # the window is full: the prepaid send counted
         await asyncio.wait_for(send(pacer, calls, GROUP, "fourth"), 0.3)
     assert loop.time() - started >= 0.3
+
+
+async def test_stopping_fails_waiting_sends_at_once_instead_of_holding_the_shutdown() -> None:
+    from telegram.error import NetworkError
+
+    pacer, calls = SendPacer(1, period=60.0), Calls()
+    await send(pacer, calls, GROUP, "the one this minute allows")
+    waiting = asyncio.create_task(send(pacer, calls, GROUP, "a minute away"))
+    await asyncio.sleep(0.05)
+    pacer.close()
+    with pytest.raises(NetworkError, match="stopping"):
+        await asyncio.wait_for(waiting, 1)
+    with pytest.raises(NetworkError):
+        await send(pacer, calls, GROUP, "after the stop")
+    await send(pacer, calls, None, "a button's answer still goes", endpoint="answerCallbackQuery")
+    assert [text for _, text in calls.log] == ["the one this minute allows",
+                                              "a button's answer still goes"]

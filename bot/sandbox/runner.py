@@ -10,9 +10,8 @@ import asyncio
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application
 
-from bot.app import ALLOWED_UPDATES, build_application
+from bot.app import ALLOWED_UPDATES, SunflowApplication, build_application
 from bot.config import Settings
 from bot.incident_record import RECORD_CHECKS
 from bot.services import Services, build_services
@@ -22,7 +21,7 @@ from handlers.deliveries import deliveries_settled, stop_deliveries
 from handlers.incident_live import live_settled, stop_live
 
 
-class TrackingApplication(Application):
+class TrackingApplication(SunflowApplication):
     """An Application that records which updates it has completely handled."""
 
     def __init__(self, **kwargs: Any) -> None:
