@@ -8,7 +8,6 @@ pipeline-files port also raises `UnsafePath` for a name that would lead out of i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path

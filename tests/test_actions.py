@@ -13,7 +13,7 @@ import json
 import os
 import tarfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -42,6 +42,7 @@ from bot.sandbox.home import (
 from bot.services import COMPONENTS as SERVICE_COMPONENTS
 from bot.services import Services, build_services
 from bot.store import Store
+from bot.clock import utc_now
 
 EN = Translator("en")
 REF = "INC-20261127-001"
@@ -59,7 +60,7 @@ def sandbox(world: Sandbox) -> Iterator[Sandbox]:
     credits = world.cloudinary.credits_used_percent
     world.telegram.reset()
     world.telegram.add_chat(OPS_CHAT)
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     seed_home(world.home, now=now - timedelta(hours=25))
     make_stats_stale(world.home, 1.0, now=now)
     yield world
@@ -221,7 +222,7 @@ async def test_token_status_fails_when_the_token_expired(sandbox: Sandbox,
 
 async def test_token_status_warns_a_week_before_expiry(make_services: Callable[..., Services],
                                                        sandbox: Sandbox) -> None:
-    sandbox.instagram.token_expires_at = datetime.now(timezone.utc) + timedelta(days=3)
+    sandbox.instagram.token_expires_at = utc_now() + timedelta(days=3)
     result = await run(make_services(), "token.status")
     assert result.outcome is Outcome.WARN
     assert "3 days left" in result.summary

@@ -15,7 +15,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import fal_client.client as fal_module
 import pytest
@@ -97,7 +97,7 @@ def sb(world: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     world.instagram.quota_usage = 0
     world.instagram.token_expires_at = expires
     world.cloudinary.credits_used_percent = DEFAULT_CREDITS_PCT
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     seed_home(world.home, now=now - timedelta(hours=25))
     make_stats_stale(world.home, 1.0, now=now)
 
@@ -555,7 +555,7 @@ async def test_stale_stats_are_degraded_with_their_age(sb):
 
 
 async def test_the_stats_age_follows_the_injected_clock(sb):
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     make_stats_stale(sb.home, 1.0, now=now)
     result = await stats_probe(sb, clock=lambda: now + timedelta(hours=27)).probe()
     assert result.state is State.DEGRADED and result.reason.startswith("stale: updated 28.0 h ago")
@@ -580,7 +580,7 @@ async def test_logs_without_errors_in_24_hours_are_ok(sb):
 async def test_current_errors_are_degraded_naming_the_latest_file(tmp_path):
     sandbox = Sandbox.start(tmp_path, history_age_h=0)
     try:
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         expected = 0  # counted with the sandbox's own log-time parser, not the adapter's
         for path in (sandbox.home / LOGS_DIR).glob("*_stderr.log"):
             for line in path.read_text(encoding="utf-8").splitlines():
@@ -609,7 +609,7 @@ async def test_a_missing_logs_folder_is_degraded(sb):
 # ---- the token: check_token and TokenProbe ------------------------------------------------------
 async def test_token_expiry_comes_from_debug_token_when_app_credentials_are_set(sb, graph_for):
     store = Store.in_memory()
-    store.set_token_expiry(datetime.now(timezone.utc) + timedelta(days=3), actor="test")
+    store.set_token_expiry(utc_now() + timedelta(days=3), actor="test")
     status = await check_token(graph_for(), store)
     assert status.source == SOURCE_DEBUG_TOKEN  # Graph wins over a registered date
     assert status.expires_at == sb.instagram.token_expires_at.replace(microsecond=0)
@@ -622,7 +622,7 @@ async def test_token_expiry_comes_from_debug_token_when_app_credentials_are_set(
 
 async def test_token_expiry_comes_from_set_expiry_without_app_credentials(graph_for):
     store = Store.in_memory()
-    registered = datetime.now(timezone.utc) + timedelta(days=30, hours=1)
+    registered = utc_now() + timedelta(days=30, hours=1)
     store.set_token_expiry(registered, actor="mina_admin")
     status = await check_token(graph_for(app=False), store)
     assert status.source == SOURCE_SET_EXPIRY
@@ -646,7 +646,7 @@ async def test_an_unknown_expiry_is_degraded(graph_for):
     (6.5, State.DEGRADED, "6 days left"), (0.52, State.DEGRADED, "12 h left"),
 ])
 async def test_a_week_or_less_left_is_degraded(sb, graph_for, days, state, shown):
-    sb.instagram.token_expires_at = datetime.now(timezone.utc) + timedelta(days=days)
+    sb.instagram.token_expires_at = utc_now() + timedelta(days=days)
     result = await TokenProbe(graph_for(), Store.in_memory(), tr=EN).probe()
     assert result.state is state and result.reason == f"valid (@{USERNAME}) · {shown}"
 
@@ -668,7 +668,7 @@ async def test_a_rejected_token_is_down(graph_for):
 
 async def test_a_passed_registered_date_while_graph_accepts_the_token_is_degraded(graph_for):
     store = Store.in_memory()
-    store.set_token_expiry(datetime.now(timezone.utc) - timedelta(days=2, hours=1), actor="test")
+    store.set_token_expiry(utc_now() - timedelta(days=2, hours=1), actor="test")
     status = await check_token(graph_for(app=False), store)
     assert status.valid is True and not status.expired
     assert status.state is State.DEGRADED

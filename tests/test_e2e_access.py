@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from bot.logging_setup import configure_logging
 from bot.secrets import MASK
@@ -12,6 +12,7 @@ from bot.store import StoreError
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, STRANGER, STRANGER_CHAT, VIEWER, private_chat
 from bot.sandbox.runner import BotRunner
 from bot.sandbox.telegram import TgChat
+from bot.clock import utc_now
 from conftest import Chat
 
 REFUSAL = "This is SunFlow Ops, the SunFlow team's incident bot."
@@ -162,7 +163,7 @@ async def test_a_burst_of_messages_from_a_stranger_gets_one_refusal(chat) -> Non
 async def test_the_refusal_is_repeated_after_a_day(chat) -> None:
     assert len(await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)) == 1
     assert await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT) == []
-    tomorrow = datetime.now(timezone.utc) + timedelta(hours=25)
+    tomorrow = utc_now() + timedelta(hours=25)
     chat.services.clock = lambda: tomorrow
     assert len(await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)) == 1
 

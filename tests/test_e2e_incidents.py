@@ -6,6 +6,7 @@ import shutil
 
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, VIEWER
 from bot.sandbox.home import make_stats_stale
+from bot.clock import utc_now
 from handlers import callbacks as cb
 from tests.incident_walk import open_incident
 
@@ -195,14 +196,14 @@ async def test_the_scenario_picker(chat, sandbox) -> None:
 
 async def test_stats_after_a_resolved_incident(sandbox, make_settings) -> None:
     """MTTA and MTTR on a clock the test moves: acknowledged after 12 min, resolved after 65."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from bot.sandbox.runner import BotRunner
     from bot.services import build_services
     from bot.store import Store
     from tests.conftest import Chat
 
-    now = [datetime.now(timezone.utc)]
+    now = [utc_now()]
     settings = make_settings()
     with Store.open(settings.data_dir) as store:
         services = build_services(settings, store, clock=lambda: now[0])

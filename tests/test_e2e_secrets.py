@@ -3,7 +3,6 @@ escaping, in the shapes the pipeline's logs really hold, and in what people type
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import tarfile

@@ -41,6 +41,7 @@ from bot.sandbox.home import (
     trace_ids,
 )
 from bot.sandbox.instagram import FakeInstagram
+from bot.clock import utc_now
 
 IG_TOKEN = "sandbox-ig-token-1"
 IG_USER = "17841400000000001"
@@ -187,7 +188,7 @@ def test_debug_token_valid_never_expiring(graph):
 
 
 def test_debug_token_reports_expiry_and_a_token_can_inspect_itself(ig, graph):
-    expires = datetime.now(timezone.utc) + timedelta(days=12)
+    expires = utc_now() + timedelta(days=12)
     ig.token_expires_at = expires
     reply = graph.get("/debug_token", params={"input_token": IG_TOKEN, "access_token": IG_TOKEN})
     data = reply.json()["data"]
@@ -200,7 +201,7 @@ def test_debug_token_expired(ig, graph, by_fault):
     if by_fault:
         ig.set_fault("token_expired")
     else:
-        ig.token_expires_at = datetime.now(timezone.utc) - timedelta(hours=2)
+        ig.token_expires_at = utc_now() - timedelta(hours=2)
     reply = graph.get("/debug_token", params={"input_token": IG_TOKEN,
                                               "access_token": f"{APP_ID}|{APP_SECRET}"})
     assert reply.status_code == 200
@@ -281,7 +282,7 @@ def test_token_expired(ig, graph, by_fault):
     if by_fault:
         ig.set_fault("token_expired")
     else:
-        ig.token_expires_at = datetime.now(timezone.utc) - timedelta(minutes=5)
+        ig.token_expires_at = utc_now() - timedelta(minutes=5)
     reply = graph.get(f"/{IG_USER}", params=q(fields="id,username"))
     assert reply.status_code == 400
     error = reply.json()["error"]
@@ -308,7 +309,7 @@ def test_token_rotation(ig, graph):
     assert old.json()["error"]["code"] == 190
     new = graph.get(f"/{IG_USER}", params={"access_token": "sandbox-ig-token-2"})
     assert new.status_code == 200
-    assert ig.token_expires_at > datetime.now(timezone.utc) + timedelta(days=59)
+    assert ig.token_expires_at > utc_now() + timedelta(days=59)
 
 
 RATE_LIMIT_WORDS = {4: "Application request limit reached", 17: "User request limit reached",
@@ -833,7 +834,7 @@ def test_seed_home_replaces_dest_and_accepts_a_naive_now(tmp_path):
     seed_home(dest)
     assert not (dest / "leftover.txt").exists()
     stats = json.loads(stats_path(dest).read_text())
-    age = datetime.now(timezone.utc) - datetime.fromisoformat(stats["last_updated"])
+    age = utc_now() - datetime.fromisoformat(stats["last_updated"])
     assert timedelta(minutes=59) < age < timedelta(minutes=61)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot import store as store_module
+from bot.clock import utc_now
 from bot.store import (
     AuditRecord,
     BackupRecord,
@@ -108,12 +109,12 @@ def test_naive_datetimes_are_refused_and_nothing_is_written(store):
 
 
 def test_audit_returns_the_stored_record(store):
-    before = datetime.now(timezone.utc)
+    before = utc_now()
     record = store.audit("incident.ack", actor="alice", chat_id=-100, detail={"incident": 7})
     assert isinstance(record, AuditRecord)
     assert (record.event, record.actor, record.chat_id, record.detail) == (
         "incident.ack", "alice", -100, {"incident": 7})
-    assert record.at.tzinfo == timezone.utc and before <= record.at <= datetime.now(timezone.utc)
+    assert record.at.tzinfo == timezone.utc and before <= record.at <= utc_now()
     assert store.audit_records() == [record]
 
 
@@ -266,7 +267,7 @@ def test_documents_must_be_json_mappings(store):
     with pytest.raises(TypeError):
         store.insert("incidents", [1, 2])
     with pytest.raises(ValueError, match="JSON"):
-        store.insert("incidents", {"when": datetime.now(timezone.utc)})
+        store.insert("incidents", {"when": utc_now()})
     assert store.count("incidents") == 0
 
 
