@@ -11,13 +11,11 @@ from datetime import timedelta
 from bot.clock import utc_now
 from bot.sandbox import BOT_TOKEN, CLOUD_KEY, CLOUD_SECRET, FAL_KEY, IG_TOKEN, OPS_CHAT
 from bot.sandbox.home import LOGS_DIR, TRACES_DIR
+from tests.fake_credentials import APP_SECRET, DB_PASSWORD, META_TOKEN, OTHER_BOT_TOKEN
 from tests.incident_walk import open_incident
 
 # another bot's token in a Bot API URL, a Graph token, an app secret: none of them configured
-FOREIGN_BOT = "5123456789:AAHfXq3_Rk9Zb_yV2mLwTn8sQp4Ue7Oi1Ax"
-META = "EAAGm0PX4ZCpsBAMKZB8vWlQZD9jY7Zr0lHpX3ZAqZCKuZBwP0x5nRZBZBv"
-APP_SECRET = "f3b1c9a7e5d2_4b6a8c0e1d3f5a7b9"
-DB_PASSWORD = "Pg_s3cret_Passw0rd_2026"
+FOREIGN_BOT, META = OTHER_BOT_TOKEN, META_TOKEN
 CONFIGURED = [BOT_TOKEN, CLOUD_SECRET, IG_TOKEN, FAL_KEY.split(":")[1]]
 FOREIGN = [FOREIGN_BOT, META, APP_SECRET, DB_PASSWORD]
 FRAGMENT = 10  # no run of this many characters of any secret may show anywhere

@@ -11,10 +11,10 @@ import pytest
 
 from bot.secrets import MASK, Redactor
 
-OTHER_BOT = "5123456789:AAHfXq3-Rk9Zb_yV2mLwTn8sQp4Ue7Oi1Ax"  # 10 digits, 35 characters
-META = "EAAGm0PX4ZCpsBAMKZB8vWlQZD9jY7Zr0lHpX3ZAqZCKuZBwP0x5nRZBZBv"
-IG_LOGIN = "IGAAJzXq9nR4hBZAFN3c2dxT0pYb1ZA6b3VwQ2tmWGRmZA"
-SECRET = "Vt7sK9qLm2Xw4Rp8Zb1Nc5Yd"
+from tests.fake_credentials import FAL_STYLE_KEY, GENERIC_SECRET as SECRET, IG_LOGIN_TOKEN as IG_LOGIN
+from tests.fake_credentials import META_TOKEN as META, OTHER_BOT_TOKEN as OTHER_BOT
+
+FAL_SECRET = FAL_STYLE_KEY.split(":")[1]
 
 LINES = [
     f'INFO HTTP Request: POST https://api.telegram.org/bot{OTHER_BOT}/sendMessage "HTTP/1.1 200 OK"',
@@ -26,7 +26,7 @@ LINES = [
     f"token refresh failed for {META}",
     f"ig login token {IG_LOGIN} rejected",
     f"Authorization: Bearer {SECRET}",
-    f"headers={{'Authorization': 'Key 7c3f0b1e-93aa-4c2d-8f11-0e2a9d4b5c6d:{'ab12' * 8}'}}",
+    f"headers={{'Authorization': 'Key {FAL_STYLE_KEY}'}}",
     f"Authorization: Basic {SECRET}==",
     f"CLOUDINARY_URL=cloudinary://123456789012345:{SECRET}@sunflow",
     f"upload failed: https://api_key:{SECRET}@api.cloudinary.com/v1_1/sunflow/image/upload",
@@ -35,15 +35,15 @@ LINES = [
     f"INSTAGRAM_ACCESS_TOKEN={META}",
     f'TELEGRAM_BOT_TOKEN="{OTHER_BOT}"',
     f"api_secret: {SECRET}",
-    f"fal_key = 7c3f0b1e-93aa-4c2d-8f11-0e2a9d4b5c6d:{'ab12' * 8}",
-    f"submit with 7c3f0b1e-93aa-4c2d-8f11-0e2a9d4b5c6d:{'ab12' * 8} refused",
+    f"fal_key = {FAL_STYLE_KEY}",
+    f"submit with {FAL_STYLE_KEY} refused",
 ]
 
 
 @pytest.mark.parametrize("line", LINES)
 def test_credentials_the_bot_was_not_told_about_are_masked(line: str) -> None:
     out = Redactor()(line)
-    for secret in (OTHER_BOT, OTHER_BOT.split(":")[1], META, IG_LOGIN, SECRET, "ab12" * 8):
+    for secret in (OTHER_BOT, OTHER_BOT.split(":")[1], META, IG_LOGIN, SECRET, FAL_SECRET):
         assert secret not in out, out
     assert MASK in out
 
