@@ -112,7 +112,6 @@ class SharedHealth:
         self._timeout_s, self._tr, self._share_s, self._clock = timeout_s, tr, share_s, clock
         self._running: dict[str, asyncio.Future[ProbeResult]] = {}
         self._last: dict[str, tuple[float, datetime, ProbeResult]] = {}  # monotonic, wall, result
-        self.rounds = 0  # probes actually run (for tests and the benchmark)
 
     async def check(self, only: Iterable[str] | None = None, *, fresh: bool = False) -> HealthReport:
         wanted = set(only) if only else None
@@ -126,11 +125,6 @@ class SharedHealth:
         """Drop the results kept for sharing (the demo does, when it switches a fault)."""
         self._last.clear()
 
-    def age_s(self, component: str) -> float | None:
-        """Seconds since `component` was last checked (None: never)."""
-        last = self._last.get(component)
-        return None if last is None else time.monotonic() - last[0]
-
     async def _result(self, probe: HealthProbe, fresh: bool) -> ProbeResult:
         running = self._running.get(probe.component)
         if running is not None:
@@ -141,7 +135,6 @@ class SharedHealth:
             return last[2]
         task = asyncio.ensure_future(_guarded(probe, self._timeout_s, self._tr))
         self._running[probe.component] = task
-        self.rounds += 1
         # recorded when the probe ends, whoever is still waiting for it (a caller may be gone)
         task.add_done_callback(lambda done, component=probe.component: self._finished(component, done))
         return await asyncio.shield(task)

@@ -40,7 +40,7 @@ class BotContext:
     deliver_again: set[int] = field(default_factory=set)
     stopping: bool = False
     # /health reports on their way, per (chat, topic, components): later requests join them
-    health_replies: dict[tuple, asyncio.Future[None]] = field(default_factory=dict)
+    health_replies: set[tuple] = field(default_factory=set)
     rechecks: dict[int, float] = field(default_factory=dict)  # user id -> last forced re-check
 
     def live_lock(self, doc_id: int) -> asyncio.Lock:

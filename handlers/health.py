@@ -45,14 +45,13 @@ async def health_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     key = (message.chat_id, message.message_thread_id if message.is_topic_message else None,
            tuple(sorted(wanted)))
-    on_its_way = ctx.health_replies.get(key)
-    if on_its_way is not None and not on_its_way.done():
+    if key in ctx.health_replies:
         return  # the report being sent to this chat answers this request too
-    ctx.health_replies[key] = asyncio.get_running_loop().create_future()
+    ctx.health_replies.add(key)
     try:
         await _reply_with_report(ctx, message, wanted)
     finally:
-        ctx.health_replies.pop(key).set_result(None)
+        ctx.health_replies.discard(key)
 
 
 async def _reply_with_report(ctx: BotContext, message: Message, wanted: list[str]) -> None:

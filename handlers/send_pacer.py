@@ -131,7 +131,7 @@ class SendPacer(BaseRateLimiter[Send]):
             raise
 
     def waiting(self, chat_id: int | str) -> int:
-        """Sends waiting for this chat's turn (for the benchmark and the logs)."""
+        """How many sends wait for this chat's turn."""
         queue = self._groups.get(_group_key(chat_id) or 0)
         return len(queue.waiting) if queue else 0
 
