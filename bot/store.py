@@ -567,18 +567,7 @@ class _JournalStorage(_MemoryStorage):
         body = json.dumps(
             {"schema": schema, "last_ids": self.last_ids, "tables": self.data}, separators=(",", ":")
         ).encode()
-        try:
-            fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                _write_all(fd, body)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self._tmp_path, self.snapshot_path)
-        except BaseException:
-            self._tmp_path.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.dir)
+        _replace_durably(self.snapshot_path, body, self.dir)  # via store.json.tmp
         self._snapshot_size = len(body)
 
     def _note_ids(self, keys: Any) -> None:
