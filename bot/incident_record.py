@@ -36,7 +36,9 @@ from typing import Any
 
 from bot.actions.registry import ACTIONS, Outcome
 from bot.escalation_plan import escalation_plan
+from bot.clock import parse_time
 from bot.runbooks import ChecklistItem, Runbook
+from bot.store import shape_problem
 
 OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = "open", "acknowledged", "mitigating", "resolved"
 UNRESOLVED = (OPEN, ACKNOWLEDGED, MITIGATING)
@@ -112,28 +114,19 @@ _STATE_FIELDS = {"status": str, "by": _OPT_STR, "at": _OPT_STR, "outcome": _OPT_
                  "summary": _OPT_STR, "lines": list, "runs": int}
 
 
-def _missing(doc: Mapping, fields: Mapping[str, type | tuple[type, ...]], where: str) -> str | None:
-    for name, kinds in fields.items():
-        if name not in doc:
-            return f"{where} has no {name!r}"
-        if not isinstance(doc[name], kinds) or (kinds is int and isinstance(doc[name], bool)):
-            return f"{where}'s {name!r} is {type(doc[name]).__name__}"
-    return None
-
-
 def record_problem(doc: dict) -> str | None:
     """Why a stored incident cannot be walked (a field missing or of the wrong type), or None.
 
     The store sets such a record aside at start (`Store.open(checks=...)`) instead of letting
     it stop the bot; the checks follow what the engine, the live message and the clock read.
     """
-    problem = _missing(doc, _FIELDS, "the incident")
+    problem = shape_problem(doc, _FIELDS, where="the incident")
     if problem:
         return problem
     if doc["status"] not in _STATUSES:
         return f"unknown status {doc['status']!r}"
     for name in ("opened_at", "acknowledged_at", "mitigating_at", "resolved_at"):
-        if doc[name] is not None and _time(doc[name]) is None:
+        if doc[name] is not None and parse_time(doc[name]) is None:
             return f"{name!r} is not a time"
     steps, states = doc["steps"], doc["step_state"]
     if len(steps) != len(states):
@@ -143,8 +136,8 @@ def record_problem(doc: dict) -> str | None:
     for n, (step, state) in enumerate(zip(steps, states)):
         if not isinstance(step, dict) or not isinstance(state, dict):
             return f"step {n} is not an object"
-        problem = (_missing(step, _STEP_FIELDS, f"step {n}")
-                   or _missing(state, _STATE_FIELDS, f"step {n}'s state"))
+        problem = (shape_problem(step, _STEP_FIELDS, where=f"step {n}")
+                   or shape_problem(state, _STATE_FIELDS, where=f"step {n}'s state"))
         if problem:
             return problem
         if state["status"] not in _STEP_STATUSES:
@@ -158,10 +151,10 @@ def record_problem(doc: dict) -> str | None:
             return f"a {which} checklist item is malformed"
     for entry in doc["escalation"]:
         if not (isinstance(entry, dict) and isinstance(entry.get("stage"), str)
-                and _time(entry.get("due_at")) is not None
-                and (entry.get("fired_at") is None or _time(entry["fired_at"]) is not None)):
+                and parse_time(entry.get("due_at")) is not None
+                and (entry.get("fired_at") is None or parse_time(entry["fired_at"]) is not None)):
             return "an escalation stage is malformed"
-    if not all(isinstance(e, dict) and isinstance(e.get("event"), str) and _time(e.get("at"))
+    if not all(isinstance(e, dict) and isinstance(e.get("event"), str) and parse_time(e.get("at"))
                for e in doc["timeline"]):
         return "a timeline entry is malformed"
     message = doc["message"]
@@ -174,15 +167,6 @@ def record_problem(doc: dict) -> str | None:
     if not all(k in doc["postmortem"] for k in ("root_cause", "prevention", "written_at")):
         return "the post-mortem fields are malformed"
     return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 RECORD_CHECKS = {"incidents": record_problem}

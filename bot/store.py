@@ -1240,18 +1240,22 @@ class Store:
         return body
 
 
-def _shape_problem(doc: dict, fields: Mapping[str, type | tuple[type, ...]],
-                   times: tuple[str, ...] = ("at",)) -> str | None:
+def shape_problem(doc: Mapping, fields: Mapping[str, type | tuple[type, ...]], *,
+                  times: tuple[str, ...] = (), where: str = "the record") -> str | None:
+    """Why `doc` lacks a field, holds one of another type (a bool is not an int here), or has
+    a time in `times` that does not parse; None when it has what `fields` names."""
     for name, kinds in fields.items():
         if name not in doc:
-            return f"no {name!r}"
-        if not isinstance(doc[name], kinds):
-            return f"{name!r} is {type(doc[name]).__name__}"
+            return f"{where} has no {name!r}"
+        value, allowed = doc[name], kinds if isinstance(kinds, tuple) else (kinds,)
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed
+                                              and object not in allowed):
+            return f"{where}'s {name!r} is {type(value).__name__}"
     for name in times:
         try:
             _parse_dt(doc[name])
         except (TypeError, ValueError):
-            return f"{name!r} is not a time"
+            return f"{where}'s {name!r} is not a time"
     return None
 
 
@@ -1259,14 +1263,14 @@ _OPT_STR = (str, type(None))
 _OPT_INT = (int, type(None))
 # what the typed tables' readers index; anything else in a document is left alone
 _TYPED_CHECKS: dict[str, RecordCheck] = {
-    "audit": lambda d: _shape_problem(d, {"at": str, "event": str, "actor": _OPT_STR,
-                                          "chat_id": _OPT_INT, "detail": dict}),
-    "traces": lambda d: _shape_problem(d, {"trace_id": str, "at": str, "stage": str, "status": str,
-                                           "topic": _OPT_STR, "detail": dict}),
-    "backups": lambda d: _shape_problem(d, {"backup_id": str, "at": str, "kind": str,
-                                            "detail": dict}),
-    "settings": lambda d: _shape_problem(d, {"key": str, "value": object, "at": str,
-                                             "actor": _OPT_STR}),
+    "audit": lambda d: shape_problem(d, {"at": str, "event": str, "actor": _OPT_STR,
+                                         "chat_id": _OPT_INT, "detail": dict}, times=("at",)),
+    "traces": lambda d: shape_problem(d, {"trace_id": str, "at": str, "stage": str, "status": str,
+                                          "topic": _OPT_STR, "detail": dict}, times=("at",)),
+    "backups": lambda d: shape_problem(d, {"backup_id": str, "at": str, "kind": str,
+                                           "detail": dict}, times=("at",)),
+    "settings": lambda d: shape_problem(d, {"key": str, "value": object, "at": str,
+                                            "actor": _OPT_STR}, times=("at",)),
 }
 
 

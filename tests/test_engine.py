@@ -225,3 +225,21 @@ def test_a_question_is_on_the_record_before_it_is_sent(engine: IncidentEngine) -
     engine.not_asked(doc, "topic")  # the send failed: no question is out
     assert engine.get(doc)["pending_reply"] is None
 
+
+
+def test_record_problem_names_what_a_stored_incident_lacks(engine: IncidentEngine) -> None:
+    from bot.incident_record import record_problem
+
+    good = engine.open("stats", topic=None, actor=ADMIN).incident
+    assert record_problem(good) is None
+    broken = {
+        "escalation": ({**good, "escalation": "soon"}, "the incident's 'escalation' is str"),
+        "current": ({**good, "current": True}, "the incident's 'current' is bool"),
+        "opened_at": ({k: v for k, v in good.items() if k != "opened_at"}, "has no 'opened_at'"),
+        "step_state": ({**good, "step_state": good["step_state"][1:]}, "steps but"),
+        "a time": ({**good, "resolved_at": "yesterday"}, "'resolved_at' is not a time"),
+        "a step": ({**good, "steps": [{**good["steps"][0], "admin": "yes"}, *good["steps"][1:]]},
+                   "step 0's 'admin' is str"),
+    }
+    for name, (doc, says) in broken.items():
+        assert says in (record_problem(doc) or ""), name
