@@ -28,8 +28,7 @@ from handlers.context import KEY, BotContext
 from handlers.errors import on_error
 from handlers.escalation import arm_all
 from handlers.health import health_command, health_recheck
-from handlers.deliveries import deliver_all, stop_deliveries
-from handlers.incident_live import stop_live
+from handlers.deliveries import deliver_all
 from handlers.incidents import (
     incident_button,
     incident_command,
@@ -88,10 +87,9 @@ async def _on_start(application: Application) -> None:
 
 
 async def _on_stop(application: Application) -> None:
-    """Edits still waiting for the group's turn are dropped: the next start shows every
-    incident's state again."""
-    await stop_live(application.bot_data[KEY])
-    await stop_deliveries(application.bot_data[KEY])
+    """Edits still waiting for the group's turn and documents waiting for a retry are dropped:
+    the next start shows every incident's state again and sends what is still owed."""
+    await application.bot_data[KEY].stop()
 
 
 class SunflowApplication(Application):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 
 from telegram.ext import ContextTypes
@@ -29,16 +31,16 @@ class BotContext:
     clock_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # a question being put (recorded, not yet sent or confirmed): set when that is over
     asking: dict[int, asyncio.Event] = field(default_factory=dict)
-    # live messages to bring up to date (incident id -> a record just written, or None), and
-    # the one task per incident doing it (handlers.incident_live.refresh_live)
+    # work a handler sets going that outlives it, one task per (kind, incident id): the live
+    # message's edits ("live"), the documents owed to the group ("documents"); retries later
+    tasks: dict[tuple[str, int], asyncio.Task] = field(default_factory=dict)
+    timers: dict[tuple[str, int], asyncio.TimerHandle] = field(default_factory=dict)
+    stopping: bool = False
+    # live messages to bring up to date (incident id -> a record just written, or None)
     live_dirty: dict[int, dict | None] = field(default_factory=dict)
-    live_workers: dict[int, asyncio.Task] = field(default_factory=dict)
-    # documents owed to the group: the sender per incident, its retry timer, failures in a row
-    deliveries: dict[int, asyncio.Task] = field(default_factory=dict)
-    delivery_timers: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
+    # documents owed to the group: failed sends in a row, and owed again while one was sending
     delivery_failures: dict[int, int] = field(default_factory=dict)
     deliver_again: set[int] = field(default_factory=set)
-    stopping: bool = False
     # /health reports on their way, per (chat, topic, components): later requests join them
     health_replies: set[tuple] = field(default_factory=set)
     rechecks: dict[int, float] = field(default_factory=dict)  # user id -> last forced re-check
@@ -49,6 +51,47 @@ class BotContext:
     def clock_lock(self, doc_id: int) -> asyncio.Lock:
         """One escalation stage or reminder of an incident at a time."""
         return self.clock_locks.setdefault(doc_id, asyncio.Lock())
+
+    def run(self, key: tuple[str, int], work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as the task for `key` (the caller checked there is none)."""
+        async def tracked() -> None:
+            try:
+                await work
+            finally:  # at once when the work ends: a caller that then finds no task starts one
+                self.tasks.pop(key, None)
+
+        self.tasks[key] = asyncio.get_running_loop().create_task(tracked(), name=f"{key[0]} #{key[1]}")
+
+    def later(self, key: tuple[str, int], delay_s: float, callback: Callable[[], None]) -> None:
+        """`callback` in `delay_s`, unless the bot stops first (one timer per key)."""
+        if not self.stopping:
+            self.cancel_later(key)
+            self.timers[key] = asyncio.get_running_loop().call_later(delay_s, self._fire, key, callback)
+
+    def cancel_later(self, key: tuple[str, int]) -> None:
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self, key: tuple[str, int], callback: Callable[[], None]) -> None:
+        self.timers.pop(key, None)
+        callback()
+
+    async def settled(self) -> None:
+        """Until no task runs (one waiting for a timer does not count): tests and the demo."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks.values()), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """At shutdown: timers and tasks are dropped. The next start shows every live message
+        again and sends every document still owed."""
+        self.stopping = True
+        for key in list(self.timers):
+            self.cancel_later(key)
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def tr(self) -> Translator:

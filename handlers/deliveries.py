@@ -28,14 +28,11 @@ def deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     """Send what incident `doc_id` owes the group; returns at once (one sender per incident)."""
     if ctx.stopping:
         return
-    if doc_id in ctx.deliveries:
+    if ("documents", doc_id) in ctx.tasks:
         ctx.deliver_again.add(doc_id)  # owed while sending: the sender looks once more
         return
-    timer = ctx.delivery_timers.pop(doc_id, None)
-    if timer is not None:
-        timer.cancel()  # sooner than the retry (a new document, /incident <id>)
-    ctx.deliveries[doc_id] = asyncio.get_running_loop().create_task(
-        _deliver(bot, ctx, doc_id), name=f"documents of #{doc_id}")
+    ctx.cancel_later(("documents", doc_id))  # sooner than the retry (a new document, /incident)
+    ctx.run(("documents", doc_id), _deliver(bot, ctx, doc_id))
 
 
 async def deliver_all(bot: Bot, ctx: BotContext) -> int:
@@ -44,24 +41,6 @@ async def deliver_all(bot: Bot, ctx: BotContext) -> int:
     for incident in owing:
         deliver(bot, ctx, incident["id"])
     return len(owing)
-
-
-async def deliveries_settled(ctx: BotContext) -> None:
-    """Until no document is being sent (one waiting for its retry does not count)."""
-    while ctx.deliveries:
-        await asyncio.gather(*list(ctx.deliveries.values()), return_exceptions=True)
-
-
-async def stop_deliveries(ctx: BotContext) -> None:
-    """At shutdown: retries are dropped (the next start sends what is still owed)."""
-    ctx.stopping = True
-    for timer in ctx.delivery_timers.values():
-        timer.cancel()
-    ctx.delivery_timers.clear()
-    senders = list(ctx.deliveries.values())
-    for sender in senders:
-        sender.cancel()
-    await asyncio.gather(*senders, return_exceptions=True)
 
 
 async def _deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
@@ -88,13 +67,4 @@ async def _deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
         delay = RETRY_AFTER_S[min(failures, len(RETRY_AFTER_S)) - 1]
         log.warning("a document of incident #%s was not delivered (%s); trying again in %.0f s",
                     doc_id, exc, delay)
-        if not ctx.stopping:
-            ctx.delivery_timers[doc_id] = asyncio.get_running_loop().call_later(
-                delay, _retry, bot, ctx, doc_id)
-    finally:
-        ctx.deliveries.pop(doc_id, None)
-
-
-def _retry(bot: Bot, ctx: BotContext, doc_id: int) -> None:
-    ctx.delivery_timers.pop(doc_id, None)
-    deliver(bot, ctx, doc_id)
+        ctx.later(("documents", doc_id), delay, lambda: deliver(bot, ctx, doc_id))

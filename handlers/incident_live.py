@@ -68,46 +68,28 @@ def refresh_live(bot: Bot, ctx: BotContext, doc_id: int, *, known: dict | None =
     """
     if doc_id not in ctx.live_dirty or known is not None:
         ctx.live_dirty[doc_id] = known
-    if doc_id not in ctx.live_workers:
-        ctx.live_workers[doc_id] = asyncio.get_running_loop().create_task(
-            _keep_current(bot, ctx, doc_id), name=f"live message #{doc_id}")
-
-
-async def live_settled(ctx: BotContext) -> None:
-    """Until every live message shows what was asked (tests and the demo wait on this)."""
-    while ctx.live_workers:
-        await asyncio.gather(*list(ctx.live_workers.values()), return_exceptions=True)
-
-
-async def stop_live(ctx: BotContext) -> None:
-    """At shutdown: drop edits still waiting (the next start brings every live message up to date)."""
-    workers = list(ctx.live_workers.values())
-    for worker in workers:
-        worker.cancel()
-    await asyncio.gather(*workers, return_exceptions=True)
+    if ("live", doc_id) not in ctx.tasks:
+        ctx.run(("live", doc_id), _keep_current(bot, ctx, doc_id))
 
 
 async def _keep_current(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     failures = 0
-    try:
-        while doc_id in ctx.live_dirty:
-            known = ctx.live_dirty[doc_id]
-            chat_id = ((known or {}).get("message") or {}).get("chat_id") or ctx.settings.ops_chat_id
-            await _turn(bot, chat_id)
-            known = ctx.live_dirty.pop(doc_id, known)
-            try:
-                await _refresh_live(bot, ctx, doc_id, known)
-                failures = 0
-            except TelegramError:
-                failures += 1
-                log.warning("live message of incident #%s not updated (attempt %d)", doc_id,
-                            failures, exc_info=True)
-                if failures >= LIVE_ATTEMPTS:
-                    break
-                ctx.live_dirty.setdefault(doc_id, None)
-                await asyncio.sleep(min(2.0 ** failures, 30.0))
-    finally:
-        ctx.live_workers.pop(doc_id, None)
+    while doc_id in ctx.live_dirty:
+        known = ctx.live_dirty[doc_id]
+        chat_id = ((known or {}).get("message") or {}).get("chat_id") or ctx.settings.ops_chat_id
+        await _turn(bot, chat_id)
+        known = ctx.live_dirty.pop(doc_id, known)
+        try:
+            await _refresh_live(bot, ctx, doc_id, known)
+            failures = 0
+        except TelegramError:
+            failures += 1
+            log.warning("live message of incident #%s not updated (attempt %d)", doc_id,
+                        failures, exc_info=True)
+            if failures >= LIVE_ATTEMPTS:
+                return
+            ctx.live_dirty.setdefault(doc_id, None)
+            await asyncio.sleep(min(2.0 ** failures, 30.0))
 
 
 async def _turn(bot: Bot, chat_id: int) -> None:

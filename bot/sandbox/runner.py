@@ -17,8 +17,6 @@ from bot.incident_record import RECORD_CHECKS
 from bot.services import Services, build_services
 from bot.store import Store
 from handlers.context import KEY
-from handlers.deliveries import deliveries_settled, stop_deliveries
-from handlers.incident_live import live_settled, stop_live
 
 
 class TrackingApplication(SunflowApplication):
@@ -80,8 +78,7 @@ class BotRunner:
     async def __aexit__(self, *exc: object) -> None:
         app = self.application
         if app is not None:
-            await stop_live(app.bot_data[KEY])
-            await stop_deliveries(app.bot_data[KEY])
+            await app.bot_data[KEY].stop()
             if app.updater.running:
                 await app.updater.stop()
             if app.running:
@@ -107,7 +104,4 @@ class BotRunner:
     async def settle(self) -> None:
         """Until the bot has nothing left to send for what it handled so far."""
         assert self.application is not None
-        ctx = self.application.bot_data[KEY]
-        while ctx.live_workers or ctx.deliveries:
-            await live_settled(ctx)
-            await deliveries_settled(ctx)
+        await self.application.bot_data[KEY].settled()
