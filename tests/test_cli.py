@@ -267,3 +267,25 @@ def test_a_read_only_data_dir_is_one_sentence_and_exit_74(sandbox, tmp_path) -> 
     assert result.returncode == 74, result.stderr
     assert result.stderr.count("\n") == 1 and "DATA_DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("broken", ["deeply nested", "a FIFO"])
+def test_run_names_runbook_files_it_cannot_read_and_exits_78(sandbox, tmp_path, broken) -> None:
+    """A nesting that overflows the TOML reader exited 70; a FIFO named *.toml blocked the
+    reading for good. Both are a configuration problem named by file."""
+    import shutil
+
+    books = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", books)
+    if broken == "a FIFO":
+        os.mkfifo(books / "waiting.toml")
+        says = "waiting.toml: is not a regular file"
+    else:
+        (books / "nested.toml").write_text("x = " + "[" * 20000 + "]" * 20000 + "\n")
+        says = "nested.toml: nested too deeply to read"
+    env = {**os.environ, **sandbox.env(lang="en", RUNBOOKS_DIR=str(books)), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == EX_CONFIG and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+

@@ -3,8 +3,6 @@ the next start, and at once on /incident <id>; never twice."""
 
 from __future__ import annotations
 
-import pytest
-
 import handlers.deliveries as deliveries
 from bot.sandbox import OPS_CHAT
 from bot.sandbox.runner import BotRunner
@@ -78,9 +76,8 @@ async def test_a_log_bundle_owed_is_sent_at_once_on_incident_id(chat, sandbox, m
     assert walk.incident["owed"] == []
 
 
-@pytest.mark.parametrize("kept", ["postmortem"])
 async def test_a_kept_file_removed_by_hand_is_reported_not_retried_forever(
-        chat, sandbox, kept, monkeypatch, caplog) -> None:
+        chat, sandbox, monkeypatch, caplog) -> None:
     monkeypatch.setattr(deliveries, "RETRY_AFTER_S", (0.2,))
     walk = await _write_up_while_documents_fail(chat)
     for path in (chat.runner.settings.data_dir / "documents" / walk.ref).iterdir():

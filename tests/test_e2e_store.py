@@ -3,6 +3,7 @@ without a restart, one bad record is set aside instead of stopping the bot."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -72,7 +73,7 @@ async def test_a_full_disk_refuses_writes_says_why_and_heals_without_a_restart(
         (report,) = await chat.send("/health store")
         line = report.text.splitlines()[1]
         assert line.startswith("🔴") and "cannot be written" in line and "No space left" in line
-    await __import__("asyncio").sleep(0.4)  # the disk has room again; the next check retries
+    await asyncio.sleep(0.4)  # the disk has room again; the next check retries
     (report,) = await chat.send("/health store")
     assert report.text.splitlines()[1].startswith("🟢"), report.text
     answer = await walk.press("ack")
