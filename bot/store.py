@@ -951,39 +951,39 @@ class Store:
 
     def put_document(self, folder: str, filename: str, content: bytes) -> str:
         """Keep a file under ``documents/<folder>/<filename>`` (durably, before any record names
-        it); its reference for ``document()``. The in-memory store keeps it in memory."""
-        for part in (folder, filename):
-            if not _SAFE_NAME.match(part) or part in (".", ".."):
-                raise ValueError(f"not a safe file name: {part!r}")
-        ref = f"{folder}/{filename}"
+        it); its reference for ``document()``. The in-memory store keeps it in memory. The file
+        is written outside the store's lock: a bundle's fsync holds up no record write."""
+        ref = f"{_safe_name(folder)}/{_safe_name(filename)}"
         with self._reading():
             if self.data_dir is None:
                 self._memory_documents[ref] = bytes(content)
                 return ref
-            target = self.data_dir / DOCUMENTS_DIR / folder / filename
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _replace_durably(target, bytes(content), target.parent)
-            except OSError as e:
-                raise StoreError(f"could not keep {ref}: {e.strerror or e}") from e
+        target = self.data_dir / DOCUMENTS_DIR / ref
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _replace_durably(target, bytes(content), target.parent)
+        except OSError as e:
+            raise StoreError(f"could not keep {ref}: {e.strerror or e}") from e
         return ref
 
     def document(self, ref: str) -> bytes:
         """A file kept by ``put_document``; NotFound when it is gone."""
+        folder, _, filename = ref.partition("/")
+        try:
+            ref = f"{_safe_name(folder)}/{_safe_name(filename)}"
+        except ValueError:
+            raise NotFound(f"no document {ref}") from None
         with self._reading():
             if self.data_dir is None:
                 if ref not in self._memory_documents:
                     raise NotFound(f"no document {ref}")
                 return self._memory_documents[ref]
-            folder, _, filename = ref.partition("/")
-            if not (_SAFE_NAME.match(folder) and _SAFE_NAME.match(filename)):
-                raise NotFound(f"no document {ref}")
-            try:
-                return (self.data_dir / DOCUMENTS_DIR / folder / filename).read_bytes()
-            except FileNotFoundError:
-                raise NotFound(f"no document {ref}") from None
-            except OSError as e:
-                raise StoreError(f"could not read {ref}: {e.strerror or e}") from e
+        try:
+            return (self.data_dir / DOCUMENTS_DIR / ref).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no document {ref}") from None
+        except OSError as e:
+            raise StoreError(f"could not read {ref}: {e.strerror or e}") from e
 
     # -- audit
 
@@ -1272,6 +1272,13 @@ _TYPED_CHECKS: dict[str, RecordCheck] = {
     "settings": lambda d: shape_problem(d, {"key": str, "value": object, "at": str,
                                             "actor": _OPT_STR}, times=("at",)),
 }
+
+
+def _safe_name(part: str) -> str:
+    """`part` when it is one plain file name (no separators, not . or ..); ValueError if not."""
+    if not _SAFE_NAME.match(part) or part in (".", ".."):
+        raise ValueError(f"not a safe file name: {part!r}")
+    return part
 
 
 def _now_iso() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from bot.secrets import Redactor
 from bot.services import Services
 
 KEY = "sunflow"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class BotContext:
         async def tracked() -> None:
             try:
                 await work
+            except Exception:  # nobody awaits this task: its failure goes to the log
+                log.exception("%s of incident #%s failed", *key)
             finally:  # at once when the work ends: a caller that then finds no task starts one
                 self.tasks.pop(key, None)
 

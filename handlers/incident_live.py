@@ -77,9 +77,9 @@ async def _keep_current(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     while doc_id in ctx.live_dirty:
         known = ctx.live_dirty[doc_id]
         chat_id = ((known or {}).get("message") or {}).get("chat_id") or ctx.settings.ops_chat_id
-        await _turn(bot, chat_id)
-        known = ctx.live_dirty.pop(doc_id, known)
         try:
+            await _turn(bot, chat_id)
+            known = ctx.live_dirty.pop(doc_id, known)
             await _refresh_live(bot, ctx, doc_id, known)
             failures = 0
         except TelegramError:

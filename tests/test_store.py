@@ -819,3 +819,14 @@ def test_a_claim_is_granted_once_per_period_even_to_threads_racing_for_it(store,
     assert not store.claim("refusal.-100", now=now + timedelta(hours=23), every=timedelta(hours=24))
     assert store.claim("refusal.-100", now=now + timedelta(hours=24), every=timedelta(hours=24))
     assert store.claim("refusal.-200", now=now, every=timedelta(hours=24))  # per key
+
+
+def test_documents_are_kept_by_plain_names_only(store):
+    ref = store.put_document("INC-20261204-001", "INC-20261204-001-postmortem.md", b"# PM")
+    assert store.document(ref) == b"# PM"
+    for folder, name in (("..", "x"), ("a/b", "x"), ("INC-1", "../../etc/passwd"), ("INC-1", ".")):
+        with pytest.raises(ValueError):
+            store.put_document(folder, name, b"")
+    for ref in ("../store.json", "INC-1/../../x", "INC-1/missing.md", "nofile"):
+        with pytest.raises(NotFound):
+            store.document(ref)
