@@ -319,8 +319,8 @@ class Breakdown:
         from telegram.ext import ExtBot
         from telegram.request import HTTPXRequest
 
-        from bot.engine import IncidentEngine
-        from bot.store import Store, _JournalStorage
+        from bot.incidents.engine import IncidentEngine
+        from bot.store.store import Store, _JournalStorage
 
         def ours(obj: object) -> bool:  # the echo bot makes the same Bot API calls
             return (obj.get_bot() if isinstance(obj, CallbackQuery) else obj) is our_bot

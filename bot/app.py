@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 
 from bot.config import LANGUAGES, ConfigError, Settings
-from bot.engine import IncidentEngine
+from bot.incidents.engine import IncidentEngine
 from bot.runbooks import RunbookShelf
 from bot.i18n import Translator
 from bot.services import Services

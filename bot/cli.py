@@ -22,7 +22,7 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import ConfigError, Settings
 from bot.runbooks import RunbookError
 from bot.health import HealthReport
-from bot.incident_record import RECORD_CHECKS
+from bot.incidents.record import RECORD_CHECKS
 from bot.i18n import Translator
 from bot.logging_setup import configure_logging
 from bot.secrets import Redactor

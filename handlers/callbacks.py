@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from bot.runbook_model import MAX_SCENARIO_NUMBER
+from bot.incidents.model import Verb
+from bot.runbooks.model import MAX_SCENARIO_NUMBER
 
 HEALTH_RECHECK = "v1:h:re"
 TOKEN_GUIDE = "v1:t:guide"
@@ -26,8 +27,18 @@ INCIDENT_RE = re.compile(r"^v1:i:(\d{1,9}):(\d{1,3}):([a-z][a-z0-9]{0,3})$")
 OPEN_SCENARIO_RE = re.compile(rf"^v1:n:(\d{{1,{len(str(MAX_SCENARIO_NUMBER))}}})$")
 
 
-def incident(doc_id: int, arg: int, verb: str) -> str:
-    return f"v1:i:{doc_id}:{arg}:{verb}"
+# the verbs' spellings in callback data, which Telegram caps at 64 bytes; nothing past the
+# handlers sees them
+VERB_CODES: dict[str, Verb] = {
+    "run": Verb.RUN, "ok": Verb.DONE, "skip": Verb.SKIP, "cf": Verb.CONFIRM, "no": Verb.CANCEL,
+    "ack": Verb.ACKNOWLEDGE, "esc": Verb.ESCALATE, "res": Verb.RESOLVE,
+    "k1": Verb.TICK, "k0": Verb.UNTICK,
+}
+CODE_OF: dict[Verb, str] = {verb: code for code, verb in VERB_CODES.items()}
+
+
+def incident(doc_id: int, arg: int, verb: Verb) -> str:
+    return f"v1:i:{doc_id}:{arg}:{CODE_OF[verb]}"
 
 
 def open_scenario(number: int) -> str:

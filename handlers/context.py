@@ -12,7 +12,7 @@ from datetime import datetime
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
-from bot.engine import IncidentEngine
+from bot.incidents.engine import IncidentEngine
 from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.services import Services

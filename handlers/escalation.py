@@ -23,9 +23,9 @@ from telegram.ext import Application, ContextTypes
 
 from bot.actors import display_name
 from bot.clock import parse_time
-from bot.escalation_plan import next_reminder
-from bot.incident_record import OPEN, RESOLVED
-from bot.incident_stats import format_duration
+from bot.incidents.escalation_plan import next_reminder
+from bot.incidents.record import OPEN, RESOLVED
+from bot.incidents.stats import format_duration
 from handlers.context import KEY, BotContext
 from handlers.incident_live import post_live, refresh_live, reply_to_live
 from handlers.incident_render import title_of

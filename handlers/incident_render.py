@@ -8,22 +8,21 @@ from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.actions.registry import ACTIONS
 from bot.actors import display_name
 from bot.clock import parse_time
-from bot.escalation_plan import response_deadline
-from bot.incident_record import (
+from bot.incidents.escalation_plan import response_deadline
+from bot.incidents.model import Verb
+from bot.incidents.offers import Row, offers, planned
+from bot.incidents.record import (
     CONFIRMING,
-    OPEN,
     RESOLVED,
     RUNNING,
     current_step,
-    done_by_hand_allowed,
     checklist,
     ticked,
     verify_done,
 )
-from bot.incident_stats import format_duration
+from bot.incidents.stats import format_duration
 from bot.runbooks import Library
 from handlers import callbacks as cb
 from handlers.context import BotContext
@@ -63,11 +62,6 @@ def title_of(incident: dict, lang: str) -> str:
 
 def _text(step: dict, lang: str) -> str:
     return step["text"].get(lang) or step["text"]["en"]
-
-
-def _is_planned(step: dict) -> bool:
-    spec = ACTIONS.get(step["action"]) if step["action"] else None
-    return spec is not None and spec.planned
 
 
 def _last_result(incident: dict) -> tuple[dict, dict] | None:
@@ -185,7 +179,7 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
             lines.append(f"{STEP_ICONS[state['status']]} {escape(_text(step, lang))}")
             if step["command"]:
                 lines.append(f"<code>{escape(step['command'])}</code>")
-            if _is_planned(step):
+            if planned(step):
                 lines.append(f"🛠 {escape(tr('incident.not_automated'))}")
             if step["admin"]:
                 lines.append(f"🔐 {escape(tr('incident.admin_step'))}")
@@ -217,51 +211,32 @@ def _incident_text(ctx: BotContext, incident: dict, now: datetime, detail_lines:
     return ctx.redact("\n".join(lines))
 
 
+_LABELS = {Verb.CONFIRM: "button.confirm", Verb.CANCEL: "button.cancel", Verb.DONE: "button.done",
+           Verb.SKIP: "button.skip", Verb.ACKNOWLEDGE: "button.acknowledge",
+           Verb.ESCALATE: "button.escalate", Verb.RESOLVE: "button.resolve"}
+
+
 def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
-    """The current step's buttons, the incident's own, and the hand-ticked recovery items."""
+    """What the incident offers now (`bot.incidents.offers`, which the engine checks presses
+    against): the current step's buttons, the incident's own, the hand-ticked recovery items."""
     tr, doc_id = ctx.tr, incident["id"]
-    rows: list[list[InlineKeyboardButton]] = []
-
-    def button(label: str, verb: str, arg: int = 0) -> InlineKeyboardButton:
-        return InlineKeyboardButton(label, callback_data=cb.incident(doc_id, arg, verb))
-
-    if incident["status"] != RESOLVED:
-        found = current_step(incident)
-        if found is not None:
-            index, step, state = found
-            if state["status"] == CONFIRMING:
-                rows.append([button(tr("button.confirm"), "cf", index),
-                             button(tr("button.cancel"), "no", index)])
-            elif state["status"] != RUNNING:
-                row = []
-                if step["action"] and not _is_planned(step):
-                    label = "button.run_again" if state["runs"] else "button.run"
-                    row.append(button(tr(label), "run", index))
-                if done_by_hand_allowed(step, state):
-                    row.append(button(tr("button.done"), "ok", index))
-                row.append(button(tr("button.skip"), "skip", index))
-                rows.append(row)
-        row = []
-        if incident["status"] == OPEN:
-            row.append(button(tr("button.acknowledge"), "ack"))
-        row += [button(tr("button.escalate"), "esc"), button(tr("button.resolve"), "res")]
-        rows.append(row)
+    rows: dict[Row, list[InlineKeyboardButton]] = {row: [] for row in Row}
     items = checklist(incident, "recovery")
-    marks = ticked(incident, "recovery")
-    by_hand = set(incident["checklist"]["recovery"])
-    # items only a person can tick, unless the record already ticks them (then there is nothing
-    # to press); the press says tick or untick, so a double press cannot cancel itself
-    manual = [(i, item) for i, item in enumerate(items)
-              if "manual" in item["ticked_by"] and (not marks[i] or item["id"] in by_hand)]
-    written = bool(incident["postmortem"].get("written_at"))  # the write-up froze the checklist
-    if manual and not written and (incident["status"] == RESOLVED or current_step(incident) is None
-                   or current_step(incident)[1]["phase"] in ("verify", "prevent")):
-        tick_buttons = [button(f"{'☑' if marks[i] else '☐'} "
-                               f"{item['text'].get(tr.lang) or item['text']['en']}",
-                               "k0" if marks[i] else "k1", i)
-                        for i, item in manual]
-        rows += [tick_buttons[i:i + 2] for i in range(0, len(tick_buttons), 2)]
-    return InlineKeyboardMarkup(rows)
+    for offer in offers(incident):
+        if offer.verb in (Verb.TICK, Verb.UNTICK):
+            item = items[offer.arg]
+            mark = "☐" if offer.verb == Verb.TICK else "☑"
+            label = f"{mark} {item['text'].get(tr.lang) or item['text']['en']}"
+        elif offer.verb == Verb.RUN:
+            runs = incident["step_state"][offer.arg]["runs"]
+            label = tr("button.run_again" if runs else "button.run")
+        else:
+            label = tr(_LABELS[offer.verb])
+        rows[offer.row].append(InlineKeyboardButton(
+            label, callback_data=cb.incident(doc_id, offer.arg, offer.verb)))
+    ticks = rows[Row.TICKS]
+    drawn = [row for row in (rows[Row.STEP], rows[Row.INCIDENT]) if row]
+    return InlineKeyboardMarkup(drawn + [ticks[i:i + 2] for i in range(0, len(ticks), 2)])
 
 
 def moved_text(ctx: BotContext, incident: dict) -> str:

@@ -14,9 +14,10 @@ from telegram.ext import ContextTypes
 
 from bot.actions.registry import run_action
 from bot.actors import display_name
-from bot.engine import RULES, Pressed, Refused
-from bot.incident_record import valid_topic
+from bot.incidents.engine import Pressed, Refused
+from bot.incidents.record import valid_topic
 from bot.runbooks import SEVERITIES
+from handlers import callbacks as cb
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context
 from handlers.escalation import arm, fire_stage
@@ -155,11 +156,12 @@ async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Any button on a live message: re-checked against the stored incident, always answered."""
     ctx = bot_context(context)
     query = update.callback_query
-    doc_id, arg, verb = int(context.match.group(1)), int(context.match.group(2)), context.match.group(3)
-    if verb not in RULES:
+    doc_id, arg = int(context.match.group(1)), int(context.match.group(2))
+    verb = cb.VERB_CODES.get(context.match.group(3))
+    if verb is None:
         await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
         return
-    if not await require(update, context, Role.OPERATOR, ctx.tr(f"incident.verb.{verb}")):
+    if not await require(update, context, Role.OPERATOR, ctx.tr(f"incident.verb.{verb.value}")):
         return
     admin = update_role(update, context) >= Role.ADMIN
     actor = actor_of(update.effective_user)

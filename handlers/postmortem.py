@@ -14,9 +14,9 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from bot.engine import Refused
-from bot.incident_record import BOT_ACTOR, RESOLVED, iso, valid_topic
-from bot.postmortem import postmortem_filename, render_postmortem
+from bot.incidents.engine import Refused
+from bot.incidents.record import BOT_ACTOR, RESOLVED, iso, valid_topic
+from bot.incidents.postmortem import postmortem_filename, render_postmortem
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import KEY, BotContext, bot_context
 from handlers.escalation import disarm

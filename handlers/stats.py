@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.incident_stats import incident_stats, render_stats_text
+from bot.incidents.stats import incident_stats, render_stats_text
 from handlers.context import bot_context
 
 STATS_DAYS = 30

@@ -7,6 +7,7 @@ import shutil
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, VIEWER
 from bot.sandbox.home import make_stats_stale
 from bot.clock import utc_now
+from bot.incidents.model import Verb
 from handlers import callbacks as cb
 from tests.incident_walk import open_incident
 
@@ -288,7 +289,7 @@ async def test_a_verify_check_that_could_not_run_is_not_verified(chat, sandbox) 
         await walk.press("skip")
     engine = chat.runner.application.bot_data["sunflow"].engine
     index = walk.incident["current"]
-    engine.press(walk.incident["id"], index, "run", actor="tg:1001 @mina_admin", admin=True)
+    engine.press(walk.incident["id"], index, Verb.RUN, actor="tg:1001 @mina_admin", admin=True)
     from bot.actions.registry import Outcome, StepResult
 
     engine.record_result(walk.incident["id"], index, StepResult(Outcome.ERROR, "timed out"))
@@ -311,7 +312,7 @@ async def test_after_a_kill_mid_step_the_live_message_offers_the_step_again(
         ctx = runner.application.bot_data["sunflow"]
         index = walk.incident["current"]
         # the step is claimed and shown running; then the process dies before its result
-        ctx.engine.press(walk.incident["id"], index, "run", actor="tg:1001 @mina_admin", admin=True)
+        ctx.engine.press(walk.incident["id"], index, Verb.RUN, actor="tg:1001 @mina_admin", admin=True)
         refresh_live(runner.application.bot, ctx, walk.incident["id"])
         await runner.settle()
         assert "Running" in walk.live().text and not walk.has_button("run")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.store as store_module
+import bot.store.store as store_module
 from bot.sandbox import ADMIN, OPS_CHAT
 from bot.sandbox.runner import BotRunner
 from bot.store import Store

@@ -12,7 +12,8 @@ import pytest
 import bot.actions  # noqa: F401  (registers the actions the runbooks name)
 from bot.actions.registry import Outcome, StepResult
 from bot.config import DEFAULT_ESCALATION_OFFSETS, DEFAULT_RUNBOOKS_DIR
-from bot.engine import IncidentEngine, Refused
+from bot.incidents.model import Verb
+from bot.incidents.engine import IncidentEngine, Refused
 from bot.runbooks import RunbookShelf
 from bot.store import Store
 
@@ -69,7 +70,7 @@ def test_many_threads_pressing_the_same_button_make_one_transition(engine: Incid
     def press(n: int) -> None:
         start.wait()
         try:
-            engine.press(incident["id"], 0, "skip", actor=f"tg:{n}", admin=False)
+            engine.press(incident["id"], 0, Verb.SKIP, actor=f"tg:{n}", admin=False)
             outcomes.append("changed")
         except Refused as refused:
             outcomes.append(refused.key)
@@ -89,45 +90,45 @@ def test_the_transition_table(engine: IncidentEngine) -> None:
     incident = engine.open("token", topic="autumn-cafe", actor=ADMIN).incident
     doc = incident["id"]
     with pytest.raises(Refused, match="incident.run_it"):
-        engine.press(doc, 0, "ok", actor=OPERATOR, admin=False)  # the bot can run this one
+        engine.press(doc, 0, Verb.DONE, actor=OPERATOR, admin=False)  # the bot can run this one
     with pytest.raises(Refused, match="incident.step_moved"):
-        engine.press(doc, 3, "run", actor=OPERATOR, admin=False)  # not the current step
+        engine.press(doc, 3, Verb.RUN, actor=OPERATOR, admin=False)  # not the current step
     with pytest.raises(Refused, match="button.no_longer_valid"):
         engine.press(doc, 0, "zap", actor=OPERATOR, admin=False)
-    pressed = engine.press(doc, 0, "run", actor=OPERATOR, admin=False)
+    pressed = engine.press(doc, 0, Verb.RUN, actor=OPERATOR, admin=False)
     assert pressed.run == 0 and engine.get(doc)["step_state"][0]["status"] == "running"
     with pytest.raises(Refused, match="incident.step_running"):
-        engine.press(doc, 0, "run", actor=ADMIN, admin=True)
+        engine.press(doc, 0, Verb.RUN, actor=ADMIN, admin=True)
     after = engine.record_result(doc, 0, StepResult(Outcome.FAIL, "2 down", ("token: down",)))
     assert after["current"] == 1 and after["step_state"][0]["status"] == "done"  # a diagnosis
-    engine.press(doc, 1, "ack", actor=OPERATOR, admin=False)
+    engine.press(doc, 0, Verb.ACKNOWLEDGE, actor=OPERATOR, admin=False)
     with pytest.raises(Refused, match="incident.not_now"):
-        engine.press(doc, 1, "ack", actor=ADMIN, admin=True)
+        engine.press(doc, 0, Verb.ACKNOWLEDGE, actor=ADMIN, admin=True)
     assert engine.get(doc)["lead"] == OPERATOR
 
 
 def test_result_rules(engine: IncidentEngine) -> None:
     doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
-    engine.press(doc, 0, "run", actor=ADMIN, admin=True)
+    engine.press(doc, 0, Verb.RUN, actor=ADMIN, admin=True)
     # a crashed action leaves the step to be run again (or done by hand)
     after = engine.record_result(doc, 0, StepResult(Outcome.ERROR, "crashed"))
     assert after["current"] == 0 and after["step_state"][0]["status"] == "pending"
-    pressed = engine.press(doc, 0, "ok", actor=ADMIN, admin=True)
+    pressed = engine.press(doc, 0, Verb.DONE, actor=ADMIN, admin=True)
     assert pressed.incident["current"] == 1
     # walk to the first verify step; a failed verification stays current as "failed"
     incident = engine.get(doc)
     while incident["steps"][incident["current"]]["phase"] != "verify":
-        engine.press(doc, incident["current"], "skip", actor=ADMIN, admin=True)
+        engine.press(doc, incident["current"], Verb.SKIP, actor=ADMIN, admin=True)
         incident = engine.get(doc)
     index = incident["current"]
-    engine.press(doc, index, "run", actor=ADMIN, admin=True)
+    engine.press(doc, index, Verb.RUN, actor=ADMIN, admin=True)
     after = engine.record_result(doc, index, StepResult(Outcome.FAIL, "40 h old",
                                                         trace_ids=("SF-20261127-0001",)))
     assert after["current"] == index and after["step_state"][index]["status"] == "failed"
     assert after["trace_ids"] == ["SF-20261127-0001"]
     with pytest.raises(Refused, match="incident.verify_first"):
-        engine.press(doc, 0, "res", actor=OPERATOR, admin=False)
-    assert engine.press(doc, 0, "res", actor=ADMIN, admin=True).ask_override
+        engine.press(doc, 0, Verb.RESOLVE, actor=OPERATOR, admin=False)
+    assert engine.press(doc, 0, Verb.RESOLVE, actor=ADMIN, admin=True).ask_override
 
 
 def test_severity_change_moves_unfired_escalations_only(engine: IncidentEngine, clock: Clock) -> None:
@@ -147,7 +148,7 @@ def test_severity_change_moves_unfired_escalations_only(engine: IncidentEngine, 
 
 def test_a_step_left_running_by_a_crash_is_pending_again(engine: IncidentEngine) -> None:
     doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
-    engine.press(doc, 0, "run", actor=ADMIN, admin=True)
+    engine.press(doc, 0, Verb.RUN, actor=ADMIN, admin=True)
     recovered = engine.recover_interrupted()
     assert [r["id"] for r in recovered] == [doc]
     incident = engine.get(doc)
@@ -168,10 +169,10 @@ def test_an_edited_runbook_does_not_change_an_incident_under_way(store: Store, c
     path.write_text(path.read_text(encoding="utf-8").replace(original, "Look at last_updated."),
                     encoding="utf-8")
     shelf.reload()
-    engine.press(doc, 0, "skip", actor=ADMIN, admin=True)
+    engine.press(doc, 0, Verb.SKIP, actor=ADMIN, admin=True)
     assert engine.get(doc)["steps"][2]["text"]["en"] == original
     # resolved (an admin's override, answered as a reply), the next report gets the new text
-    assert engine.press(doc, 1, "res", actor=ADMIN, admin=True).ask_override
+    assert engine.press(doc, 0, Verb.RESOLVE, actor=ADMIN, admin=True).ask_override
     engine.ask(doc, "override", ADMIN)
     engine.asked(doc, "override", 77)
     kind, resolved = engine.answer(doc, 77, "healed", actor=ADMIN, admin=True)
@@ -184,12 +185,12 @@ def test_doing_a_respond_step_acknowledges_on_the_record(engine: IncidentEngine)
     doc = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
     incident = engine.get(doc)
     while incident["steps"][incident["current"]]["phase"] != "respond":
-        engine.press(doc, incident["current"], "skip", actor=ADMIN, admin=True)
+        engine.press(doc, incident["current"], Verb.SKIP, actor=ADMIN, admin=True)
         incident = engine.get(doc)
     assert incident["status"] == "open"
     index = incident["current"]
     step = incident["steps"][index]
-    verb = "ok" if step["action"] is None or step["action"].startswith("stats.") else "skip"
+    verb = Verb.DONE if step["action"] is None or step["action"].startswith("stats.") else Verb.SKIP
     engine.press(doc, index, verb, actor=OPERATOR, admin=False)
     after = engine.get(doc)
     assert after["status"] == "mitigating" and after["lead"] == OPERATOR
@@ -204,10 +205,10 @@ def test_a_press_counts_only_on_the_incidents_own_live_message(engine: IncidentE
     before = engine.get(incident["id"])
     for elsewhere in (40, 42):  # the message it moved away from, another incident's message
         with pytest.raises(Refused) as refused:
-            engine.press(incident["id"], 0, "ack", actor=ADMIN, admin=True, message_id=elsewhere)
+            engine.press(incident["id"], 0, Verb.ACKNOWLEDGE, actor=ADMIN, admin=True, message_id=elsewhere)
         assert refused.value.key == "button.no_longer_valid"
     assert engine.get(incident["id"]) == before
-    pressed = engine.press(incident["id"], 0, "ack", actor=ADMIN, admin=True, message_id=41)
+    pressed = engine.press(incident["id"], 0, Verb.ACKNOWLEDGE, actor=ADMIN, admin=True, message_id=41)
     assert pressed.incident["status"] == "acknowledged"
 
 
@@ -228,7 +229,7 @@ def test_a_question_is_on_the_record_before_it_is_sent(engine: IncidentEngine) -
 
 
 def test_record_problem_names_what_a_stored_incident_lacks(engine: IncidentEngine) -> None:
-    from bot.incident_record import record_problem
+    from bot.incidents.record import record_problem
 
     good = engine.open("stats", topic=None, actor=ADMIN).incident
     assert record_problem(good) is None

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import DEFAULT_ESCALATION_OFFSETS, parse_duration
-from bot.escalation_plan import STAGES, due_stages, escalation_plan, next_reminder, response_deadline
+from bot.incidents.escalation_plan import STAGES, due_stages, escalation_plan, next_reminder, response_deadline
 from bot.clock import parse_time
 
 OPENED = datetime(2026, 11, 27, 16, 45, 27, tzinfo=timezone.utc)

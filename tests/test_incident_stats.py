@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.i18n import Translator
-from bot.incident_stats import display_width, format_duration, incident_stats, render_stats_text
+from bot.incidents.stats import display_width, format_duration, incident_stats, render_stats_text
 
 NOW = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.postmortem import md_block, postmortem_filename, render_postmortem
+from bot.incidents.postmortem import md_block, postmortem_filename, render_postmortem
 
 SEOUL = ZoneInfo("Asia/Seoul")
 OPENED = datetime(2026, 11, 27, 16, 45, 27, 123456, tzinfo=timezone.utc)  # 01:45 on the 28th in Seoul

@@ -17,8 +17,8 @@ from bot.runbooks import (
     RunbookError,
     RunbookShelf,
     load_library,
-    main,
 )
+from bot.runbooks.shelf import main
 
 ROOT = Path(__file__).parents[1]
 RUNBOOKS = ROOT / "runbooks"

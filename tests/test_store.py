@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import store as store_module
+from bot.store import store as store_module
 from bot.clock import utc_now
 from bot.store import (
     AuditRecord,
@@ -776,7 +776,7 @@ def test_read_only_view_of_an_empty_dir(tmp_path: Path) -> None:
 
 
 def test_read_only_view_rereads_when_the_owner_compacts_meanwhile(tmp_path: Path, monkeypatch) -> None:
-    from bot import store as store_module
+    from bot.store import store as store_module
 
     owner = Store.open(tmp_path)
     try:
@@ -830,3 +830,43 @@ def test_documents_are_kept_by_plain_names_only(store):
     for ref in ("../store.json", "INC-1/../../x", "INC-1/missing.md", "nofile"):
         with pytest.raises(NotFound):
             store.document(ref)
+
+
+def test_tinydb_private_update_table_is_what_flat_table_overrides():
+    """`bot.store.flat_table` overrides TinyDB's private `Table._update_table`. If TinyDB renames
+    it, changes its signature or stops writing through it, this fails, not the journal silently."""
+    import inspect
+
+    from tinydb import TinyDB
+    from tinydb.storages import MemoryStorage
+    from tinydb.table import Table
+
+    from bot.store.flat_table import FlatTable, FlatTinyDB
+
+    assert "_update_table" in vars(Table), "TinyDB no longer has Table._update_table"
+    assert list(inspect.signature(Table._update_table).parameters) == ["self", "updater"]
+    assert FlatTinyDB.table_class is FlatTable
+    # every write TinyDB makes goes through it: insert, update, upsert, remove, truncate
+    calls: list[str] = []
+    original = FlatTable._update_table
+
+    def counted(self, updater):
+        calls.append(self.name)
+        return original(self, updater)
+
+    db = FlatTinyDB(storage=MemoryStorage)
+    db.storage.write({})  # FlatTable keeps tables in the dict the storage holds
+    try:
+        FlatTable._update_table = counted
+        table = db.table("t")
+        doc_id = table.insert({"a": 1})
+        table.update({"a": 2}, doc_ids=[doc_id])
+        table.upsert({"a": 3, "b": 1}, cond=lambda d: d.get("a") == 2)
+        table.remove(doc_ids=[doc_id])
+        table.insert({"a": 4})
+        table.truncate()
+    finally:
+        FlatTable._update_table = original
+    assert len(calls) == 6, f"TinyDB wrote {6 - len(calls)} time(s) around _update_table: {calls}"
+    assert not db.table("t").all()
+    assert TinyDB.table_class is Table  # the override is ours alone, not patched into TinyDB

@@ -13,7 +13,7 @@ from telegram import Update
 
 from bot.app import ALLOWED_UPDATES, SunflowApplication, build_application
 from bot.config import Settings
-from bot.incident_record import RECORD_CHECKS
+from bot.incidents.record import RECORD_CHECKS
 from bot.services import Services, build_services
 from bot.store import Store
 from handlers.context import KEY

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from bot.runbook_model import (
+from bot.runbooks.model import (
     CHECKLISTS,
     CHECKLISTS_FILE,
     COMMON_FILE,

@@ -22,8 +22,10 @@ from typing import Any
 from bot.actions.registry import Document, Outcome, StepResult
 from bot.actors import display_name
 from bot.clock import Clock, utc_now
-from bot.escalation_plan import STAGES, escalation_plan
-from bot.incident_record import (
+from bot.incidents.escalation_plan import STAGES, escalation_plan
+from bot.incidents.model import TICK_VERBS, UNRESOLVED, Verb
+from bot.incidents.offers import offered, runnable
+from bot.incidents.record import (
     ACKNOWLEDGED,
     BOT_ACTOR,
     CONFIRMING,
@@ -35,7 +37,6 @@ from bot.incident_record import (
     RESOLVED,
     RUNNING,
     SKIPPED,
-    UNRESOLVED,
     checklist,
     current_step,
     done_by_hand_allowed,
@@ -72,19 +73,19 @@ class Rule:
 
 _ANY_UNRESOLVED = frozenset(UNRESOLVED)
 _ACTIONABLE = frozenset({PENDING, FAILED})
-RULES: dict[str, Rule] = {
-    "run": Rule(_ANY_UNRESOLVED, _ACTIONABLE),  # run the step's action (or ask to confirm first)
-    "ok": Rule(_ANY_UNRESOLVED, _ACTIONABLE),  # a person did the step
-    "skip": Rule(_ANY_UNRESOLVED, _ACTIONABLE),
-    "cf": Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),  # confirm a step that changes things
-    "no": Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),  # cancel that
-    "ack": Rule(frozenset({OPEN})),
-    "esc": Rule(_ANY_UNRESOLVED),
-    "res": Rule(_ANY_UNRESOLVED),
-    # tick (k1) or untick (k0) a recovery checklist item by hand: the press says which, so two
-    # presses of the same button do not cancel out
-    "k1": Rule(frozenset({*UNRESOLVED, RESOLVED})),
-    "k0": Rule(frozenset({*UNRESOLVED, RESOLVED})),
+# The first, specific checks of a press (each refusal says why); after them every press must
+# also be one the incident offers now (`bot.incidents.offers`), which is what the buttons show.
+RULES: dict[Verb, Rule] = {
+    Verb.RUN: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
+    Verb.DONE: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
+    Verb.SKIP: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
+    Verb.CONFIRM: Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),
+    Verb.CANCEL: Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),
+    Verb.ACKNOWLEDGE: Rule(frozenset({OPEN})),
+    Verb.ESCALATE: Rule(_ANY_UNRESOLVED),
+    Verb.RESOLVE: Rule(_ANY_UNRESOLVED),
+    Verb.TICK: Rule(frozenset({*UNRESOLVED, RESOLVED})),
+    Verb.UNTICK: Rule(frozenset({*UNRESOLVED, RESOLVED})),
 }
 REPLY_KINDS = ("topic", "override", "root_cause", "prevention")
 
@@ -195,13 +196,13 @@ class IncidentEngine:
 
     # -- pressing
 
-    def press(self, doc_id: int, arg: int, verb: str, *, actor: str, admin: bool,
+    def press(self, doc_id: int, arg: int, verb: Verb, *, actor: str, admin: bool,
               message_id: int | None = None) -> Pressed:
-        """Apply one button press, re-checked against the stored record. Raises Refused.
+        """Apply one press, re-checked against the stored record. Raises Refused.
 
         `message_id`: the message the button was on, when the press came from one; it must be
         the incident's live message (a moved-away copy, or any other message, is not)."""
-        rule = RULES.get(verb)
+        rule = RULES.get(verb) if isinstance(verb, Verb) else None
         if rule is None:
             raise Refused("button.no_longer_valid")
         outcome: dict[str, Any] = {}
@@ -216,21 +217,26 @@ class IncidentEngine:
                               else "incident.not_now", ref=d["ref"])
             now = self.clock()
             if rule.step_states is not None:
-                return self._step_press(d, arg, verb, rule, actor=actor, admin=admin, now=now,
-                                        outcome=outcome)
-            handler = self._press_tick if verb in ("k1", "k0") else getattr(self, f"_press_{verb}")
-            return handler(d, arg, verb=verb, actor=actor, admin=admin, now=now, outcome=outcome)
+                changes = self._step_press(d, arg, verb, rule, actor=actor, admin=admin, now=now,
+                                           outcome=outcome)
+            else:
+                handler = IncidentEngine._press_tick if verb in TICK_VERBS else self._PRESS[verb]
+                changes = handler(self, d, arg, verb=verb, actor=actor, admin=admin, now=now,
+                                  outcome=outcome)
+            if not offered(d, verb, arg):  # no button for it: a forged or stale press
+                raise Refused("incident.not_now", ref=d["ref"])
+            return changes
 
         incident = self._mutate(doc_id, change)
         return Pressed(incident, **outcome)
 
-    def _step_press(self, d: dict, arg: int, verb: str, rule: Rule, *, actor: str, admin: bool,
+    def _step_press(self, d: dict, arg: int, verb: Verb, rule: Rule, *, actor: str, admin: bool,
                     now: datetime, outcome: dict) -> dict:
         found = current_step(d)
         if found is None or found[0] != arg:
             raise Refused("incident.step_moved", ref=d["ref"])
         index, step, state = found
-        if state["status"] not in rule.step_states:
+        if rule.step_states is None or state["status"] not in rule.step_states:
             if state["status"] == RUNNING:
                 raise Refused("incident.step_running", by=display_name(state["by"]))
             raise Refused("incident.step_moved", ref=d["ref"])
@@ -240,10 +246,10 @@ class IncidentEngine:
         timeline = list(d["timeline"])
         changes: dict = {"step_state": states, "timeline": timeline}
         mine = states[index]
-        if verb in ("run", "cf"):
-            if not step["action"]:
+        if verb in (Verb.RUN, Verb.CONFIRM):
+            if not runnable(step):
                 raise Refused("incident.nothing_to_run")
-            if verb == "run" and step["confirm"]:
+            if verb == Verb.RUN and step["confirm"]:
                 mine.update(status=CONFIRMING, by=actor, at=iso(now))
                 timeline.append(event(now, actor, "step.confirm_asked", {"step": step["id"]}))
                 outcome.update(notice="incident.confirm_asked")
@@ -252,11 +258,11 @@ class IncidentEngine:
             timeline.append(event(now, actor, "step.run", {"step": step["id"],
                                                            "action": step["action"]}))
             outcome.update(notice="incident.running", run=index)
-        elif verb == "no":
+        elif verb == Verb.CANCEL:
             mine.update(status=PENDING, by=actor, at=iso(now))
             timeline.append(event(now, actor, "step.cancelled", {"step": step["id"]}))
             outcome.update(notice="incident.cancelled")
-        elif verb == "ok":
+        elif verb == Verb.DONE:
             if not done_by_hand_allowed(step, mine):
                 raise Refused("incident.run_it")
             mine.update(status=DONE, by=actor, at=iso(now))
@@ -281,13 +287,13 @@ class IncidentEngine:
                 timeline.append(event(now, actor, "acknowledged", {"implicit": True}))
         return changes
 
-    def _press_ack(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
+    def _press_ack(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
         outcome.update(notice="incident.acknowledged_short")
         return {"status": ACKNOWLEDGED, "acknowledged_at": iso(now), "lead": actor,
                 "timeline": d["timeline"] + [event(now, actor, "acknowledged")]}
 
-    def _press_esc(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
+    def _press_esc(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
         last = next((e for e in reversed(d["timeline"]) if e["event"] == "escalate.pressed"), None)
         if last is not None and now - datetime.fromisoformat(last["at"]) < ESCALATE_COOLDOWN:
@@ -299,7 +305,7 @@ class IncidentEngine:
         outcome.update(notice="incident.escalating", escalate=stage)
         return {"timeline": d["timeline"] + [event(now, actor, "escalate.pressed", {"stage": stage})]}
 
-    def _press_res(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
+    def _press_res(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
         if verify_done(d):
             outcome.update(notice="incident.resolved_short", resolved=True)
@@ -309,14 +315,14 @@ class IncidentEngine:
         outcome.update(notice="incident.override_asked", ask_override=True)
         return {"timeline": d["timeline"] + [event(now, actor, "resolve.override_asked")]}
 
-    def _press_tick(self, d: dict, arg: int, *, verb: str, actor: str, admin: bool, now: datetime,
+    def _press_tick(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
                     outcome: dict) -> dict:
         items = checklist(d, "recovery")
         if not 0 <= arg < len(items) or "manual" not in items[arg]["ticked_by"]:
             raise Refused("button.no_longer_valid")
         item = items[arg]["id"]
         ticks = list(d["checklist"]["recovery"])
-        want = verb == "k1"
+        want = verb == Verb.TICK
         if (item in ticks) == want:
             raise Refused("incident.already_ticked" if want else "incident.already_unticked")
         if want:
@@ -328,6 +334,8 @@ class IncidentEngine:
         return {"checklist": {**d["checklist"], "recovery": ticks},
                 "timeline": d["timeline"] + [event(now, actor, name, {"list": "recovery",
                                                                       "item": item})]}
+
+    _PRESS = {Verb.ACKNOWLEDGE: _press_ack, Verb.ESCALATE: _press_esc, Verb.RESOLVE: _press_res}
 
     @staticmethod
     def _resolution(d: dict, actor: str, now: datetime, *, override: str | None) -> dict:

@@ -1,15 +1,4 @@
-"""Runbooks as data: the playbook's scenarios, common procedure and checklists, read from TOML.
-
-`runbooks/` holds one `<scenario>.toml` per playbook scenario, `common.toml` (the common procedure,
-spliced into every scenario) and `checklists.toml`. `load_library` reads them all, checks them
-against each other and against the registered actions, and either returns a `Library` or raises
-`RunbookError` listing every problem at once, each as "file.toml: key.path: message" so the
-playbook's author can fix a file without reading Python. `RunbookShelf` holds the library in use
-and swaps it on reload only when the new files are sound.
-
-The model lives in `bot.runbook_model` (its public names re-exported here) and
-the reading and checking in `bot.runbook_loader`.
-"""
+"""The runbook library in use, and `python -m bot.runbooks` to check files without the bot."""
 
 from __future__ import annotations
 
@@ -21,25 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import DEFAULT_RUNBOOKS_DIR
-from bot.runbook_loader import read_library
-from bot.runbook_model import (
-    PHASES,
-    SEVERITIES,
-    ChecklistItem,
-    Library,
-    Runbook,
-    RunbookError,
-    Step,
-    Text,
-)
+from bot.runbooks.loader import read_library
+from bot.runbooks.model import Library, RunbookError
 
 if TYPE_CHECKING:
     from bot.actions.registry import ActionSpec
-
-__all__ = [
-    "PHASES", "SEVERITIES", "ChecklistItem", "Library", "Runbook", "RunbookError", "RunbookShelf",
-    "Step", "Text", "load_library", "main",
-]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +73,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {rb.number}. {rb.id} ({rb.severity}): {len(rb.steps)} steps")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.actors import display_name
-from bot.escalation_plan import response_deadline
+from bot.incidents.escalation_plan import response_deadline
 from bot.i18n import Translator
-from bot.incident_record import ticked
+from bot.incidents.record import ticked
 from bot.clock import parse_time
-from bot.incident_stats import Translate, elapsed, format_duration
+from bot.incidents.stats import Translate, elapsed, format_duration
 from bot.secrets import Redactor
 
 # Characters that mean something to Markdown wherever they stand (emphasis, code, links, HTML,

@@ -1,6 +1,6 @@
 """The TinyDB store: every record the bot keeps, durable across ``kill -9``.
 
-This is the only module that imports TinyDB. It hands out frozen dataclasses and plain ``dict``
+This package is the only place that imports TinyDB. It hands out frozen dataclasses and plain ``dict``
 copies, never TinyDB ``Document`` objects, and takes only JSON-able values (checked on the way in,
 so the file store and ``Store.in_memory()`` behave the same).
 
@@ -25,7 +25,7 @@ Why writes cost the same at 100 records and at 100,000:
   appends one journal line (the touched documents only) and ``fdatasync``s it before the Store
   method returns: that return is the acknowledgement.
 * TinyDB's ``Table._update_table`` also converts the whole table's keys str->int->str on every
-  write (about 3 ms at 10,000 records, forty times the fsync). ``_FlatTable`` hands TinyDB's
+  write (about 3 ms at 10,000 records, forty times the fsync). ``bot.store.flat_table`` hands TinyDB's
   updater a key-converting view of the stored dict instead.
 * The storage cannot tell what TinyDB changed (it is handed the whole database), so the Store
   names the touched (table, id) pairs; one Store call is one journal line, so a call that writes
@@ -88,20 +88,21 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document, Table
+from tinydb.table import Document
+
+from bot.store.flat_table import FlatTinyDB
 
 from bot.ports import ExpiryRegistration
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.store")  # one name for the whole package's log
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 Migration = Callable[[Tables], None]
@@ -190,50 +191,6 @@ class BackupRecord:
     at: datetime
     kind: str
     detail: dict
-
-
-# --- TinyDB plumbing --------------------------------------------------------------------------
-
-
-class _IdKeyed(MutableMapping):
-    """One stored table (str ids) seen the way TinyDB's updaters expect it (int ids), uncopied."""
-
-    __slots__ = ("_docs",)
-
-    def __init__(self, docs: dict[str, dict]) -> None:
-        self._docs = docs
-
-    def __getitem__(self, doc_id: int) -> dict:
-        return self._docs[str(doc_id)]
-
-    def __setitem__(self, doc_id: int, doc: dict) -> None:
-        self._docs[str(doc_id)] = doc
-
-    def __delitem__(self, doc_id: int) -> None:
-        del self._docs[str(doc_id)]
-
-    def __contains__(self, doc_id: object) -> bool:
-        return str(doc_id) in self._docs
-
-    def __iter__(self) -> Iterator[int]:
-        return (int(k) for k in self._docs)
-
-    def __len__(self) -> int:
-        return len(self._docs)
-
-
-class _FlatTable(Table):
-    # TinyDB 4.x rebuilds the table dict twice per write; updaters only get/set/delete/iterate,
-    # which the view supports, so a write costs O(documents touched).
-    def _update_table(self, updater: Callable[[dict], None]) -> None:
-        tables = self._storage.read()
-        updater(_IdKeyed(tables.setdefault(self.name, {})))  # type: ignore[arg-type]
-        self._storage.write(tables)
-        self.clear_cache()
-
-
-class _TinyDB(TinyDB):
-    table_class = _FlatTable
 
 
 class _MemoryStorage(Storage):
@@ -809,7 +766,7 @@ class Store:
 
     def __init__(self, storage: _MemoryStorage, data_dir: Path | None = None) -> None:
         self._storage = storage
-        self._db = _TinyDB(storage=lambda: storage)
+        self._db = FlatTinyDB(storage=lambda: storage)
         self._lock = threading.RLock()
         self._closed = False
         self.data_dir = data_dir

@@ -35,15 +35,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.actions.registry import ACTIONS, Outcome
-from bot.escalation_plan import escalation_plan
+from bot.incidents.escalation_plan import escalation_plan
+from bot.incidents.model import Status, StepStatus
 from bot.clock import parse_time
 from bot.runbooks import ChecklistItem, Runbook
 from bot.store import shape_problem
 
-OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = "open", "acknowledged", "mitigating", "resolved"
-UNRESOLVED = (OPEN, ACKNOWLEDGED, MITIGATING)
-PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED = (
-    "pending", "running", "confirming", "done", "failed", "skipped")
+OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = Status  # in that order
+PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED = StepStatus
 BOT_ACTOR = "bot"
 TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a folder name under content/images
 

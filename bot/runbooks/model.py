@@ -3,7 +3,7 @@
 A `Library` holds the scenarios' `Runbook`s (each a walk of `Step`s, common procedure spliced in)
 and the two checklists of `ChecklistItem`s; every text is a `Text` in Korean and English.
 `RunbookError` lists every problem found in the files. The constants name the format's vocabulary.
-Reading the files is `bot.runbook_loader`; the entry points are in `bot.runbooks`.
+Reading the files is `bot.runbooks.loader`; the entry points are in `bot.runbooks`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,19 @@
+"""Health: the probes' shared vocabulary (states, results, the report) and running them at once."""
+
+from bot.health.report import (
+    HealthProbe,
+    HealthReport,
+    ProbeResult,
+    SharedHealth,
+    State,
+    Stopwatch,
+    describe_error,
+    failed_probe,
+    run_health_check,
+    worst,
+)
+
+__all__ = [
+    "HealthProbe", "HealthReport", "ProbeResult", "SharedHealth", "State", "Stopwatch",
+    "describe_error", "failed_probe", "run_health_check", "worst",
+]

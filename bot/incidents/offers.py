@@ -1,0 +1,81 @@
+"""What a person may do to an incident right now: the one list the live message draws and the
+engine checks every press against, so no rule lives only in which buttons are drawn.
+
+A press the list does not offer changes nothing, whoever sends it and however (a forged
+callback, an old message, the terminal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from bot.actions.registry import ACTIONS
+from bot.incidents.model import Status, StepStatus, Verb
+from bot.incidents.record import checklist, current_step, done_by_hand_allowed, ticked
+
+
+class Row(Enum):
+    STEP = "step"  # the current step's buttons
+    INCIDENT = "incident"  # acknowledge, escalate, resolve
+    TICKS = "ticks"  # recovery checklist items only a person can tick
+
+
+@dataclass(frozen=True)
+class Offer:
+    verb: Verb
+    arg: int = 0  # the step index for a step verb, the checklist item's for a tick
+    row: Row = Row.INCIDENT
+
+
+def planned(step: dict) -> bool:
+    """The step names a recovery action that is not built yet: it is done by hand."""
+    spec = ACTIONS.get(step["action"]) if step["action"] else None
+    return spec is not None and spec.planned
+
+
+def runnable(step: dict) -> bool:
+    return bool(step["action"]) and not planned(step)
+
+
+def ticks_open(incident: dict) -> bool:
+    """Hand ticks are offered once the team is checking recovery (the walk is at verify or
+    prevent, finished, or resolved) and until the post-mortem is written, which freezes them."""
+    if incident["postmortem"].get("written_at"):
+        return False
+    if incident["status"] == Status.RESOLVED:
+        return True
+    found = current_step(incident)
+    return found is None or found[1]["phase"] in ("verify", "prevent")
+
+
+def offers(incident: dict) -> list[Offer]:
+    """Every legal press, in the order the live message shows them."""
+    found: list[Offer] = []
+    if incident["status"] != Status.RESOLVED:
+        step_now = current_step(incident)
+        if step_now is not None:
+            index, step, state = step_now
+            if state["status"] == StepStatus.CONFIRMING:
+                found += [Offer(Verb.CONFIRM, index, Row.STEP), Offer(Verb.CANCEL, index, Row.STEP)]
+            elif state["status"] in (StepStatus.PENDING, StepStatus.FAILED):
+                if runnable(step):
+                    found.append(Offer(Verb.RUN, index, Row.STEP))
+                if done_by_hand_allowed(step, state):
+                    found.append(Offer(Verb.DONE, index, Row.STEP))
+                found.append(Offer(Verb.SKIP, index, Row.STEP))
+        if incident["status"] == Status.OPEN:
+            found.append(Offer(Verb.ACKNOWLEDGE))
+        found += [Offer(Verb.ESCALATE), Offer(Verb.RESOLVE)]
+    if ticks_open(incident):
+        marks = ticked(incident, "recovery")
+        by_hand = set(incident["checklist"]["recovery"])
+        for i, item in enumerate(checklist(incident, "recovery")):
+            # an item the record already ticks by itself has nothing to press
+            if "manual" in item["ticked_by"] and (not marks[i] or item["id"] in by_hand):
+                found.append(Offer(Verb.UNTICK if marks[i] else Verb.TICK, i, Row.TICKS))
+    return found
+
+
+def offered(incident: dict, verb: Verb, arg: int) -> bool:
+    return any(o.verb == verb and o.arg == arg for o in offers(incident))
