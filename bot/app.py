@@ -17,29 +17,28 @@ from telegram.ext import (
 )
 
 from bot.config import LANGUAGES, ConfigError, Settings
-from bot.incidents.engine import IncidentEngine
-from bot.runbooks import RunbookShelf
 from bot.i18n import Translator
 from bot.services import Services
+from bot.wiring import incident_engine, incident_flows
 from handlers import callbacks as cb
 from handlers.access import gate
 from handlers.basic import bot_commands, help_command, start_command, stale_button
 from handlers.context import KEY, BotContext
 from handlers.errors import on_error
-from handlers.escalation import arm_all
 from handlers.health import health_command, health_recheck
-from handlers.deliveries import deliver_all
 from handlers.incidents import (
     incident_button,
     incident_command,
     incidents_command,
     scenario_button,
 )
-from handlers.postmortem import on_reply, resume_writeups
+from handlers.job_scheduler import JobQueueScheduler
+from handlers.postmortem import on_reply
 from handlers.runbooks import runbooks_command
 from handlers.send_pacer import SendPacer
 from handlers.update_slots import PressesApart
 from handlers.stats import stats_command
+from handlers.telegram_notifier import TelegramNotifier
 from handlers.token import (
     token_command,
     token_guide_button,
@@ -75,13 +74,11 @@ async def _on_start(application: Application) -> None:
             )
         except TelegramError:
             log.warning("could not tell the ops group about the damaged store file", exc_info=True)
-    armed = await arm_all(application)
+    armed, resumed, owing = await ctx.flows.start()
     if armed:
         log.info("%d open incident(s): escalation clocks re-armed", armed)
-    resumed = await resume_writeups(application)
     if resumed:
         log.info("%d post-mortem write-up(s) resumed", resumed)
-    owing = await deliver_all(application.bot, ctx)
     if owing:
         log.info("%d incident(s) still owe the group a document: sending", owing)
 
@@ -120,11 +117,11 @@ def build_application(settings: Settings, services: Services, *,
         .post_stop(_on_stop)
         .build()
     )
-    shelf = RunbookShelf(settings.runbooks_dir)  # RunbookError: every problem, named by file
-    engine = IncidentEngine(services.store, shelf, offsets=settings.escalation_offsets,
-                            tz=settings.timezone, clock=services.clock, redact=services.redact)
-    application.bot_data[KEY] = BotContext(settings=settings, services=services, engine=engine,
-                                           runbooks_loaded_at=services.clock())
+    engine = incident_engine(services)  # RunbookError: every problem, named by file
+    ctx = application.bot_data[KEY] = BotContext(settings=settings, services=services, engine=engine,
+                                                 runbooks_loaded_at=services.clock())
+    ctx.flows = incident_flows(services, engine, TelegramNotifier(application.bot, ctx),
+                               JobQueueScheduler(application.job_queue, services.clock))
 
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_handlers([

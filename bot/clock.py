@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 Clock = Callable[[], datetime]
 
@@ -21,3 +21,12 @@ def parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def local_time(moment: datetime, tz: tzinfo) -> str:
+    """A time as the team reads it, with its zone: `2026-11-27 23:50 KST`."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def local_date(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d")

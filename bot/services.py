@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.actions.registry import ActionContext
+from bot.actions.registry import ActionContext, StepResult, run_action
 from bot.actions.token import TokenProbe, TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
@@ -122,6 +122,13 @@ class Services:
             incident_ref=incident_ref, ops_chat_id=self.settings.ops_chat_id,
             ops_thread_id=self.settings.ops_thread_id,
         )
+
+    async def run_step(self, step: dict, incident: dict, actor: str) -> StepResult:
+        """Run an incident step's action to a StepResult, whatever happens (`run_action`)."""
+        context = self.action_context(topic=incident["topic"], incident_ref=incident["ref"],
+                                      actor=actor)
+        return await run_action(step["action"], context, step["args"],
+                                timeout_s=self.settings.action_timeout_s)
 
     async def aclose(self) -> None:
         for adapter in (self.instagram, self.cloudinary, self.fal, self.telegram):

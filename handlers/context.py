@@ -11,8 +11,10 @@ from datetime import datetime
 
 from telegram.ext import ContextTypes
 
+from bot.clock import local_date, local_time
 from bot.config import Settings
 from bot.incidents.engine import IncidentEngine
+from bot.incidents.flows import IncidentFlows
 from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.services import Services
@@ -26,13 +28,11 @@ class BotContext:
     settings: Settings
     services: Services
     engine: IncidentEngine | None = None  # None: the CLI, which only renders health and token
+    flows: IncidentFlows | None = None  # what starts and walks incidents (set at build)
     runbooks_loaded_at: datetime | None = None
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
-    clock_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
-    # a question being put (recorded, not yet sent or confirmed): set when that is over
-    asking: dict[int, asyncio.Event] = field(default_factory=dict)
     # work a handler sets going that outlives it, one task per (kind, incident id): the live
     # message's edits ("live"), the documents owed to the group ("documents"); retries later
     tasks: dict[tuple[str, int], asyncio.Task] = field(default_factory=dict)
@@ -49,10 +49,6 @@ class BotContext:
 
     def live_lock(self, doc_id: int) -> asyncio.Lock:
         return self.live_locks.setdefault(doc_id, asyncio.Lock())
-
-    def clock_lock(self, doc_id: int) -> asyncio.Lock:
-        """One escalation stage or reminder of an incident at a time."""
-        return self.clock_locks.setdefault(doc_id, asyncio.Lock())
 
     def run(self, key: tuple[str, int], work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as the task for `key` (the caller checked there is none)."""
@@ -107,10 +103,10 @@ class BotContext:
 
     def local(self, moment: datetime) -> str:
         """A time as the team reads it, with its zone."""
-        return moment.astimezone(self.settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
+        return local_time(moment, self.settings.timezone)
 
     def local_date(self, moment: datetime) -> str:
-        return moment.astimezone(self.settings.timezone).strftime("%Y-%m-%d")
+        return local_date(moment, self.settings.timezone)
 
 
 def bot_context(context: ContextTypes.DEFAULT_TYPE) -> BotContext:

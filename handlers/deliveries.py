@@ -35,14 +35,6 @@ def deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     ctx.run(("documents", doc_id), _deliver(bot, ctx, doc_id))
 
 
-async def deliver_all(bot: Bot, ctx: BotContext) -> int:
-    """At start: every incident that still owes the group a document; how many."""
-    owing = await asyncio.to_thread(ctx.engine.owing)
-    for incident in owing:
-        deliver(bot, ctx, incident["id"])
-    return len(owing)
-
-
 async def _deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     try:
         again = True

@@ -146,28 +146,6 @@ async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
         reply_markup=markup, **_paced(bot, URGENT))
 
 
-async def ask(bot: Bot, ctx: BotContext, incident: dict, kind: str, text: str, actor: str) -> Message:
-    """Put a question to `actor` under the live message; a reply to it is the answer.
-
-    The question is on the record before it is sent, and its message id right after: a reply
-    that arrives in between waits for it (`on_reply`) instead of being dropped.
-    """
-    done = ctx.asking[incident["id"]] = asyncio.Event()
-    try:
-        await asyncio.to_thread(ctx.engine.ask, incident["id"], kind, actor)
-        try:
-            question = await reply_to_live(bot, ctx, incident, text, ask=actor)
-        except TelegramError:
-            await asyncio.to_thread(ctx.engine.not_asked, incident["id"], kind)
-            raise
-        await asyncio.to_thread(ctx.engine.asked, incident["id"], kind, question.message_id)
-        return question
-    finally:
-        done.set()
-        if ctx.asking.get(incident["id"]) is done:
-            del ctx.asking[incident["id"]]
-
-
 async def send_document(bot: Bot, ctx: BotContext, incident: dict, document: Document) -> None:
     """A file under the live message: long logs, a log bundle, the post-mortem. Raises
     TelegramError: `handlers.deliveries` tries again until it goes through."""

@@ -1,4 +1,4 @@
-"""/incident, /incidents and the incident buttons: parse, check who asks, call the engine, render."""
+"""/incident, /incidents and the incident buttons: parse, check who asks, call a flow, answer."""
 
 from __future__ import annotations
 
@@ -7,28 +7,21 @@ import logging
 import re
 from html import escape
 
-from telegram import Bot, Update
+from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.actions.registry import run_action
 from bot.actors import display_name
-from bot.incidents.engine import Pressed, Refused
+from bot.incidents.engine import Refused
 from bot.incidents.record import valid_topic
 from bot.runbooks import SEVERITIES
 from handlers import callbacks as cb
 from handlers.access import Role, actor_of, require, update_role
-from handlers.context import BotContext, bot_context
-from handlers.escalation import arm, fire_stage
-from handlers.deliveries import deliver
-from handlers.incident_live import ask, post_live, refresh_live
+from handlers.context import bot_context
 from handlers.incident_render import incidents_list_text, scenario_keyboard
 from handlers.messages import answer, edit_html, quoted
-from handlers.postmortem import resolved, resume_writeup
 
 log = logging.getLogger(__name__)
-SHOW_RUNNING_AFTER_S = 0.8
 REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)
 
 
@@ -57,39 +50,23 @@ async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scenario: str,
                         topic: str | None) -> None:
-    """Open (or link to the open one) and put the live message at the bottom of the group."""
+    """Open (or link to the open one); the flow puts the live message at the bottom of the group."""
     ctx = bot_context(context)
-    actor = actor_of(update.effective_user)
     try:
-        opened = await asyncio.to_thread(ctx.engine.open, scenario, topic=topic, actor=actor)
+        opened = await ctx.flows.open(scenario, topic=topic, actor=actor_of(update.effective_user))
     except Refused as refused:
         known = ", ".join(rb.aliases[0] if rb.aliases else rb.id
                           for rb in ctx.engine.shelf.library.runbooks.values())
         await _tell(update, ctx.tr(refused.key, given=escape(quoted(scenario)), known=escape(known)))
         return
-    incident = opened.incident
-    try:
-        incident = await post_live(context.bot, ctx, incident)
-    except TelegramError:
-        # not posted: the clock still runs, and its unfired 0-minute alert posts it when it can
-        arm(context.application, await asyncio.to_thread(ctx.engine.get, incident["id"]))
-        raise
-    if opened.created:  # the live message that just went out is the playbook's 0-minute alert
-        incident = await asyncio.to_thread(ctx.engine.mark_fired, incident["id"], "alert") or incident
-        refresh_live(context.bot, ctx, incident["id"])
-    arm(context.application, incident)
-    if opened.created:
-        runbook = ctx.engine.shelf.library.find(incident["scenario"])
-        if runbook is not None and runbook.needs_topic and not incident["topic"]:
-            await ask_topic(context.bot, ctx, incident, actor)
-    else:
-        await _tell(update, ctx.tr("incident.linked", ref=incident["ref"]))
+    ref = opened.incident["ref"]
+    if not opened.posted:
+        await _tell(update, ctx.tr("incident.not_posted", ref=ref))
+        return
+    if not opened.created:
+        await _tell(update, ctx.tr("incident.linked", ref=ref))
     if update.effective_chat and update.effective_chat.id != ctx.settings.ops_chat_id:
-        await _tell(update, ctx.tr("incident.opened_in_group", ref=incident["ref"]))
-
-
-async def ask_topic(bot: Bot, ctx: BotContext, incident: dict, actor: str) -> None:
-    await ask(bot, ctx, incident, "topic", ctx.tr("incident.ask_topic", ref=incident["ref"]), actor)
+        await _tell(update, ctx.tr("incident.opened_in_group", ref=ref))
 
 
 async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str,
@@ -103,9 +80,7 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     if not await require(update, context, Role.OPERATOR, "/incident <id>"):
         return
     if not rest:
-        await post_live(context.bot, ctx, incident)
-        await resume_writeup(context.bot, ctx, incident)
-        deliver(context.bot, ctx, incident["id"])  # anything it still owes the group, now
+        await ctx.flows.repost(incident)
         return
     if len(rest) != 2 or rest[0].lower() != "severity":
         await _tell(update, ctx.tr("incident.usage", given=escape(quoted(" ".join([ref, *rest])))))
@@ -116,13 +91,11 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     if not await require(update, context, Role.ADMIN, "/incident … severity"):
         return
     try:
-        incident = await asyncio.to_thread(ctx.engine.set_severity, incident["id"], rest[1].upper(),
-                                           actor=actor_of(update.effective_user))
+        incident = await ctx.flows.set_severity(incident["id"], rest[1].upper(),
+                                                actor=actor_of(update.effective_user))
     except Refused as refused:
         await _tell(update, ctx.tr(refused.key, **refused.params))
         return
-    arm(context.application, incident)  # replaces the jobs of every unfired stage
-    refresh_live(context.bot, ctx, incident["id"])
     await _tell(update, ctx.tr("incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
 
 
@@ -166,53 +139,13 @@ async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     admin = update_role(update, context) >= Role.ADMIN
     actor = actor_of(update.effective_user)
     try:
-        pressed = await asyncio.to_thread(ctx.engine.press, doc_id, arg, verb, actor=actor, admin=admin,
-                                          message_id=query.message.message_id if query.message else None)
+        pressed = await ctx.flows.press(doc_id, arg, verb, actor=actor, admin=admin,
+                                        message_id=query.message.message_id if query.message else None)
     except Refused as refused:
         await answer(query, ctx.tr(refused.key, **refused.params), alert=True)
         return
-    # the answer and the edit go out together: neither waits for the other's round trip
-    await asyncio.gather(answer(query, ctx.tr(pressed.notice)),
-                         after_press(context, pressed, actor))
-
-
-async def after_press(context: ContextTypes.DEFAULT_TYPE, pressed: Pressed, actor: str) -> None:
-    """Show the new state, then do what the press started (run, escalate, ask)."""
-    ctx = bot_context(context)
-    bot, incident = context.bot, pressed.incident
-    if pressed.run is not None:
-        await run_step(context, incident, pressed.run, actor)
-    else:
-        refresh_live(bot, ctx, incident["id"], known=incident)
-    if pressed.escalate is not None:
-        await fire_stage(context.application, incident["id"], pressed.escalate, by=actor)
-    if pressed.ask_override:
-        await ask(bot, ctx, incident, "override", ctx.tr("incident.ask_override", ref=incident["ref"]),
-                  actor)
-    if pressed.resolved:
-        await resolved(context, incident, actor)
-
-
-async def run_step(context: ContextTypes.DEFAULT_TYPE, incident: dict, index: int, actor: str) -> None:
-    """Run a claimed step's action, record what it found, show it.
-
-    The message shows "running" only when the action is slow to answer: Telegram allows a group
-    about 20 messages (edits included) a minute, so a quick step costs one edit, not two.
-    """
-    ctx = bot_context(context)
-    step = incident["steps"][index]
-    action_ctx = ctx.services.action_context(topic=incident["topic"], incident_ref=incident["ref"],
-                                             actor=actor)
-    task = asyncio.ensure_future(run_action(step["action"], action_ctx, step["args"],
-                                            timeout_s=ctx.settings.action_timeout_s))
-    done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
-    if not done:
-        refresh_live(context.bot, ctx, incident["id"])
-    result = await task
-    updated = await asyncio.to_thread(ctx.engine.record_result, incident["id"], index, result)
-    if result.document is not None:  # kept and owed on the record: sent until delivered
-        deliver(context.bot, ctx, incident["id"])
-    refresh_live(context.bot, ctx, incident["id"], known=updated)
+    # the answer and what the press started go out together: neither waits for the other
+    await asyncio.gather(answer(query, ctx.tr(pressed.notice)), ctx.flows.follow(pressed, actor))
 
 
 async def _tell(update: Update, text: str) -> None:

@@ -98,9 +98,9 @@ async def test_a_restart_mid_walkthrough_resumes_and_fires_what_fell_due(sandbox
 
 async def test_a_stage_nobody_received_is_tried_again_not_lost(sandbox, make_settings,
                                                                monkeypatch) -> None:
-    import handlers.escalation
+    import bot.incidents.flows
 
-    monkeypatch.setattr(handlers.escalation, "RETRY_UNDELIVERED_S", 0.5)
+    monkeypatch.setattr(bot.incidents.flows, "RETRY_UNDELIVERED_S", 0.5)
     async with BotRunner(make_settings(ESCALATION_P2="0s,1s,1h,4h")) as runner:
         chat = Chat(sandbox, runner)
         walk = await open_incident(chat, "/incident stats")
@@ -133,9 +133,9 @@ async def test_escalate_pages_the_pd_at_once_and_a_double_tap_pages_once(sandbox
 
 async def test_an_alert_that_could_not_be_posted_keeps_the_clock_running(sandbox, make_settings,
                                                                        monkeypatch) -> None:
-    import handlers.escalation
+    import bot.incidents.flows
 
-    monkeypatch.setattr(handlers.escalation, "RETRY_UNDELIVERED_S", 0.3)
+    monkeypatch.setattr(bot.incidents.flows, "RETRY_UNDELIVERED_S", 0.3)
     async with BotRunner(make_settings(ESCALATION_P2="0s,1s,1h,4h")) as runner:
         chat = Chat(sandbox, runner)
         sandbox.telegram.set_fault("5xx", methods=["sendMessage"], times=1)

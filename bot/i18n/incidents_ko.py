@@ -100,6 +100,8 @@ MESSAGES: dict[str, str] = {
     "incident.nothing_to_run": "이 단계는 실행할 동작이 없습니다: 직접 수행하고 '완료'를 누르세요.",
     "incident.run_it": "이 단계는 봇이 실행할 수 있습니다: '실행'을 누르세요.",
     "incident.verify_first": "먼저 검증 단계를 실행하세요. 관리자는 사유를 적고 검증 없이 해결할 수 있습니다.",
+    "incident.reason_needed": "{ref}는 검증되지 않았습니다. 관리자는 사유(--reason …)를 적어야 해결할 수 있습니다.",
+    "incident.not_posted": "{ref}를 열었지만 지금은 메시지를 올리지 못했습니다. Telegram이 받는 대로 알림이 올라갑니다.",
     "incident.busy": "동시에 너무 많이 눌렸습니다. 다시 시도하세요.",
     "incident.question_closed": "이미 답한 질문입니다.",
     "access.needs_admin_short": "관리자만 할 수 있습니다.",

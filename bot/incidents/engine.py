@@ -94,6 +94,7 @@ REPLY_KINDS = ("topic", "override", "root_cause", "prevention")
 class Opened:
     incident: dict
     created: bool  # False: an open incident for the scenario already existed; this was linked
+    posted: bool = True  # False: its live message could not be posted yet (the clock will)
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,25 @@ class IncidentEngine:
                                                                       "item": item})]}
 
     _PRESS = {Verb.ACKNOWLEDGE: _press_ack, Verb.ESCALATE: _press_esc, Verb.RESOLVE: _press_res}
+
+    def resolve(self, doc_id: int, *, actor: str, admin: bool, reason: str | None) -> dict:
+        """Resolve in one step, without a question: verified, or unverified on an admin's
+        `reason` (the terminal's way; a button asks for the reason instead). Raises Refused."""
+
+        def change(d: dict) -> dict:
+            if d["status"] == RESOLVED:
+                raise Refused("incident.already_resolved", ref=d["ref"])
+            if not offered(d, Verb.RESOLVE, 0):
+                raise Refused("incident.not_now", ref=d["ref"])
+            if verify_done(d):
+                return self._resolution(d, actor, self.clock(), override=None)
+            if not admin:
+                raise Refused("incident.verify_first")
+            if not (reason or "").strip():
+                raise Refused("incident.reason_needed", ref=d["ref"])
+            return self._resolution(d, actor, self.clock(), override=self.redact(reason.strip()))
+
+        return self._mutate(doc_id, change)
 
     @staticmethod
     def _resolution(d: dict, actor: str, now: datetime, *, override: str | None) -> dict:

@@ -51,6 +51,10 @@ def valid_topic(text: str) -> bool:
     return bool(TOPIC_RE.match(text))
 
 
+def title_of(incident: dict, lang: str) -> str:
+    return incident["title"].get(lang) or incident["title"]["en"]
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 

@@ -1,0 +1,86 @@
+"""The incident flows' Notifier on Telegram: the ops group's live message and replies under it,
+direct messages for pages. A Notice's values are escaped here, once, as the message is built."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.incidents.ports import Notice, NotDelivered
+from handlers.context import BotContext
+from handlers.deliveries import deliver
+from handlers.incident_live import post_live, refresh_live, reply_to_live
+
+log = logging.getLogger(__name__)
+
+
+def html(ctx: BotContext, notice: Notice) -> str:
+    """The notice in the bot's language as Telegram HTML: every value escaped."""
+    values = {k: escape(v) if isinstance(v, str) else v for k, v in notice.params.items()}
+    return ctx.tr(notice.key, **values)
+
+
+class TelegramNotifier:
+    def __init__(self, bot: Bot, ctx: BotContext) -> None:
+        self.bot, self.ctx = bot, ctx
+
+    async def post(self, incident: dict) -> dict:
+        try:
+            return await post_live(self.bot, self.ctx, incident)
+        except TelegramError as exc:
+            raise NotDelivered(str(exc)) from exc
+
+    def show(self, doc_id: int, *, known: dict | None = None) -> None:
+        refresh_live(self.bot, self.ctx, doc_id, known=known)
+
+    async def say(self, incident: dict, notice: Notice) -> None:
+        await self._say(incident, html(self.ctx, notice))
+
+    async def _say(self, incident: dict, text: str) -> None:
+        try:
+            await reply_to_live(self.bot, self.ctx, incident, text)
+        except TelegramError as exc:
+            raise NotDelivered(str(exc)) from exc
+
+    async def question(self, incident: dict, notice: Notice, *, to: str) -> int:
+        try:
+            asked = await reply_to_live(self.bot, self.ctx, incident, html(self.ctx, notice), ask=to)
+        except TelegramError as exc:
+            raise NotDelivered(str(exc)) from exc
+        return asked.message_id
+
+    def deliver(self, doc_id: int) -> None:
+        deliver(self.bot, self.ctx, doc_id)
+
+    async def page(self, incident: dict, people: frozenset[int], notice: Notice, *,
+                   stage: str) -> bool:
+        """A direct message to each person, and one mention of them all under the live message."""
+        tr, text = self.ctx.tr, html(self.ctx, notice)
+        unreachable = []
+        for user_id in sorted(people):
+            try:
+                await self.bot.send_message(user_id, self.ctx.redact(text), parse_mode=ParseMode.HTML)
+            except TelegramError as exc:  # never pressed Start in a private chat, or blocked the bot
+                log.warning("could not message %s about %s: %s", user_id, incident["ref"], exc)
+                unreachable.append(str(user_id))
+        direct = len(unreachable) < len(people)
+        label = escape(tr(f"escalation.person.{stage}"))
+        numbered = len(people) > 1
+        mentions = ", ".join(f'<a href="tg://user?id={uid}">{label}{f" {n}" if numbered else ""}</a>'
+                             for n, uid in enumerate(sorted(people), 1))
+        group = text + ("\n→ " + mentions if mentions else "")
+        if not people:
+            group += "\n" + escape(tr(f"escalation.nobody.{stage}"))
+        if unreachable:
+            group += "\n" + escape(tr("escalation.dm_failed", ids=", ".join(unreachable)))
+        try:
+            await self._say(incident, group)
+        except NotDelivered:
+            log.warning("escalation message for %s could not be sent", incident["ref"], exc_info=True)
+            return direct
+        return True
+
