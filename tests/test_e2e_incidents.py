@@ -495,7 +495,7 @@ async def test_the_last_result_belongs_to_the_newest_step_and_its_label_ends_on_
 
 
 def test_a_clipped_label_ends_on_a_whole_word() -> None:
-    from handlers.incident_render import clip_words
+    from bot.incidents.view import clip_words
 
     assert clip_words("Collect logs: gather the error log (last 200 lines) and the SF-* traces.", 48) == (
         "Collect logs: gather the error log (last 200…")
