@@ -1,11 +1,14 @@
-"""build_application(): the real python-telegram-bot Application, handlers wired, nothing run."""
+"""The bot: `build_application()` wires the real python-telegram-bot Application (nothing run);
+`run_bot()` opens the store and polls. The composition root: the one place in `bot/` besides
+the sandbox that imports Telegram."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from telegram import BotCommandScopeDefault, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -17,8 +20,11 @@ from telegram.ext import (
 )
 
 from bot.config import LANGUAGES, ConfigError, Settings
+from bot.incidents.record import RECORD_CHECKS
+from bot.runbooks import RunbookError
+from bot.store import Store, StoreError, StoreLocked
 from bot.i18n import Translator
-from bot.services import Services
+from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
 from handlers import callbacks as cb
 from handlers.access import gate
@@ -47,6 +53,7 @@ from handlers.token import (
 )
 
 log = logging.getLogger(__name__)
+EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 74, 75, 78  # as `sunflow-ops` documents them
 CONCURRENT_UPDATES = 16
 CONCURRENT_PRESSES = 32
 # Commands and button presses; nothing else (reactions, member changes, edits) needs to reach
@@ -144,3 +151,34 @@ def build_application(settings: Settings, services: Services, *,
     ])
     application.add_error_handler(on_error)
     return application
+
+
+def run_bot(settings: Settings) -> int:
+    """`sunflow-ops run`: poll Telegram until stopped; an exit code."""
+    try:
+        store = Store.open(settings.data_dir, checks=RECORD_CHECKS)
+    except StoreError as exc:
+        print(f"sunflow-ops: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL if isinstance(exc, StoreLocked) else EX_IOERR
+    services = build_services(settings, store)
+    try:
+        application = build_application(settings, services)
+    except RunbookError as exc:
+        print(f"sunflow-ops: {exc}", file=sys.stderr)
+        store.close()
+        return EX_CONFIG
+
+    async def _close(_app: object) -> None:
+        await services.aclose()
+
+    application.post_shutdown = _close
+    log.info("SunFlow Ops starting (polling %s)", settings.telegram_api_base_url.split("/bot")[0])
+    try:
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        print("sunflow-ops: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)",
+              file=sys.stderr)
+        return EX_CONFIG
+    finally:
+        store.close()
+    return 0

@@ -1,35 +1,29 @@
 """sunflow-ops: run the bot, the sandbox demo, or the same checks without Telegram.
 
-Exit codes: 0 ok · 1 degraded · 2 down (health and token status) · 64 bad usage ·
-70 an unexpected failure (logged, secrets masked) · 74 the store cannot be written ·
-75 the store is busy (the bot holds it) · 78 bad configuration.
+Exit codes: 0 ok · 1 degraded · 2 down (health and token status), or refused (incident
+commands: nothing changed) · 64 bad usage · 70 an unexpected failure (logged, secrets masked) ·
+74 the store cannot be written · 75 the store is busy (the bot holds it) · 77 not an operator ·
+78 bad configuration.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import html
 import logging
-import re
 import sys
 from collections.abc import Sequence
 
-from telegram.error import InvalidToken
-
 from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
-from bot.app import ALLOWED_UPDATES, build_application
+from bot.clock import utc_now
 from bot.config import ConfigError, Settings
-from bot.runbooks import RunbookError
-from bot.health import HealthReport
 from bot.incidents.record import RECORD_CHECKS
-from bot.i18n import Translator
+from bot.incidents.view import Viewer
 from bot.logging_setup import configure_logging
-from bot.secrets import Redactor
 from bot.services import COMPONENTS, build_services
 from bot.store import Store, StoreError, StoreLocked
-from handlers.context import BotContext
-from handlers.render import token_guide_text, token_text
+from bot.terminal import incidents as incident_commands
+from bot.terminal.render import guide_text, health_table, token_text
 
 EX_USAGE, EX_SOFTWARE, EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 64, 70, 74, 75, 78
 log = logging.getLogger("sunflow-ops")
@@ -58,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     token_sub.add_parser("guide", help="how to renew it")
     set_expiry = token_sub.add_parser("set-expiry", help="register the expiry, N days from now (1-90)")
     set_expiry.add_argument("days")
+    incident_commands.add_parser(sub, _Parser)
     return parser
 
 
@@ -70,14 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # health checks what it can: a component whose settings are wrong shows down
         settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run",
-                                     partial=args.command == "health")
+                                     partial=args.command in ("health", "incident"))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
     for component, problem in settings.unusable.items():
         print(f"sunflow-ops: {component} is not checked: {problem}", file=sys.stderr)
     running = args.command == "run"
-    level = logging.DEBUG if args.verbose else logging.INFO if running else logging.WARNING
+    level = (logging.DEBUG if args.verbose else logging.INFO if running
+             # an incident command prints what happened; the flows' notes on the group not being
+             # reached (the bot's job when it next runs) would only alarm
+             else logging.ERROR if args.command == "incident" else logging.WARNING)
     log_file = settings.data_dir / "sunflow-ops.log" if running else None
     try:
         configure_logging(settings.redactor(), level=level, log_file=log_file)
@@ -86,42 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{exc.strerror or exc}", file=sys.stderr)
         return EX_IOERR
     try:
-        return _run(settings) if running else asyncio.run(_offline(args, settings))
+        if running:
+            from bot.app import run_bot  # the one command that needs python-telegram-bot
+
+            return run_bot(settings)
+        if args.command == "incident":
+            return asyncio.run(incident_commands.run(args, settings, utc_now))
+        return asyncio.run(_offline(args, settings))
     except Exception:
         # Never Python's own traceback printer: it knows nothing of secrets (a rejected bot
         # token, for one, is quoted whole in python-telegram-bot's InvalidToken).
         log.exception("sunflow-ops %s failed", args.command)
         return EX_SOFTWARE
-
-
-def _run(settings: Settings) -> int:
-    try:
-        store = Store.open(settings.data_dir, checks=RECORD_CHECKS)
-    except StoreError as exc:
-        print(f"sunflow-ops: {exc}", file=sys.stderr)
-        return EX_TEMPFAIL if isinstance(exc, StoreLocked) else EX_IOERR
-    services = build_services(settings, store)
-    try:
-        application = build_application(settings, services)
-    except RunbookError as exc:
-        print(f"sunflow-ops: {exc}", file=sys.stderr)
-        store.close()
-        return EX_CONFIG
-
-    async def _close(_app: object) -> None:
-        await services.aclose()
-
-    application.post_shutdown = _close
-    log.info("SunFlow Ops starting (polling %s)", settings.telegram_api_base_url.split("/bot")[0])
-    try:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
-    except InvalidToken:
-        print("sunflow-ops: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)",
-              file=sys.stderr)
-        return EX_CONFIG
-    finally:
-        store.close()
-    return 0
 
 
 async def _offline(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,14 +116,14 @@ async def _offline(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "health":
             report = await services.health(only=args.components or None)
-            print(format_report(report, services.tr, services.redact))
+            print(health_table(report, services.tr, services.redact))
             return report.exit_code
-        ctx = BotContext(settings=settings, services=services)
+        viewer = Viewer(services.tr, services.tr.lang, settings.timezone, services.redact)
         if args.token_command == "guide":
-            print(_plain(token_guide_text(ctx)))
+            print(guide_text(viewer))
             return 0
         status = await services.token_status()
-        print(_plain(token_text(status, ctx)))
+        print(token_text(status, viewer))
         return status.state.rank
     finally:
         await services.aclose()
@@ -181,24 +155,6 @@ async def _set_expiry(days_text: str, settings: Settings) -> int:
     finally:
         await services.aclose()
         store.close()
-
-
-def format_report(report: HealthReport, tr: Translator, redact: Redactor) -> str:
-    """A fixed-width table: component, state, latency, reason; the overall state last."""
-    rows = [("COMPONENT", "STATE", "LATENCY", "REASON")]
-    for r in report.results:
-        latency = "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
-        rows.append((r.component, r.state.value, latency, r.reason))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
-             for row in rows]
-    lines.append(f"overall: {report.overall.value} ({tr(f'health.overall.{report.overall.value}')})")
-    return redact("\n".join(lines))
-
-
-def _plain(html_text: str) -> str:
-    """Chat HTML to terminal text."""
-    return html.unescape(re.sub(r"</?[a-z][^>]*>", "", html_text))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from bot.health.report import (
     HealthProbe,
+    STATE_ICONS,
     HealthReport,
     ProbeResult,
     SharedHealth,
@@ -14,6 +15,6 @@ from bot.health.report import (
 )
 
 __all__ = [
-    "HealthProbe", "HealthReport", "ProbeResult", "SharedHealth", "State", "Stopwatch",
+    "STATE_ICONS", "HealthProbe", "HealthReport", "ProbeResult", "SharedHealth", "State", "Stopwatch",
     "describe_error", "failed_probe", "run_health_check", "worst",
 ]

@@ -29,6 +29,7 @@ class State(str, Enum):
 
 log = logging.getLogger(__name__)
 _RANK = {State.OK: 0, State.DEGRADED: 1, State.DOWN: 2}
+STATE_ICONS = {State.OK: "🟢", State.DEGRADED: "🟡", State.DOWN: "🔴"}
 
 
 def worst(*states: State) -> State:

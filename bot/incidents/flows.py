@@ -363,6 +363,12 @@ class IncidentFlows:
         resumed = 0
         for incident in await asyncio.to_thread(self.engine.unwritten, RESUME_WITHIN_DAYS):
             try:
+                # resolved while the bot was away (from the terminal): the team sees it resolved
+                # before the write-up's question, also when it was never posted at all
+                if incident.get("message"):
+                    self.notifier.show(incident["id"], known=incident)
+                else:
+                    incident = await self.notifier.post(incident)
                 resumed += await self.resume_writeup(incident)
             except NotDelivered as exc:
                 log.warning("write-up of %s not resumed (%s)", incident["ref"], exc)
