@@ -4,8 +4,10 @@ the sandbox that imports Telegram."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from datetime import timedelta
 
 from telegram import BotCommandScopeDefault, Update
 from telegram.error import InvalidToken, TelegramError
@@ -14,6 +16,7 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
@@ -24,6 +27,7 @@ from bot.incidents.record import RECORD_CHECKS
 from bot.runbooks import RunbookError
 from bot.store import Store, StoreError, StoreLocked
 from bot.i18n import Translator
+from bot.retention import archive_old
 from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
 from handlers import callbacks as cb
@@ -55,6 +59,7 @@ from handlers.token import (
 log = logging.getLogger(__name__)
 EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 74, 75, 78  # as `sunflow-ops` documents them
 CONCURRENT_UPDATES = 16
+ARCHIVE_EVERY = timedelta(days=1)
 CONCURRENT_PRESSES = 32
 # Commands and button presses; nothing else (reactions, member changes, edits) needs to reach
 # the access gate.
@@ -81,6 +86,15 @@ async def _on_start(application: Application) -> None:
             )
         except TelegramError:
             log.warning("could not tell the ops group about the damaged store file", exc_info=True)
+    if application.job_queue is not None:  # at once, but after polling starts: the first
+        # start on a year of records spends seconds moving them, and must not delay answers
+        # (a job added before the scheduler runs is past due when it starts: no grace limit)
+        application.job_queue.run_once(_archive_job, 0, name="archive",
+                                       job_kwargs={"misfire_grace_time": None})
+        application.job_queue.run_repeating(_archive_job, interval=ARCHIVE_EVERY,
+                                            first=ARCHIVE_EVERY, name="archive")
+    else:
+        await _archive(application)
     armed, resumed, owing = await ctx.flows.start()
     if armed:
         log.info("%d open incident(s): escalation clocks re-armed", armed)
@@ -88,6 +102,22 @@ async def _on_start(application: Application) -> None:
         log.info("%d post-mortem write-up(s) resumed", resumed)
     if owing:
         log.info("%d incident(s) still owe the group a document: sending", owing)
+
+
+async def _archive(application: Application) -> None:
+    """Records nobody works on any more leave memory (`bot.retention`); best effort."""
+    ctx: BotContext = application.bot_data[KEY]
+    try:
+        moved = await asyncio.to_thread(archive_old, ctx.engine, ctx.services.clock)
+    except StoreError as exc:  # the records stay in memory until the next try
+        log.error("archiving old records failed: %s", exc)
+        return
+    if any(moved.values()):
+        log.info("archived: %s", ", ".join(f"{n} {table}" for table, n in moved.items() if n))
+
+
+async def _archive_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _archive(context.application)
 
 
 async def _on_stop(application: Application) -> None:

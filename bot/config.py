@@ -258,13 +258,14 @@ class _Reader:
         if value is None:
             return default
         parts = [parse_duration(p) for p in value.split(",")]
-        if len(parts) != len(default) or any(p is None for p in parts):
+        durations = tuple(p for p in parts if p is not None)
+        if len(parts) != len(default) or len(durations) != len(parts):
             self.problem(name, f"must be {len(default)} durations like 0m,30m,1h,4h, got {value!r}")
             return default
-        if any(b < a for a, b in zip(parts, parts[1:])):
+        if any(b < a for a, b in zip(durations, durations[1:])):
             self.problem(name, f"must not decrease, got {value!r}")
             return default
-        return tuple(parts)  # type: ignore[arg-type]
+        return durations
 
     def url(self, name: str, default: str) -> str:
         value = self.raw(name) or default
@@ -375,9 +376,10 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
     redact = r.redactor()
     problems = [redact(p) for p in r.problems]
     components = [_COMPONENT_OF.get(name) for name in r.variables]
-    if not partial or None in components:
+    known = [component for component in components if component is not None]
+    if not partial or len(known) != len(components):
         raise ConfigError(problems)
     unusable: dict[str, list[str]] = {}
-    for component, problem in zip(components, problems):
+    for component, problem in zip(known, problems):
         unusable.setdefault(component, []).append(problem)
     return dataclasses.replace(settings, unusable={c: "; ".join(p) for c, p in unusable.items()})

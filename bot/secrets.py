@@ -6,7 +6,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -49,7 +49,8 @@ _SECRET_NAME = (r"[\w.-]*?(?:access[_-]?token|refresh[_-]?token|auth[_-]?token|i
                 r"app[_-]?secret|api[_-]?secret|secret[_-]?key|secret|password|passwd|pwd|"
                 r"api[_-]?key|apikey|access[_-]?key|private[_-]?key|fal[_-]?key|signature|"
                 r"credentials?)")
-_SHAPES = [
+# a replacement: a template (\1 and the like) or a function of the match
+_SHAPES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # Authorization: Bearer …, "authorization": "Key id:secret", proxy-authorization=Basic …
     (re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
                 r"(?:(bearer|basic|digest|oauth|key|token|bot)\s+)?" + _VALUE),

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from bot.actions.registry import ActionContext, StepResult, run_action
 from bot.actions.token import TokenProbe, TokenStatus, check_token, set_token_expiry
@@ -27,6 +28,7 @@ from bot.store import Store
 
 COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
 LOCAL_COMPONENTS = ("stats", "logs", "store")  # checked without calling anyone: never shared
+_T = TypeVar("_T")
 
 
 class NotConfiguredProbe:
@@ -106,6 +108,9 @@ class Services:
         return await self.shared.check(only, fresh=fresh)
 
     async def token_status(self) -> TokenStatus:
+        if self.instagram is None:  # settings the CLI's `incident` and `health` went on without
+            reason = self.settings.unusable.get("instagram") or "not configured"
+            raise ConfigError([f"instagram: cannot check the token: {reason}"])
         return await check_token(self.instagram, self.store, clock=self.clock)
 
     def set_token_expiry(self, days: int, *, actor: str) -> datetime:
@@ -136,6 +141,13 @@ class Services:
                 await adapter.aclose()
 
 
+def _required(value: _T | None, name: str) -> _T:
+    """A setting `build_services` checked is set (`missing`), now typed as set."""
+    if value is None:
+        raise ConfigError([f"{name}: is required but not set"])
+    return value
+
+
 def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
                    store_problem: str | None = None) -> Services:
     """Wire every adapter from settings. `Settings.from_env` already checked what is required;
@@ -154,17 +166,18 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     timeout_s = settings.health_timeout_s * 0.9
     instagram = None if "instagram" in unusable else InstagramGraph(
         graph_url=settings.instagram_graph_url,
-        access_token=settings.instagram_access_token,
-        user_id=settings.instagram_user_id,
+        access_token=_required(settings.instagram_access_token, "INSTAGRAM_ACCESS_TOKEN"),
+        user_id=_required(settings.instagram_user_id, "INSTAGRAM_USER_ID"),
         app_id=settings.instagram_app_id,
         app_secret=settings.instagram_app_secret,
         tr=tr,
         timeout_s=timeout_s,
     )
     cloudinary = None if "cloudinary" in unusable else CloudinaryImageHost(
-        settings.cloudinary, tr=tr, timeout_s=timeout_s)
+        _required(settings.cloudinary, "CLOUDINARY_URL"), tr=tr, timeout_s=timeout_s)
     fal = None if "fal" in unusable else FalImageGenerator(
-        key=settings.fal_key, queue_url=settings.fal_queue_url, tr=tr, timeout_s=timeout_s)
+        key=_required(settings.fal_key, "FAL_KEY"), queue_url=settings.fal_queue_url, tr=tr,
+        timeout_s=timeout_s)
     telegram = (
         TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
                        tr=tr, timeout_s=timeout_s)

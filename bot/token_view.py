@@ -9,13 +9,13 @@ from bot.actions.token import SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY, TokenStatus
 from bot.actors import display_name
 from bot.clock import local_date, local_time
 from bot.health import STATE_ICONS, describe_error
-from bot.i18n import Translator
+from bot.i18n import Translate
 from bot.rich_text import Line, bold
 
 GUIDE_STEPS = 6
 
 
-def token_lines(status: TokenStatus, tr: Translator, tz: tzinfo,
+def token_lines(status: TokenStatus, tr: Translate, tz: tzinfo,
                 redact: Callable[[str], str]) -> list[Line]:
     if status.valid is True:
         validity = tr("token.state.valid", username=status.account.username if status.account else "?")
@@ -58,6 +58,6 @@ def token_lines(status: TokenStatus, tr: Translator, tz: tzinfo,
     return lines
 
 
-def guide_lines(tr: Translator) -> list[Line]:
+def guide_lines(tr: Translate) -> list[Line]:
     return [["📖 ", bold(tr("guide.title"))],
             *([f"{n}. {tr(f'guide.step{n}')}"] for n in range(1, GUIDE_STEPS + 1))]

@@ -113,7 +113,7 @@ def pressed_on_its_own_message(query: CallbackQuery) -> bool:
         return kind is not None and kind.startswith("i:")
     markup = message.reply_markup
     kinds = {cb.kind_of(button.callback_data) for row in (markup.inline_keyboard if markup else ())
-             for button in row if button.callback_data}
+             for button in row if isinstance(button.callback_data, str) and button.callback_data}
     return kind in kinds
 
 

@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 from bot.i18n import Translator
 from handlers.access import Role, update_role
 from handlers.context import bot_context
-from handlers.messages import answer
+from handlers.messages import answer, message_of, query_of
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,18 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     lines += [ctx.tr(f"help.{name}") for name in COMMANDS]
     if update_role(update, context) >= Role.ADMIN:
         lines.append(ctx.tr("help.you_are_admin"))
-    await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
+    await message_of(update).reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: what this bot is and who may use it."""
     ctx = bot_context(context)
-    await update.effective_message.reply_text(ctx.tr("start.text"), parse_mode=ParseMode.HTML)
+    await message_of(update).reply_text(ctx.tr("start.text"), parse_mode=ParseMode.HTML)
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any callback data no handler claimed: forged, or from an older version of the bot."""
     ctx = bot_context(context)
-    query = update.callback_query
+    query = query_of(update)
     log.info("unknown callback data %r from %s", (query.data or "")[:64], query.from_user.id)
     await answer(query, ctx.tr("button.no_longer_valid"), alert=True)

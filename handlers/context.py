@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 class BotContext:
     settings: Settings
     services: Services
-    engine: IncidentEngine | None = None  # None: the CLI, which only renders health and token
-    flows: IncidentFlows | None = None  # what starts and walks incidents (set at build)
-    runbooks_loaded_at: datetime | None = None
+    engine: IncidentEngine
+    runbooks_loaded_at: datetime
+    # what starts and walks incidents: set right after, its Telegram notifier needs this context
+    flows: IncidentFlows = field(init=False)
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)

@@ -40,8 +40,9 @@ async def _deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
         again = True
         while again:
             ctx.deliver_again.discard(doc_id)
-            incident = await asyncio.to_thread(ctx.engine.get, doc_id)
-            for entry in (incident or {}).get("owed") or []:
+            stored = await asyncio.to_thread(ctx.engine.get, doc_id)
+            incident = stored or {}  # an incident that is gone owes nothing
+            for entry in incident.get("owed") or []:
                 try:
                     content = await asyncio.to_thread(ctx.services.store.document, entry["file"])
                 except NotFound:

@@ -23,7 +23,7 @@ from telegram.ext import ContextTypes
 
 from bot.services import COMPONENTS
 from handlers.context import BotContext, bot_context
-from handlers.messages import answer, edit_html, quoted
+from handlers.messages import answer, edit_html, message_of, query_of, quoted
 from handlers.render import health_keyboard, health_text
 
 PLACEHOLDER_AFTER_S = 1.0
@@ -33,7 +33,7 @@ RECHECK_EVERY_S = 30.0
 async def health_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/health [component ...]: the report, one message; joins a report already on its way."""
     ctx = bot_context(context)
-    message = update.effective_message
+    message = message_of(update)
     wanted = [arg.lower() for arg in context.args or []]
     unknown = [name for name in wanted if name not in COMPONENTS]
     if unknown:
@@ -70,7 +70,7 @@ async def health_recheck(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """The re-check button: the same message, edited with a fresh report (or the shared one,
     when this person re-checked moments ago)."""
     ctx = bot_context(context)
-    query = update.callback_query
+    query = query_of(update)
     now = time.monotonic()
     last = ctx.rechecks.get(query.from_user.id)
     fresh = last is None or now - last >= RECHECK_EVERY_S

@@ -26,17 +26,25 @@ log = logging.getLogger(__name__)
 LIVE_ATTEMPTS = 4  # edits of a live message tried in a row before the next change takes over
 
 
+def _ops_chat(ctx: BotContext) -> int:
+    """The ops group's chat id: `build_application` does not start the bot without it."""
+    if ctx.settings.ops_chat_id is None:
+        raise LookupError("OPS_CHAT_ID is not set")
+    return ctx.settings.ops_chat_id
+
+
 def _where(ctx: BotContext, incident: dict) -> tuple[int, int | None]:
     message = incident.get("message")
     if message:
         return message["chat_id"], message["thread_id"]
-    return ctx.settings.ops_chat_id, ctx.settings.ops_thread_id
+    return _ops_chat(ctx), ctx.settings.ops_thread_id
 
 
 async def post_live(bot: Bot, ctx: BotContext, incident: dict, *, prepaid: bool = False) -> dict:
     """Post the live message at the bottom of the ops group; the old one (if any) says where it went."""
     async with ctx.live_lock(incident["id"]):
-        incident = await asyncio.to_thread(ctx.engine.get, incident["id"]) or incident
+        stored = await asyncio.to_thread(ctx.engine.get, incident["id"])
+        incident = stored or incident
         chat_id, thread_id = _where(ctx, incident)
         sent = await bot.send_message(
             chat_id, incident_text(ctx, incident, ctx.services.clock()),
@@ -76,7 +84,7 @@ async def _keep_current(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     failures = 0
     while doc_id in ctx.live_dirty:
         known = ctx.live_dirty[doc_id]
-        chat_id = ((known or {}).get("message") or {}).get("chat_id") or ctx.settings.ops_chat_id
+        chat_id = ((known or {}).get("message") or {}).get("chat_id") or _ops_chat(ctx)
         try:
             await _turn(bot, chat_id)
             known = ctx.live_dirty.pop(doc_id, known)

@@ -18,8 +18,8 @@ from bot.runbooks import SEVERITIES
 from handlers import callbacks as cb
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import bot_context
-from handlers.incident_render import incidents_list_text, scenario_keyboard
-from handlers.messages import answer, edit_html, quoted
+from handlers.incident_render import incident_text, incidents_list_text, scenario_keyboard
+from handlers.messages import answer, edit_html, match_of, message_of, query_of, quoted
 
 log = logging.getLogger(__name__)
 REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)
@@ -29,7 +29,7 @@ async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """/incident [<scenario> [topic] | <id> | <id> severity P1]."""
     ctx = bot_context(context)
     args = context.args or []
-    message = update.effective_message
+    message = message_of(update)
     if not args:
         if not await require(update, context, Role.OPERATOR, "/incident"):
             return
@@ -79,6 +79,10 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
         return
     if not await require(update, context, Role.OPERATOR, "/incident <id>"):
         return
+    if incident.get("archived"):  # read from the archive: shown as it ended, no buttons
+        await _tell(update, incident_text(ctx, incident, ctx.services.clock()) + "\n\n"
+                    + escape(ctx.tr("incident.archived", ref=incident["ref"])))
+        return
     if not rest:
         await ctx.flows.repost(incident)
         return
@@ -103,17 +107,17 @@ async def incidents_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """/incidents: the unresolved ones, oldest first."""
     ctx = bot_context(context)
     incidents = await asyncio.to_thread(ctx.engine.unresolved)
-    await update.effective_message.reply_text(
+    await message_of(update).reply_text(
         incidents_list_text(ctx, incidents, ctx.services.clock()), parse_mode=ParseMode.HTML)
 
 
 async def scenario_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A scenario picked from /incident's buttons."""
     ctx = bot_context(context)
-    query = update.callback_query
+    query = query_of(update)
     if not await require(update, context, Role.OPERATOR, ctx.tr("incident.verb.open")):
         return
-    runbook = ctx.engine.shelf.library.find(context.match.group(1))
+    runbook = ctx.engine.shelf.library.find(match_of(context).group(1))
     if runbook is None:
         await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
         return
@@ -128,9 +132,10 @@ async def scenario_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any button on a live message: re-checked against the stored incident, always answered."""
     ctx = bot_context(context)
-    query = update.callback_query
-    doc_id, arg = int(context.match.group(1)), int(context.match.group(2))
-    verb = cb.VERB_CODES.get(context.match.group(3))
+    query = query_of(update)
+    match = match_of(context)
+    doc_id, arg = int(match.group(1)), int(match.group(2))
+    verb = cb.VERB_CODES.get(match.group(3))
     if verb is None:
         await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
         return

@@ -7,6 +7,7 @@ one-off job, so the delay is clamped to zero and `misfire_grace_time` is None.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from telegram.ext import ContextTypes, JobQueue
 
@@ -40,4 +41,7 @@ class JobQueueScheduler:
 
 
 async def _run(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await context.job.data()
+    if context.job is None:  # PTB gives a job's callback its job
+        raise LookupError("a job callback was called without its job")
+    # `at()` is the only place that schedules _run, always with the Work as its data
+    await cast(Work, context.job.data)()

@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message
+from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
 
 log = logging.getLogger(__name__)
 ECHO_LIMIT = 64  # characters of a user's own input we quote back
+
+
+# What python-telegram-bot types as optional but always gives the handler registered for it:
+# a command or message handler gets its message and chat, a button's handler its query, a
+# pattern's handler its match. Missing, the handler was wired to the wrong kind of update.
+def message_of(update: Update) -> Message:
+    """The message of an update a command or message handler was called with."""
+    if update.effective_message is None:
+        raise LookupError(f"update {update.update_id} carries no message")
+    return update.effective_message
+
+
+def chat_of(update: Update) -> Chat:
+    """The chat of an update a command or message handler was called with."""
+    if update.effective_chat is None:
+        raise LookupError(f"update {update.update_id} carries no chat")
+    return update.effective_chat
+
+
+def query_of(update: Update) -> CallbackQuery:
+    """The button press of an update a CallbackQueryHandler was called with."""
+    if update.callback_query is None:
+        raise LookupError(f"update {update.update_id} carries no button press")
+    return update.callback_query
+
+
+def match_of(context: ContextTypes.DEFAULT_TYPE) -> re.Match[str]:
+    """The pattern's match, for a handler registered with a regex pattern."""
+    if context.match is None:
+        raise LookupError("the handler was called without a pattern match")
+    return context.match
 
 
 def quoted(text: str) -> str:

@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 from bot.incidents.engine import Refused
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import bot_context
+from handlers.messages import message_of
 
 ASKING_WAIT_S = 10.0  # how long a reply waits for the question it answers to be on the record
 
@@ -20,7 +21,7 @@ ASKING_WAIT_S = 10.0  # how long a reply waits for the question it answers to be
 async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A reply in the group: an answer when it replies to one of the bot's open questions."""
     ctx = bot_context(context)
-    message = update.effective_message
+    message = message_of(update)
     target = message.reply_to_message
     if target is None or not message.text:
         return

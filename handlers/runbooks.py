@@ -14,6 +14,7 @@ from bot.runbooks import RunbookError
 from handlers.access import Role, actor_of, require
 from handlers.context import bot_context
 from handlers.incident_render import runbooks_text
+from handlers.messages import chat_of, message_of
 
 log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 15
@@ -23,7 +24,7 @@ async def runbooks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """/runbooks, /runbooks reload."""
     ctx = bot_context(context)
     args = context.args or []
-    message = update.effective_message
+    message = message_of(update)
     if not args:
         await message.reply_text(runbooks_text(ctx, ctx.engine.shelf.library, ctx.runbooks_loaded_at),
                                  parse_mode=ParseMode.HTML)
@@ -41,7 +42,7 @@ async def runbooks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     except RunbookError as exc:
         log.warning("runbook reload by %s rejected: %s", actor, "; ".join(exc.problems))
         await asyncio.to_thread(ctx.services.store.audit, "runbooks.reload_rejected", actor=actor,
-                                chat_id=update.effective_chat.id,
+                                chat_id=chat_of(update).id,
                                 detail={"problems": exc.problems[:SHOWN_PROBLEMS]})
         shown = "\n".join(f"• {escape(p)}" for p in exc.problems[:SHOWN_PROBLEMS])
         more = len(exc.problems) - SHOWN_PROBLEMS
@@ -52,7 +53,7 @@ async def runbooks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     ctx.runbooks_loaded_at = ctx.services.clock()
     await asyncio.to_thread(ctx.services.store.audit, "runbooks.reloaded", actor=actor,
-                            chat_id=update.effective_chat.id,
+                            chat_id=chat_of(update).id,
                             detail={"from": before, "to": library.digest})
     key = "runbooks.reloaded" if library.digest != before else "runbooks.unchanged"
     await message.reply_text(ctx.tr(key, before=before, after=library.digest,

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot.incidents.stats import incident_stats, render_stats_text
 from handlers.context import bot_context
+from handlers.messages import message_of
 
 STATS_DAYS = 30
 
@@ -21,4 +22,4 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     incidents = await asyncio.to_thread(ctx.engine.recent, STATS_DAYS)
     stats = incident_stats(incidents, now=ctx.services.clock(), days=STATS_DAYS)
     text = render_stats_text(stats, ctx.tr, days=STATS_DAYS)
-    await update.effective_message.reply_text(f"<pre>{escape(text)}</pre>", parse_mode=ParseMode.HTML)
+    await message_of(update).reply_text(f"<pre>{escape(text)}</pre>", parse_mode=ParseMode.HTML)

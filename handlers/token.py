@@ -12,7 +12,14 @@ from telegram.ext import ContextTypes
 from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
 from handlers.access import Role, actor_of, require
 from handlers.context import BotContext, bot_context
-from handlers.messages import answer, edit_html, quoted, reply_under
+from handlers.messages import (
+    answer,
+    edit_html,
+    message_of,
+    query_of,
+    quoted,
+    reply_under,
+)
 from handlers.render import token_guide_text, token_keyboard, token_text
 
 SET_EXPIRY_BUTTON_DAYS = 60  # the playbook: "set-expiry 60" for a 60-day long-lived token
@@ -27,7 +34,7 @@ async def token_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ctx = bot_context(context)
     args = context.args or []
     verb = args[0].lower() if args else "status"
-    message = update.effective_message
+    message = message_of(update)
     if verb == "status" and len(args) <= 1:
         placeholder = await message.reply_text(ctx.tr("token.checking"))
         await edit_html(placeholder, await _status_text(ctx), token_keyboard(ctx))
@@ -43,7 +50,7 @@ async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: 
     ctx = bot_context(context)
     if not await require(update, context, Role.ADMIN, "/token set-expiry"):
         return
-    message = update.effective_message
+    message = message_of(update)
     try:
         if len(rest) != 1:
             raise ValueError("one argument expected")
@@ -66,14 +73,15 @@ async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: 
 async def token_guide_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The guide button: the renewal steps as a reply, the status message stays."""
     ctx = bot_context(context)
-    await answer(update.callback_query)
-    await reply_under(update.callback_query, token_guide_text(ctx))
+    query = query_of(update)
+    await answer(query)
+    await reply_under(query, token_guide_text(ctx))
 
 
 async def token_set_60_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Admins only: register a 60-day expiry and refresh the status message."""
     ctx = bot_context(context)
-    query = update.callback_query
+    query = query_of(update)
     if not await require(update, context, Role.ADMIN, ctx.tr("button.token_set_60")):
         return
     expires_at = await asyncio.to_thread(ctx.services.set_token_expiry, SET_EXPIRY_BUTTON_DAYS,
@@ -85,6 +93,6 @@ async def token_set_60_button(update: Update, context: ContextTypes.DEFAULT_TYPE
 async def token_recheck_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Re-check the token and edit the same message."""
     ctx = bot_context(context)
-    query = update.callback_query
+    query = query_of(update)
     await answer(query, ctx.tr("token.checking"))
     await edit_html(query, await _status_text(ctx), token_keyboard(ctx))

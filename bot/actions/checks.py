@@ -75,7 +75,7 @@ async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
     if pct is None:
         return StepResult(Outcome.OK, tr("act.cloudinary.no_usage", plan=usage.plan), data=data)
     outcome = Outcome.FAIL if pct >= 100 else Outcome.WARN if pct >= CREDITS_WARN_PCT else Outcome.OK
-    lines = ()
+    lines: tuple[str, ...] = ()
     if usage.credits_used is not None and usage.credits_limit is not None:
         lines = (tr("act.cloudinary.credits", used=f"{usage.credits_used:g}",
                     limit=f"{usage.credits_limit:g}"),)

@@ -184,12 +184,13 @@ async def run_action(name: str, ctx: ActionContext, args: Mapping[str, Any], *,
     spec = ACTIONS.get(name)
     if spec is None:
         return StepResult(Outcome.ERROR, ctx.tr("action.unknown", name=name))
-    if spec.planned:
+    run = spec.run
+    if run is None:  # planned, not built yet
         return StepResult(Outcome.UNAVAILABLE, ctx.tr("action.planned", name=name))
     if spec.needs_topic and not ctx.topic:
         return StepResult(Outcome.FAIL, ctx.tr("action.needs_topic", name=name))
     try:
-        return await asyncio.wait_for(spec.run(ctx, spec.with_defaults(args)), timeout_s)
+        return await asyncio.wait_for(run(ctx, spec.with_defaults(args)), timeout_s)
     except (asyncio.TimeoutError, TimeoutError):
         log.warning("action %s timed out after %.1f s", name, timeout_s)
         return StepResult(Outcome.ERROR, ctx.tr("action.timed_out", name=name, seconds=round(timeout_s)))

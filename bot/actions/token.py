@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from bot.clock import Clock, utc_now
 from bot.errors import ServiceError, TokenExpired, TokenInvalid
 from bot.health import ProbeResult, State, Stopwatch, describe_error
-from bot.i18n import Translator
+from bot.i18n import Translate, Translator
 from bot.ports import (
     ExpiryRegistration,
     IgAccount,
@@ -133,7 +133,7 @@ def set_token_expiry(expiry_store: TokenExpiryStore, days: int, *, actor: str,
     return expires_at
 
 
-def describe_days_left(status: TokenStatus, tr: Translator) -> str:
+def describe_days_left(status: TokenStatus, tr: Translate) -> str:
     if status.never_expires:
         return tr("token.never_expires")
     days = status.days_left

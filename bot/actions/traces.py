@@ -45,7 +45,7 @@ def import_trace(ctx: ActionContext, trace: TraceFile) -> str | None:
     at = _time(body.get("started_at")) or _time(body.get("ended_at"))
     if at is None:
         return "no started_at or ended_at time"
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = value if isinstance(value := body.get("error"), dict) else {}
     message = _text(error.get("message"))
     attempts = body.get("attempts")
     ctx.store.add_trace(

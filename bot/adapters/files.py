@@ -248,7 +248,8 @@ class PipelineHome:
     def _grep_logs(self, pattern: str, text: str, show: int) -> list[LogMatches]:
         found = []
         for path in self._log_files(pattern):
-            count, last, at = 0, deque(maxlen=max(show, 0)), None
+            count, at = 0, None
+            last: deque[LogLine] = deque(maxlen=max(show, 0))
             try:
                 with path.open("r", encoding="utf-8", errors="replace") as handle:
                     for raw in handle:

@@ -155,14 +155,14 @@ class InstagramGraph:
             },
             bearer=False,
         )
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        data = value if isinstance(value := body.get("data"), dict) else {}
         expires = data.get("expires_at")
         expires_at = (
             datetime.fromtimestamp(expires, tz=timezone.utc)
             if isinstance(expires, (int, float)) and expires > 0
             else None
         )
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        error = value if isinstance(value := data.get("error"), dict) else {}
         return TokenDebug(
             is_valid=bool(data.get("is_valid")),
             expires_at=expires_at,

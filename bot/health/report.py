@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -14,7 +15,7 @@ from typing import Protocol
 
 from bot.clock import Clock, utc_now
 from bot.errors import RateLimited, ServiceError
-from bot.i18n import Translator
+from bot.i18n import Translate, Translator
 
 
 class State(str, Enum):
@@ -137,7 +138,7 @@ class SharedHealth:
         task = asyncio.ensure_future(_guarded(probe, self._timeout_s, self._tr))
         self._running[probe.component] = task
         # recorded when the probe ends, whoever is still waiting for it (a caller may be gone)
-        task.add_done_callback(lambda done, component=probe.component: self._finished(component, done))
+        task.add_done_callback(functools.partial(self._finished, probe.component))
         return await asyncio.shield(task)
 
     def _finished(self, component: str, task: asyncio.Future[ProbeResult]) -> None:
@@ -166,7 +167,7 @@ def failed_probe(component: str, error: ServiceError, latency_ms: float, tr: Tra
     return ProbeResult(component, state, latency_ms, describe_error(error, tr))
 
 
-def describe_error(error: ServiceError, tr: Translator) -> str:
+def describe_error(error: ServiceError, tr: Translate) -> str:
     """One secret-free line for a classified error, in the bot's language."""
     text = tr(f"error.{error.kind.value}")
     if error.retry_after_s:

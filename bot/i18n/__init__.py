@@ -8,7 +8,7 @@ Every user-visible sentence lives in `ko.py` and `en.py` (and the per-area `acti
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.i18n import (
@@ -56,6 +56,10 @@ class _Formatter(string.Formatter):
 
 
 _FORMATTER = _Formatter()
+
+# What a view needs to put words on screen: `tr(key, **params) -> str`. A Translator is one;
+# views take this, so a caller may hand them any such function.
+Translate = Callable[..., str]
 
 
 class Translator:

@@ -102,6 +102,7 @@ MESSAGES: dict[str, str] = {
     "incident.verify_first": "Run the verify steps first; an admin can resolve without them, with a reason.",
     "incident.reason_needed": "{ref} is not verified: an admin resolves it only with a reason (--reason …).",
     "incident.not_posted": "{ref} is open, but its message could not be posted now: the clock posts it as soon as Telegram takes it.",
+    "incident.archived": "{ref} is archived: resolved and written up, nothing changes it any more.",
     "incident.busy": "Too many presses at once; try again.",
     "incident.question_closed": "That question is already answered.",
     "access.needs_admin_short": "Only an admin can do this.",

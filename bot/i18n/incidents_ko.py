@@ -102,6 +102,7 @@ MESSAGES: dict[str, str] = {
     "incident.verify_first": "먼저 검증 단계를 실행하세요. 관리자는 사유를 적고 검증 없이 해결할 수 있습니다.",
     "incident.reason_needed": "{ref}는 검증되지 않았습니다. 관리자는 사유(--reason …)를 적어야 해결할 수 있습니다.",
     "incident.not_posted": "{ref}를 열었지만 지금은 메시지를 올리지 못했습니다. Telegram이 받는 대로 알림이 올라갑니다.",
+    "incident.archived": "{ref}는 보관되었습니다. 해결과 회고가 끝나 더 이상 바뀌지 않습니다.",
     "incident.busy": "동시에 너무 많이 눌렸습니다. 다시 시도하세요.",
     "incident.question_closed": "이미 답한 질문입니다.",
     "access.needs_admin_short": "관리자만 할 수 있습니다.",

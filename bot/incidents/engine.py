@@ -47,10 +47,12 @@ from bot.incidents.record import (
 )
 from bot.runbooks import SEVERITIES, RunbookShelf
 from bot.secrets import Redactor
-from bot.store import Conflict, Store
+from bot.store import Conflict, NotFound, Store
 
 log = logging.getLogger(__name__)
 TABLE = "incidents"
+INDEX = "incident_index"  # one row per archived incident
+ARCHIVE_AFTER = timedelta(days=7)  # as long as a stopped write-up is resumed (flows.RESUME_WITHIN_DAYS)
 WRITE_ATTEMPTS = 8
 SUMMARY_LINES = 8  # detail lines of a result kept on the record (the rest went out as a file)
 ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once
@@ -130,17 +132,52 @@ class IncidentEngine:
         return self.get(incident["id"])
 
     def by_ref(self, ref: str) -> dict | None:
+        """The incident, also an archived one (read from its month's file, with "archived": True:
+        nothing changes it any more)."""
         ref = ref.upper()
         found = self.store.find(TABLE, lambda d: d["ref"] == ref, limit=1)
-        return found[0] if found else None
+        if found:
+            return found[0]
+        index = self.store.find(INDEX, lambda d: d["ref"] == ref, limit=1)
+        if not index:
+            return None
+        archived = [r for r in self.store.archived(TABLE, index[0]["month"]) if r.get("ref") == ref]
+        return {**archived[-1], "archived": True} if archived else None
 
     def unresolved(self) -> list[dict]:
         """Open incidents, oldest first."""
         return self.store.find(TABLE, lambda d: d["status"] != RESOLVED, newest_first=False)
 
     def recent(self, days: int) -> list[dict]:
+        """Incidents opened in the last `days`: the ones in memory whole, archived ones as their
+        index rows (ref, scenario, severity, status and the times /stats reads)."""
         since = iso(self.clock() - timedelta(days=days))
-        return self.store.find(TABLE, lambda d: d["opened_at"] >= since)
+        return (self.store.find(TABLE, lambda d: d["opened_at"] >= since)
+                + self.store.find(INDEX, lambda d: d["opened_at"] >= since))
+
+    def archive_settled(self, *, older_than: timedelta = ARCHIVE_AFTER) -> int:
+        """Move incidents nobody works on any more out of memory: resolved longer ago than
+        `older_than`, written up, nothing owed, no question out. An index row each keeps them
+        in /stats and findable by ref. How many."""
+        before = iso(self.clock() - older_than)
+
+        def settled(d: dict) -> bool:
+            return (d["status"] == RESOLVED and (d["resolved_at"] or "") < before
+                    and bool(d["postmortem"].get("written_at")) and not d.get("owed")
+                    and not d.get("pending_reply"))
+
+        def index_row(doc_id: int, d: dict) -> dict:
+            return {"incident_id": doc_id, "ref": d["ref"], "scenario": d["scenario"],
+                    "severity": d["severity"], "status": d["status"], "opened_at": d["opened_at"],
+                    "acknowledged_at": d["acknowledged_at"], "resolved_at": d["resolved_at"],
+                    "month": _month(d)}
+
+        moved = set(self.store.archive(TABLE, settled, month_of=_month, index_table=INDEX,
+                                       index_of=index_row))
+        if moved:  # their write-ups go with them
+            self.store.archive("postmortems", lambda d: d["incident_id"] in moved,
+                               month_of=lambda d: str(d["written_at"])[:7])
+        return len(moved)
 
     def unwritten(self, days: int) -> list[dict]:
         """Resolved in the last `days`, no post-mortem yet, and no question out waiting for it
@@ -193,7 +230,10 @@ class IncidentEngine:
             doc_id = self.store.insert(TABLE, record)
         log.info("incident %s opened (%s, %s) by %s", record["ref"], runbook.id,
                  runbook.severity, actor)
-        return Opened(self.get(doc_id), created=True)
+        opened = self.get(doc_id)
+        if opened is None:  # just inserted: gone only if removed in between
+            raise NotFound(f"{TABLE} #{doc_id} does not exist")
+        return Opened(opened, created=True)
 
     # -- pressing
 
@@ -351,7 +391,7 @@ class IncidentEngine:
                 return self._resolution(d, actor, self.clock(), override=None)
             if not admin:
                 raise Refused("incident.verify_first")
-            if not (reason or "").strip():
+            if reason is None or not reason.strip():
                 raise Refused("incident.reason_needed", ref=d["ref"])
             return self._resolution(d, actor, self.clock(), override=self.redact(reason.strip()))
 
@@ -481,13 +521,14 @@ class IncidentEngine:
 
         def change(d: dict) -> dict:
             now = self.clock()
-            return {"postmortem": {**d["postmortem"], "markdown": markdown, "filename": filename,
+            return {"postmortem": {**d["postmortem"], "filename": filename,
                                    "written_at": iso(now)},
                     "owed": d.get("owed", []) + [owed],
                     "timeline": d["timeline"] + [event(now, BOT_ACTOR, "postmortem.written",
                                                        {"filename": filename})]}
 
         incident = self._mutate(doc_id, change)
+        # the write-up's own record (the incident keeps only when and under which name)
         self.store.insert("postmortems", {"incident_id": doc_id, "ref": incident["ref"],
                                           "filename": filename, "markdown": markdown,
                                           "written_at": incident["postmortem"]["written_at"]})
@@ -607,3 +648,8 @@ class IncidentEngine:
             except Conflict:
                 continue
         raise Refused("incident.busy")
+
+
+def _month(d: dict) -> str:
+    """An archived incident's file: the month it was resolved in (UTC)."""
+    return str(d["resolved_at"] or d["opened_at"])[:7]

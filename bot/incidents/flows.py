@@ -26,13 +26,13 @@ from datetime import timedelta, tzinfo
 
 from bot.actions.registry import StepResult
 from bot.actors import display_name
-from bot.clock import Clock, parse_time
+from bot.clock import Clock
 from bot.incidents.engine import IncidentEngine, Opened, Pressed
 from bot.incidents.escalation_plan import next_reminder
 from bot.incidents.model import Status, Verb
 from bot.incidents.ports import Notice, NotDelivered, Notifier, Scheduler
 from bot.incidents.postmortem import postmortem_filename, render_postmortem
-from bot.incidents.record import BOT_ACTOR, iso, title_of, valid_topic
+from bot.incidents.record import BOT_ACTOR, iso, record_time, title_of, valid_topic
 from bot.incidents.stats import Translate, format_duration
 from bot.secrets import Redactor
 
@@ -91,7 +91,8 @@ class IncidentFlows:
             self.arm(await asyncio.to_thread(self.engine.get, incident["id"]))
             return Opened(incident, created=opened.created, posted=False)
         if opened.created:  # the live message that just went out is the playbook's 0-minute alert
-            incident = await asyncio.to_thread(self.engine.mark_fired, incident["id"], "alert") or incident
+            fired = await asyncio.to_thread(self.engine.mark_fired, incident["id"], "alert")
+            incident = fired or incident
             self.notifier.show(incident["id"])
         self.arm(incident)
         runbook = self.engine.shelf.library.find(incident["scenario"])
@@ -193,11 +194,11 @@ class IncidentFlows:
         """A reply to the question `question`; None when it was not acceptable and the question
         went out again saying why. Raises Refused."""
         text = text.strip()
-        kind = (incident.get("pending_reply") or {}).get("kind")
-        if len(text) > ANSWER_LIMIT or (kind == "topic" and not valid_topic(text)):
-            why = (Notice("incident.bad_topic") if kind == "topic"
+        asked = (incident.get("pending_reply") or {}).get("kind")
+        if len(text) > ANSWER_LIMIT or (asked == "topic" and not valid_topic(text)):
+            why = (Notice("incident.bad_topic") if asked == "topic"
                    else Notice("postmortem.answer_too_long", {"limit": ANSWER_LIMIT}))
-            await self._ask(incident, str(kind), actor, why)
+            await self._ask(incident, str(asked), actor, why)
             return None
         kind, incident = await asyncio.to_thread(self.engine.answer, incident["id"], question,
                                                  text, actor=actor, admin=admin)
@@ -262,7 +263,7 @@ class IncidentFlows:
         doc_id = incident["id"]
         for entry in incident["escalation"]:
             if entry["fired_at"] is None:
-                self.scheduler.at(_job(doc_id, entry["stage"]), parse_time(entry["due_at"]),
+                self.scheduler.at(_job(doc_id, entry["stage"]), record_time(entry["due_at"]),
                                   _later(self.escalate, doc_id, entry["stage"]))
         self._arm_reminder(incident)
 
@@ -342,7 +343,7 @@ class IncidentFlows:
         return True
 
     def _age(self, incident: dict) -> str:
-        return format_duration(self.clock() - parse_time(incident["opened_at"]), self.tr)
+        return format_duration(self.clock() - record_time(incident["opened_at"]), self.tr)
 
     def _clock_lock(self, doc_id: int) -> asyncio.Lock:
         return self._clock_locks.setdefault(doc_id, asyncio.Lock())

@@ -250,7 +250,7 @@ class _Renderer:
         """One timeline entry in words; only the fields each event is known to carry are shown."""
         tr = self.tr
         event = str(entry.get("event") or "")
-        detail = entry.get("detail") if isinstance(entry.get("detail"), Mapping) else {}
+        detail = value if isinstance(value := entry.get("detail"), Mapping) else {}
 
         def short(value: object) -> str:
             text = self.none if value in (None, "") else str(value)
@@ -337,7 +337,7 @@ class _Renderer:
         return lines + [md_inline(self.tr(empty_key))]
 
     def written(self, section_key: str, field: str) -> list[str]:
-        postmortem = self.incident.get("postmortem") if isinstance(self.incident.get("postmortem"), Mapping) else {}
+        postmortem = value if isinstance(value := self.incident.get("postmortem"), Mapping) else {}
         text = postmortem.get(field)
         body = md_block(text) if isinstance(text, str) and text.strip() else ""
         return [f"## {md_inline(self.tr(section_key), heading=True)}", "",
@@ -345,7 +345,7 @@ class _Renderer:
 
     def checklist_sections(self) -> list[str]:
         tr = self.tr
-        manual = self.incident.get("checklist") if isinstance(self.incident.get("checklist"), Mapping) else {}
+        manual = value if isinstance(value := self.incident.get("checklist"), Mapping) else {}
         lines = [f"## {md_inline(tr('report.pm.section.checklists'), heading=True)}"]
         for list_name in ("during", "recovery"):
             lines += ["", f"### {md_inline(tr(f'report.pm.checklist.{list_name}'), heading=True)}", ""]

@@ -21,7 +21,8 @@ is what buttons carry. The fields:
     linked[]            who reported the same scenario again while this one was open
     owed[]              {kind, filename, file, caption, at}: documents kept for the group and not
                         delivered yet (a log bundle, the post-mortem); sent until they are
-    postmortem          {root_cause, prevention, written_at, filename, markdown}
+    postmortem          {root_cause, prevention, written_at, filename} (the text itself is in
+                        the `postmortems` table and a document file)
     prevention_items[]  the runbook's prevent-phase texts {ko, en}
 
 Times are ISO-8601 UTC strings.
@@ -59,6 +60,15 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
+def record_time(value: object) -> datetime:
+    """A time of a stored incident that `record_problem` vouches for (opened_at, an escalation
+    stage's due_at): a record where it does not parse is set aside at start. ValueError if not."""
+    moment = parse_time(value)
+    if moment is None:
+        raise ValueError(f"not a time: {value!r}")
+    return moment
+
+
 def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, ...]], *, ref: str,
                topic: str | None, actor: str, now: datetime, offsets: Any) -> dict:
     """A fresh incident at its first step, with the escalation clock planned from now."""
@@ -94,7 +104,7 @@ def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, .
         "linked": [],
         "owed": [],
         "postmortem": {"root_cause": None, "prevention": None, "written_at": None,
-                       "filename": None, "markdown": None},
+                       "filename": None},
         "prevention_items": [step.text.to_dict() for step in runbook.prevention()],
     }
 
@@ -111,10 +121,14 @@ _FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "escalation": list, "message": (dict, type(None)), "pending_reply": (dict, type(None)),
     "linked": list, "postmortem": dict, "prevention_items": list,
 }
-_STEP_FIELDS = {"id": str, "phase": str, "text": dict, "action": _OPT_STR, "args": dict,
-                "admin": bool, "confirm": bool, "command": _OPT_STR}
-_STATE_FIELDS = {"status": str, "by": _OPT_STR, "at": _OPT_STR, "outcome": _OPT_STR,
-                 "summary": _OPT_STR, "lines": list, "runs": int}
+_STEP_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "id": str, "phase": str, "text": dict, "action": _OPT_STR, "args": dict,
+    "admin": bool, "confirm": bool, "command": _OPT_STR,
+}
+_STATE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "status": str, "by": _OPT_STR, "at": _OPT_STR, "outcome": _OPT_STR,
+    "summary": _OPT_STR, "lines": list, "runs": int,
+}
 
 
 def record_problem(doc: dict) -> str | None:

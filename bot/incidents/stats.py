@@ -6,15 +6,14 @@ Pure functions over incident records (plain dicts as the store keeps them): no T
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import parse_time
+from bot.i18n import Translate
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
-
-Translate = Callable[..., str]
 
 
 @dataclass(frozen=True)

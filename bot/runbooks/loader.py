@@ -493,7 +493,8 @@ class _ScenarioDraft:
         if common is None:
             return None  # common.toml is broken: reported there; splicing would only add noise
         file, before = self.file, len(problems)
-        common_ids = {s.id: s for s in common}
+        # common steps come only from a sound common.toml, where every step has its id
+        common_ids = {s.id: s for s in common if s.id is not None}
         for i, name in enumerate(self.skip_common):
             if name not in common_ids:
                 problems.add(file, f"skip_common[{i}]", _unknown("common step", name, common_ids))
@@ -521,42 +522,45 @@ class _ScenarioDraft:
     def _walk(self, sequence: list[_StepDraft], problems: _Problems) -> list[_StepDraft] | None:
         """Follow the steps from the first: the next one in order, or the one `next` names."""
         file = self.file
-        steps = [s for s in sequence if s.id is not None]
+        # (id, step) of every step that has an id: one without is reported, and not walked
+        steps = [(s.id, s) for s in sequence if s.id is not None]
         if not steps:
             return None
-        by_id = {s.id: s for s in steps}
-        position = {s.id: i for i, s in enumerate(steps)}
-        for s in steps:
+        by_id = dict(steps)
+        position = {step_id: i for i, (step_id, _) in enumerate(steps)}
+        for _, s in steps:
             if s.next is not None and s.next not in by_id:
                 problems.add(file, f"{s.key}.next", _unknown("step", s.next, by_id))
-        order: list[_StepDraft] = []
+        order: list[tuple[str, _StepDraft]] = []
         seen: set[str] = set()
-        current: _StepDraft | None = steps[0]
+        current: tuple[str, _StepDraft] | None = steps[0]
         while current is not None:
             order.append(current)
-            seen.add(current.id)
-            if current.next is not None and current.next in by_id:
-                following: _StepDraft | None = by_id[current.next]
+            current_id, step = current
+            seen.add(current_id)
+            following: tuple[str, _StepDraft] | None
+            if step.next is not None and step.next in by_id:
+                following = (step.next, by_id[step.next])
             else:
-                at = position[current.id] + 1
+                at = position[current_id] + 1
                 following = steps[at] if at < len(steps) else None
-            if following is not None and following.id in seen:
-                path = " -> ".join([s.id for s in order] + [following.id])
-                problems.add(file, self._where(current),
-                             f"the walk comes back to {following.id!r}: `next` jumps form a cycle "
+            if following is not None and following[0] in seen:
+                path = " -> ".join([step_id for step_id, _ in order] + [following[0]])
+                problems.add(file, self._where(step),
+                             f"the walk comes back to {following[0]!r}: `next` jumps form a cycle "
                              f"({path})")
                 return None
             current = following
-        walk = " -> ".join(s.id for s in order)
-        for s in steps:
-            if s.id not in seen:
+        walk = " -> ".join(step_id for step_id, _ in order)
+        for step_id, s in steps:
+            if step_id not in seen:
                 if s.source == file:
                     problems.add(file, s.key, f"step {s.id!r} is unreachable: a `next` jump skips it "
                                  f"and nothing leads to it (walk: {walk})")
                 else:
                     problems.add(file, "steps", f"common step {s.id!r} is unreachable: a `next` jump "
                                  f"skips it (walk: {walk}); list it in skip_common to leave it out")
-        return order
+        return [s for _, s in order]
 
     def _where(self, step: _StepDraft) -> str:
         key = f"{step.key}.next" if step.next is not None else step.key

@@ -65,13 +65,13 @@ class Sandbox:
         root.mkdir(parents=True, exist_ok=True)
         now = now or utc_now()
         expires = now + timedelta(days=token_days_left)
-        fakes = [
+        fakes = (
             FakeTelegram(BOT_TOKEN),
             FakeInstagram(IG_TOKEN, IG_USER_ID, app_id=IG_APP_ID, app_secret=IG_APP_SECRET,
                           token_expires_at=expires),
             FakeCloudinary(CLOUD_NAME, CLOUD_KEY, CLOUD_SECRET),
             FakeFal(FAL_KEY),
-        ]
+        )
         started: list[FakeServer] = []
         try:
             for fake in fakes:
@@ -79,8 +79,8 @@ class Sandbox:
             home = seed_home(root / "home", now=now - timedelta(hours=history_age_h))
             make_stats_stale(home, stats_age_h, now=now)
         except BaseException:
-            for fake in started:
-                fake.stop()
+            for server in started:
+                server.stop()
             raise
         telegram, instagram, cloudinary, fal = fakes
         for chat in (OPS_CHAT, *(private_chat(u) for u in (ADMIN, OPERATOR, VIEWER, STRANGER))):

@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
+from email.utils import collapse_rfc2231_value
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+HOST = "127.0.0.1"  # every fake listens on loopback only
 HANG_LIMIT_S = 600.0  # a hung request still ends eventually, so no thread outlives a test run
 
 
@@ -139,10 +141,10 @@ class FakeServer:
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         self._stopping.clear()  # a fake can be started again after stop()
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = ThreadingHTTPServer((HOST, 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -159,7 +161,7 @@ class FakeServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -168,8 +170,7 @@ class FakeServer:
     @property
     def url(self) -> str:
         assert self._httpd is not None, f"{self.name} fake is not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{HOST}:{self._httpd.server_port}"
 
     # ---- faults ----------------------------------------------------------------------------
     def set_fault(self, name: str, **params: Any) -> None:
@@ -234,7 +235,10 @@ def parse_request(method: str, target: str, headers: dict[str, str], body: bytes
             name = part.get_param("name", header="content-disposition")
             if not name:
                 continue
-            payload = part.get_payload(decode=True) or b""
+            if isinstance(name, tuple):  # an RFC 2231 value: (charset, language, text)
+                name = collapse_rfc2231_value(name)
+            decoded = part.get_payload(decode=True)  # bytes; None for a multipart part
+            payload = decoded if isinstance(decoded, bytes) else b""
             filename = part.get_filename()
             if filename is not None:
                 request.files[name] = UploadedFile(filename, part.get_content_type(), payload)

@@ -157,8 +157,8 @@ class FakeFal(FakeServer):
             self.requests.append(entry)
             self._by_id[entry.request_id] = entry
             position = sum(1 for r in self.requests if not r.completed) - 1
-        body = {"status": "IN_QUEUE", **self._urls(entry), "queue_position": max(position, 0),
-                "logs": None, "metrics": {}}
+        body: dict[str, Any] = {"status": "IN_QUEUE", **self._urls(entry),
+                                "queue_position": max(position, 0), "logs": None, "metrics": {}}
         return Reply(200, body, headers={"x-fal-request-id": entry.request_id})
 
     def _on_request(self, request: Request, app: str, request_id: str,

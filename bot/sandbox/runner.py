@@ -70,6 +70,8 @@ class BotRunner:
         await app.initialize()
         if app.post_init is not None:
             await app.post_init(app)  # run_polling() would do this; we drive the parts ourselves
+        if app.updater is None:  # build_application() always builds one: the bot polls
+            raise RuntimeError("the application has no updater to poll with")
         await app.start()
         await app.updater.start_polling(poll_interval=0.0, timeout=10,
                                         allowed_updates=ALLOWED_UPDATES)
@@ -79,7 +81,7 @@ class BotRunner:
         app = self.application
         if app is not None:
             await app.bot_data[KEY].stop()
-            if app.updater.running:
+            if app.updater is not None and app.updater.running:
                 await app.updater.stop()
             if app.running:
                 await app.stop()

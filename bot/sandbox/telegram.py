@@ -262,6 +262,7 @@ _NAMED_HTML = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 def _decode_html_entity(text: str, i: int) -> tuple[str | None, int]:
     """At text[i] == '&': (decoded char, index after it) or (None, i) if it is a literal '&'."""
     n, j = len(text), i + 1
+    char: str | None
     if j < n and text[j] == "#":
         j += 1
         base, digits = 10, "0123456789"
@@ -312,7 +313,8 @@ _HTML_TAGS = {
 
 def parse_html(text: str) -> tuple[str, list[dict]]:
     """Telegram's HTML parse mode: (visible text, entities) or EntityParseError with its message."""
-    out, entities = _Builder(), []
+    out = _Builder()
+    entities: list[dict] = []
     stack: list[tuple[str, str, int]] = []  # (tag, argument, utf-16 start)
     i, n = 0, len(text)
 
@@ -755,8 +757,11 @@ class FakeTelegram(FakeServer):
         (the call is counted)."""
         if self.group_limit is None or method.lower() not in _FLOOD_COUNTED:
             return None
+        raw = params.get("chat_id")
+        if raw is None:
+            return None
         try:
-            chat_id = int(params.get("chat_id"))
+            chat_id = int(raw)
         except (TypeError, ValueError):
             return None
         if chat_id >= 0:
@@ -1341,10 +1346,10 @@ class FakeTelegram(FakeServer):
             chat_id = int(raw)
         except (TypeError, ValueError):
             raise _bad("chat not found") from None
-        chat = self.chats.get(chat_id)
-        if chat is None:
+        known = self.chats.get(chat_id)
+        if known is None:
             raise _bad("chat not found")
-        return chat
+        return known
 
     def _writable_chat(self, raw: Any) -> TgChat:
         chat = self._chat(raw)

@@ -50,6 +50,8 @@ class FlatTable(Table):
     # which the view supports, so a write costs O(documents touched).
     def _update_table(self, updater: Callable[[dict], None]) -> None:
         tables = self._storage.read()
+        if tables is None:  # nothing stored yet (a new file, the in-memory storage): no tables
+            tables = {}
         updater(IdKeyed(tables.setdefault(self.name, {})))  # type: ignore[arg-type]
         self._storage.write(tables)
         self.clear_cache()

@@ -98,6 +98,7 @@ from typing import Any
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from bot.store.archive import append_records, archive_path, read_records
 from bot.store.flat_table import FlatTinyDB
 
 from bot.ports import ExpiryRegistration
@@ -115,6 +116,7 @@ DOCUMENTS_DIR = "documents"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_COMPACT_BYTES = 1 << 20
 ID_BLOCK = 32  # ids reserved in store.ids at a time
+ARCHIVE_BATCH = 500  # records moved to the archive per write
 HEAL_EVERY_S = 2.0  # after a failed write, how often rewriting the store is tried
 
 
@@ -687,7 +689,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _one_line(e: BaseException) -> str:
+def _one_line(e: BaseException | str) -> str:
     return " ".join(str(e).split())
 
 
@@ -726,15 +728,25 @@ class _Undo:
     def __init__(self, data: Tables) -> None:
         self._data = data
         self.keys: list[tuple[str, int]] = []
+        self._seen: set[tuple[str, int]] = set()  # `keys` as a set: a call may touch thousands
         self._before: list[dict | None] = []
 
     def changing(self, table: str, doc_id: int) -> None:
         """Call before changing or removing an existing document."""
-        if (table, doc_id) not in self.keys:
+        if (table, doc_id) not in self._seen:
+            self._seen.add((table, doc_id))
             self.keys.append((table, doc_id))
             self._before.append(_clone(self._data[table][str(doc_id)]))
 
+    def removing(self, table: str, doc_id: int, before: dict) -> None:
+        """`changing` for a removal whose prior value the caller already holds as a copy."""
+        if (table, doc_id) not in self._seen:
+            self._seen.add((table, doc_id))
+            self.keys.append((table, doc_id))
+            self._before.append(before)
+
     def created(self, table: str, doc_id: int) -> None:
+        self._seen.add((table, doc_id))
         self.keys.append((table, doc_id))
         self._before.append(None)
 
@@ -756,7 +768,8 @@ class Store:
 
     SCHEMA_VERSION: int = 1
     TABLES: frozenset[str] = frozenset(
-        {"incidents", "escalations", "postmortems", "traces", "backups", "audit", "settings"}
+        {"incidents", "incident_index", "escalations", "postmortems", "traces", "backups", "audit",
+         "settings"}
     )
     # Written only through their own methods: keeps the key indexes right, audit append-only.
     TYPED_TABLES: frozenset[str] = frozenset({"traces", "backups", "audit", "settings"})
@@ -771,6 +784,7 @@ class Store:
         self._closed = False
         self.data_dir = data_dir
         self._memory_documents: dict[str, bytes] = {}
+        self._memory_archive: dict[tuple[str, str], list[dict]] = {}
         self.recovered: list[Damage] = list(storage.recovered)
         self._last_ids = {
             t: max([storage.last_ids.get(t, 0), storage.reserved.get(t, 0),
@@ -941,6 +955,72 @@ class Store:
             raise NotFound(f"no document {ref}") from None
         except OSError as e:
             raise StoreError(f"could not read {ref}: {e.strerror or e}") from e
+
+    # -- the archive (records nobody works on any more, out of memory)
+
+    def archive(self, table: str, where: Callable[[dict], bool], *, month_of: Callable[[dict], str],
+                index_table: str | None = None,
+                index_of: Callable[[int, dict], dict] | None = None) -> list[int]:
+        """Move the documents `where` accepts out of memory, into ``archive/<table>/<month>.jsonl``
+        (each with its "id"); the ids moved. A few hundred at a time, each batch appended durably
+        first, then removed from the table (with a row each in `index_table`, made by
+        `index_of`) in one write, so other callers wait for one batch at most; the snapshot is
+        rewritten at the end, so the next start does not read them. A document changed while
+        its batch was written stays (archived again later, its newer copy supersedes)."""
+        self._check_table(table)
+        with self._reading():
+            chosen = [(int(k), _clone(d)) for k, d in self._docs(table).items()
+                      if where({**d, "id": int(k)})]
+        moved: list[int] = []
+        for start in range(0, len(chosen), ARCHIVE_BATCH):
+            moved += self._archive_batch(table, chosen[start:start + ARCHIVE_BATCH], month_of,
+                                         index_table, index_of)
+        if moved:
+            if self.data_dir is not None:
+                self.compact()
+            log.info("store: %d %s record(s) archived", len(moved), table)
+        return moved
+
+    def _archive_batch(self, table: str, batch: list[tuple[int, dict]],
+                       month_of: Callable[[dict], str], index_table: str | None,
+                       index_of: Callable[[int, dict], dict] | None) -> list[int]:
+        months: dict[str, list[dict]] = {}
+        for doc_id, doc in batch:
+            months.setdefault(month_of(doc), []).append({**doc, "id": doc_id})
+        for month, records in months.items():
+            if self.data_dir is None:
+                with self._reading():
+                    self._memory_archive.setdefault((table, month), []).extend(_clone(records))
+                continue
+            try:
+                append_records(archive_path(self.data_dir, table, month), records)
+            except OSError as e:
+                raise StoreError(f"could not archive {table} of {month}: {e.strerror or e}") from e
+        moved = []
+        with self._writing() as undo:
+            docs = self._docs(table)
+            for doc_id, doc in batch:
+                if docs.get(str(doc_id), {}).get("_v") != doc.get("_v"):
+                    continue
+                undo.removing(table, doc_id, doc)
+                self._db.table(table).remove(doc_ids=[doc_id])
+                if index_table is not None and index_of is not None:
+                    self._insert(undo, index_table, _plain(index_of(doc_id, doc), "index row"))
+                moved.append(doc_id)
+            self._reindex()
+        return moved
+
+    def archived(self, table: str, month: str) -> list[dict]:
+        """The records archived from `table` in `month` (YYYY-MM), each with its "id"."""
+        self._check_table(table)
+        if self.data_dir is None:
+            with self._reading():
+                found = {r["id"]: r for r in self._memory_archive.get((table, month), [])}
+            return _clone(list(found.values()))
+        try:
+            return read_records(archive_path(self.data_dir, table, month))
+        except OSError as e:
+            raise StoreError(f"could not read the {table} archive of {month}: {e.strerror or e}") from e
 
     # -- audit
 

@@ -162,6 +162,9 @@ class _Session:
         if command == "show":
             self.show(incident)
             return EX_OK
+        if incident.get("archived"):
+            print(self.say("incident.archived", ref=incident["ref"]))
+            return EX_REFUSED
         await asyncio.to_thread(self.services.store.audit, f"terminal.{command}", actor=self.who.actor,
                                 detail={"ref": incident["ref"]})
         if command == "resolve":
