@@ -136,10 +136,6 @@ class Settings:
         merged.update(os.environ if env is None else env)
         return _parse(merged, require_telegram=require_telegram, partial=partial)
 
-    @property
-    def has_debug_token_credentials(self) -> bool:
-        return bool(self.instagram_app_id and self.instagram_app_secret)
-
     def secret_values(self) -> list[str]:
         """Every configured secret, raw, for the redactor (never for display)."""
         values = [

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import DEFAULT_ESCALATION_OFFSETS, parse_duration
-from bot.incidents.escalation_plan import STAGES, due_stages, escalation_plan, next_reminder, response_deadline
+from bot.incidents.escalation_plan import STAGES, escalation_plan, next_reminder, response_deadline
 from bot.clock import parse_time
 
 OPENED = datetime(2026, 11, 27, 16, 45, 27, tzinfo=timezone.utc)
@@ -50,24 +50,6 @@ def test_a_severity_without_offsets_or_with_the_wrong_number_is_refused_by_name(
         escalation_plan("P2", OPENED, {"P2": _offsets("0m,30m")})
     with pytest.raises(ValueError, match="timezone-aware"):
         escalation_plan("P0", OPENED.replace(tzinfo=None), DEFAULT_ESCALATION_OFFSETS)
-
-
-def test_due_stages_follow_the_clock_and_skip_what_already_fired() -> None:
-    plan = escalation_plan("P0", OPENED, DEFAULT_ESCALATION_OFFSETS)
-    assert due_stages(plan, OPENED) == ["alert"]
-    _fire(plan, "alert", OPENED)
-    assert due_stages(plan, OPENED + timedelta(minutes=29)) == []
-    assert due_stages(plan, OPENED + timedelta(minutes=30)) == ["retries"]
-
-
-def test_after_downtime_every_past_due_stage_is_due_in_order() -> None:
-    plan = escalation_plan("P0", OPENED, DEFAULT_ESCALATION_OFFSETS)
-    _fire(plan, "alert", OPENED)
-    # the bot was down from minute 10 to minute 70: the retries check and the PD alert were missed
-    assert due_stages(plan, OPENED + timedelta(minutes=70)) == ["retries", "pd"]
-    assert due_stages(plan, OPENED + timedelta(hours=5)) == ["retries", "pd", "manual"]
-    _fire(plan, "retries", OPENED + timedelta(hours=5))
-    assert due_stages(plan, OPENED + timedelta(hours=5)) == ["pd", "manual"]
 
 
 def _open_incident(retries_fired: datetime | None) -> dict:

@@ -18,7 +18,6 @@ from bot.store import store as store_module
 from bot.clock import utc_now
 from bot.store import (
     AuditRecord,
-    BackupRecord,
     Conflict,
     NotFound,
     SchemaError,
@@ -129,7 +128,7 @@ def test_audit_records_newest_first_filtered_and_limited(store):
     assert store.audit_records(limit=0) == []
 
 
-# --- traces and backups ---------------------------------------------------------------------
+# --- traces ---------------------------------------------------------------------
 
 
 def test_add_trace_upserts_by_trace_id(store):
@@ -152,16 +151,6 @@ def test_traces_newest_at_first_and_limited(store):
     assert [t.trace_id for t in store.traces()] == ["SF-2", "SF-kst", "SF-0", "SF-3", "SF-1"]
     assert [t.trace_id for t in store.traces(limit=2)] == ["SF-2", "SF-kst"]
     assert all(t.at.tzinfo == timezone.utc for t in store.traces())
-
-
-def test_backups_upsert_newest_first(store):
-    old = store.add_backup("bk-1", at=T0, kind="stats", detail={"bytes": 10})
-    new = store.add_backup("bk-2", at=T0 + timedelta(hours=1), kind="token")
-    assert isinstance(old, BackupRecord)
-    assert store.backups() == [new, old]
-    again = store.add_backup("bk-1", at=T0 + timedelta(hours=2), kind="stats", detail={"bytes": 11})
-    assert again.id == old.id
-    assert store.backups(limit=1) == [again]
 
 
 # --- generic documents ----------------------------------------------------------------------
@@ -347,17 +336,16 @@ def test_everything_written_is_read_back_after_reopen(tmp_path):
         s.set_setting("k", {"v": [1, 2]}, actor="alice")
         s.set_token_expiry(datetime(2027, 1, 1, tzinfo=timezone.utc), actor="alice")
         s.add_trace("SF-1", at=T0, stage="generate", status="ok", topic="t", detail={"d": 1})
-        s.add_backup("bk-1", at=T0, kind="stats", detail={"n": 1})
         keep = s.insert("incidents", {"status": "open", "name": "인스타그램 토큰 만료"})
         gone = s.insert("incidents", {"status": "open"})
         s.update("incidents", keep, {"status": "resolved"})
         s.remove("incidents", gone)
         s.insert("postmortems", {"incident": keep})
-        expected = (s.audit_records(), s.traces(), s.backups(), s.find("incidents"),
+        expected = (s.audit_records(), s.traces(), s.find("incidents"),
                     s.find("postmortems"), s.get_setting("k"), s.token_expiry())
     with Store.open(tmp_path) as s:
         assert s.recovered == []
-        got = (s.audit_records(), s.traces(), s.backups(), s.find("incidents"),
+        got = (s.audit_records(), s.traces(), s.find("incidents"),
                s.find("postmortems"), s.get_setting("k"), s.token_expiry())
         assert got == expected
         assert s.get("incidents", keep)["name"] == "인스타그램 토큰 만료"

@@ -43,17 +43,6 @@ def escalation_plan(severity: str, opened_at: datetime,
             for stage, offset in zip(STAGES, stage_offsets)]
 
 
-def due_stages(plan: list[dict], now: datetime) -> list[str]:
-    """Stages whose due time has passed and that have not fired, in the plan's order."""
-    moment = _utc(now)
-    due: list[str] = []
-    for entry in plan:
-        due_at = parse_time(entry.get("due_at"))
-        if entry.get("fired_at") is None and due_at is not None and due_at <= moment:
-            due.append(entry["stage"])
-    return due
-
-
 def _stage_fired_at(incident: dict, stage: str) -> datetime | None:
     for entry in incident.get("escalation") or []:
         if entry.get("stage") == stage:

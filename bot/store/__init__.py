@@ -6,7 +6,6 @@ imports TinyDB.
 
 from bot.store.store import (
     AuditRecord,
-    BackupRecord,
     Conflict,
     Damage,
     NotFound,
@@ -19,6 +18,6 @@ from bot.store.store import (
 )
 
 __all__ = [
-    "AuditRecord", "BackupRecord", "Conflict", "Damage", "NotFound", "SchemaError", "Store",
+    "AuditRecord", "Conflict", "Damage", "NotFound", "SchemaError", "Store",
     "StoreError", "StoreLocked", "TraceRecord", "shape_problem",
 ]

@@ -186,15 +186,6 @@ class TraceRecord:
     detail: dict
 
 
-@dataclass(frozen=True)
-class BackupRecord:
-    id: int
-    backup_id: str
-    at: datetime
-    kind: str
-    detail: dict
-
-
 class _MemoryStorage(Storage):
     """The database as one dict that TinyDB's tables mutate in place; nothing persists."""
 
@@ -1047,7 +1038,7 @@ class Store:
                     out.append(_audit_record(int(key), doc))
         return out
 
-    # -- traces and backups
+    # -- traces
 
     def add_trace(
         self, trace_id: str, *, at: datetime, stage: str, status: str, topic: str | None = None,
@@ -1066,25 +1057,6 @@ class Store:
         """Newest ``at`` first."""
         with self._reading():
             return [_trace_record(i, d) for i, d in self._newest_at("traces", limit)]
-
-    def add_backup(
-        self, backup_id: str, *, at: datetime, kind: str, detail: dict | None = None
-    ) -> BackupRecord:
-        """Insert, or replace the record with the same backup_id."""
-        doc = {
-            "backup_id": backup_id, "at": _iso(at, "at"), "kind": kind,
-            "detail": _plain(detail or {}, "backup detail"),
-        }
-        with self._writing() as undo:
-            doc_id = self._upsert(undo, "backups", backup_id, doc)
-        return _backup_record(doc_id, doc)
-
-    def backups(self, *, limit: int = 20) -> list[BackupRecord]:
-        """Newest ``at`` first."""
-        with self._reading():
-            return [_backup_record(i, d) for i, d in self._newest_at("backups", limit)]
-
-    # -- generic documents
 
     def insert(self, table: str, doc: dict) -> int:
         """Store a copy of ``doc`` at version ``_v`` 1; its id. Keys "id" and "_v" are ignored."""
@@ -1333,11 +1305,4 @@ def _trace_record(doc_id: int, d: dict) -> TraceRecord:
     return TraceRecord(
         id=doc_id, trace_id=d["trace_id"], at=_parse_dt(d["at"]), stage=d["stage"],
         status=d["status"], topic=d["topic"], detail=_clone(d["detail"]),
-    )
-
-
-def _backup_record(doc_id: int, d: dict) -> BackupRecord:
-    return BackupRecord(
-        id=doc_id, backup_id=d["backup_id"], at=_parse_dt(d["at"]), kind=d["kind"],
-        detail=_clone(d["detail"]),
     )
