@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from bot.actions.registry import ActionContext, StepResult, run_action
+from bot.actions.catalog import run_action
+from bot.actions.registry import ActionContext, StepResult
 from bot.actions.token import TokenProbe, TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.actions.registry import ACTIONS
+from bot.actions.catalog import all_actions
 from bot.sandbox import ADMIN, OPS_CHAT
 from bot.sandbox.telegram import SentMessage, TgUser
 
@@ -46,7 +46,7 @@ class Walk:
         incident = self.incident
         index = incident["current"]
         step = incident["steps"][index]
-        spec = ACTIONS.get(step["action"]) if step["action"] else None
+        spec = all_actions().get(step["action"]) if step["action"] else None
         if spec is not None and not spec.planned:
             await self.press("run", user=user)
             if self.incident["step_state"][index]["status"] == "confirming":

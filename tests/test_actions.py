@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions.checks import COMPONENTS  # importing bot.actions registers every action
-from bot.actions.registry import ACTIONS, ActionContext, Outcome, StepResult, run_action
+from bot.actions.checks import COMPONENTS
+from bot.actions.catalog import all_actions, run_action
+from bot.actions.registry import ActionContext, Outcome, StepResult
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.sandbox import (
@@ -117,24 +118,24 @@ def everything(result: StepResult) -> str:
 
 # ---- the registry ------------------------------------------------------------------------------
 def test_every_named_action_is_registered_with_its_params() -> None:
-    built = {name for name, spec in ACTIONS.items() if not spec.planned}
+    built = {name for name, spec in all_actions().items() if not spec.planned}
     assert set(BUILT) <= built
-    assert set(ACTIONS["health.check"].params) == {"components"}
-    assert ACTIONS["health.check"].params["components"].choices == SERVICE_COMPONENTS
+    assert set(all_actions()["health.check"].params) == {"components"}
+    assert all_actions()["health.check"].params["components"].choices == SERVICE_COMPONENTS
     assert COMPONENTS == SERVICE_COMPONENTS
-    assert ACTIONS["token.set_expiry"].with_defaults({}) == {"days": 60}
-    assert ACTIONS["token.set_expiry"].arg_problems({"days": 91})
-    assert ACTIONS["traces.list"].with_defaults({}) == {"limit": 10}
-    assert ACTIONS["logs.tail"].with_defaults({}) == {"lines": 50, "files": "*_stderr.log"}
-    assert ACTIONS["logs.grep"].with_defaults({"pattern": "429"}) == {
+    assert all_actions()["token.set_expiry"].with_defaults({}) == {"days": 60}
+    assert all_actions()["token.set_expiry"].arg_problems({"days": 91})
+    assert all_actions()["traces.list"].with_defaults({}) == {"limit": 10}
+    assert all_actions()["logs.tail"].with_defaults({}) == {"lines": 50, "files": "*_stderr.log"}
+    assert all_actions()["logs.grep"].with_defaults({"pattern": "429"}) == {
         "pattern": "429", "files": "*.log", "show": 5}
-    assert ACTIONS["logs.collect"].with_defaults({}) == {"lines": 200}
-    assert ACTIONS["logs.collect"].arg_problems({"lines": 2001})
-    assert ACTIONS["images.local"].needs_topic
-    assert ACTIONS["images.local"].with_defaults({}) == {"archive": False}
+    assert all_actions()["logs.collect"].with_defaults({}) == {"lines": 200}
+    assert all_actions()["logs.collect"].arg_problems({"lines": 2001})
+    assert all_actions()["images.local"].needs_topic
+    assert all_actions()["images.local"].with_defaults({}) == {"archive": False}
     for name in ("token.status", "token.guide", "stats.freshness", "cloudinary.usage",
                  "instagram.quota", "telegram.test_message"):
-        assert ACTIONS[name].params == {}, name
+        assert all_actions()[name].params == {}, name
 
 
 async def test_run_action_says_unavailable_for_a_planned_action(services: Services) -> None:

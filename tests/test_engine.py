@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import bot.actions  # noqa: F401  (registers the actions the runbooks name)
 from bot.actions.registry import Outcome, StepResult
 from bot.config import DEFAULT_ESCALATION_OFFSETS, DEFAULT_RUNBOOKS_DIR
 from bot.incidents.model import Verb

@@ -163,7 +163,7 @@ def manual_id_ticked(incident: dict, index: int) -> bool:
 
 def test_a_planned_step_has_nothing_to_run(engine: IncidentEngine) -> None:
     """A recovery action not built yet shows no Run button, and a forged Run is refused."""
-    from bot.incidents.offers import planned
+    from bot.incidents.record import planned
 
     for scenario in ("token", "cloudinary", "images", "ratelimit", "stats", "telegram"):
         doc_id = engine.open(scenario, topic="t", actor=ADMIN).incident["id"]

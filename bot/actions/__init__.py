@@ -1,5 +1,2 @@
-"""Named step actions; importing the package registers every built action in `registry.ACTIONS`."""
-
-from bot.actions import checks, images, logs, token_steps, traces
-
-__all__ = ["checks", "images", "logs", "token_steps", "traces"]  # imported for registering
+"""Named step actions: each module declares its own (`ACTIONS`); `catalog.all_actions()` puts
+them together, and `catalog.run_action` runs one."""

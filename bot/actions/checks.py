@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.actions.common import OUTCOME_OF_STATE, when
-from bot.actions.registry import ActionContext, Outcome, Param, StepResult, register
+from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.errors import ServiceError
 from bot.health import State, describe_error
 
@@ -16,7 +16,6 @@ CREDITS_WARN_PCT = 80.0
 QUOTA_WARN_PCT = 80.0
 
 
-@register("health.check", params={"components": Param(list, choices=COMPONENTS)})
 async def health_check(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """The playbook's health check: every component (or the named ones), one line per problem."""
     report = await ctx.health(args.get("components") or None)
@@ -36,7 +35,6 @@ async def health_check(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     )
 
 
-@register("stats.freshness")
 async def stats_freshness(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 5: how old `last_updated` in instagram_stats.json is, judged like /health does."""
     tr = ctx.tr
@@ -60,7 +58,6 @@ async def stats_freshness(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
                       data=data)
 
 
-@register("cloudinary.usage")
 async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 2: the Cloudinary plan and how much of its credits are used."""
     tr = ctx.tr
@@ -83,7 +80,6 @@ async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
                       lines, data=data)
 
 
-@register("instagram.quota")
 async def instagram_quota(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 4: the 24-hour content-publishing quota, or the rate limit that hides it."""
     tr = ctx.tr
@@ -106,7 +102,6 @@ async def instagram_quota(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
                                               "window_s": quota.window_s})
 
 
-@register("telegram.test_message")
 async def telegram_test_message(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 6: send a real message to the ops chat, the way the notifier would."""
     tr = ctx.tr
@@ -123,3 +118,13 @@ async def telegram_test_message(ctx: ActionContext, args: Mapping[str, Any]) -> 
     return StepResult(Outcome.OK, tr("act.telegram.sent", message_id=message_id),
                       data={"message_id": message_id, "chat_id": ctx.ops_chat_id,
                             "thread_id": ctx.ops_thread_id})
+
+
+# what this module offers runbook steps (bot.actions.catalog puts them together)
+ACTIONS = (
+    ActionSpec("health.check", health_check, params={"components": Param(list, choices=COMPONENTS)}),
+    ActionSpec("stats.freshness", stats_freshness),
+    ActionSpec("cloudinary.usage", cloudinary_usage),
+    ActionSpec("instagram.quota", instagram_quota),
+    ActionSpec("telegram.test_message", telegram_test_message),
+)

@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.actions.common import human_size, when
-from bot.actions.registry import ActionContext, Outcome, Param, StepResult, register
+from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.ports import UnsafePath
 
 SHOWN_FILES = 8
 
 
-@register("images.local", params={"archive": Param(bool, default=False)}, needs_topic=True)
 async def images_local(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """The incident topic's local images (scenario 2's backup, scenario 3's substitutes)."""
     tr = ctx.tr
@@ -34,3 +33,9 @@ async def images_local(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     summary = tr("act.images.summary", path=folder.path, count=len(folder.images),
                  newest=when(folder.images[0].modified, ctx.tz))
     return StepResult(Outcome.OK, summary, tuple(lines), data=data)
+
+
+# what this module offers runbook steps (bot.actions.catalog puts them together)
+ACTIONS = (
+    ActionSpec("images.local", images_local, params={"archive": Param(bool, default=False)}, needs_topic=True),
+)

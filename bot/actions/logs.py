@@ -15,7 +15,7 @@ from bot.actions.common import (
     is_long,
     text_document,
 )
-from bot.actions.registry import ActionContext, Document, Outcome, Param, StepResult, register
+from bot.actions.registry import ActionContext, ActionSpec, Document, Outcome, Param, StepResult
 from bot.ports import LogLine, UnsafePath
 
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
@@ -31,8 +31,6 @@ def _shown(line: LogLine) -> str:
     return f"{line.file}: {clip(line.text)}"
 
 
-@register("logs.tail", params={"lines": Param(int, default=50, low=1, high=500),
-                               "files": Param(str, default="*_stderr.log")})
 async def logs_tail(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`tail -50 config/logs/*_stderr.log`; long output goes in a file."""
     tr = ctx.tr
@@ -75,8 +73,6 @@ async def logs_tail(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     )
 
 
-@register("logs.grep", params={"pattern": Param(str, required=True), "files": Param(str, default="*.log"),
-                               "show": Param(int, default=5, low=1, high=50)})
 async def logs_grep(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`grep "429" config/logs/*.log`: literal text, case as given; counts and the last matches."""
     tr = ctx.tr
@@ -115,7 +111,6 @@ async def logs_grep(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
                       document, data=data)
 
 
-@register("logs.collect", params={"lines": Param(int, default=200, low=1, high=2000)})
 async def logs_collect(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """The playbook's log collection: stderr tails and SF-* traces in one redacted .tar.gz."""
     tr = ctx.tr
@@ -135,3 +130,14 @@ async def logs_collect(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     document = Document(filename, bundle.content, tr("act.logs.bundle_caption", filename=filename))
     return StepResult(Outcome.OK, summary, tuple(lines), document, trace_ids=bundle.trace_ids,
                       data={"members": list(bundle.members), "bytes": len(bundle.content)})
+
+
+# what this module offers runbook steps (bot.actions.catalog puts them together)
+ACTIONS = (
+    ActionSpec("logs.tail", logs_tail, params={"lines": Param(int, default=50, low=1, high=500),
+                                               "files": Param(str, default="*_stderr.log")}),
+    ActionSpec("logs.grep", logs_grep, params={"pattern": Param(str, required=True),
+                                               "files": Param(str, default="*.log"),
+                                               "show": Param(int, default=5, low=1, high=50)}),
+    ActionSpec("logs.collect", logs_collect, params={"lines": Param(int, default=200, low=1, high=2000)}),
+)

@@ -1,8 +1,10 @@
 """Named step actions: what a runbook step can run, and what running it gives back.
 
-An action is `async def run(ctx: ActionContext, args: Mapping) -> StepResult`, registered under a
-name (`health.check`, `logs.grep`, ...) with the arguments it accepts. Runbook files name actions;
-the loader checks each name and argument against `ACTIONS` at start and on reload. Actions see
+An action is `async def run(ctx: ActionContext, args: Mapping) -> StepResult`, declared as an
+`ActionSpec` under a name (`health.check`, `logs.grep`, ...) with the arguments it accepts, in its
+module's `ACTIONS`; `bot.actions.catalog` puts them together when asked (no import registers
+anything). Runbook files name actions; the loader checks each name and argument against the
+catalog at start and on reload. Actions see
 only ports (`bot.ports`) and the store, never Telegram, so each is testable on its own.
 
 Names in `PLANNED` belong to the recovery actions that a later issue builds (publish retries,
@@ -12,7 +14,6 @@ available yet instead of pretending.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -143,8 +144,6 @@ class ActionSpec:
         return {**{k: p.default for k, p in self.params.items() if p.default is not None}, **args}
 
 
-ACTIONS: dict[str, ActionSpec] = {}
-
 # Respond actions the "Recovery actions" issue builds; runbooks may name them already.
 # name -> whether it needs the incident's topic
 PLANNED: Mapping[str, bool] = {
@@ -159,41 +158,3 @@ PLANNED: Mapping[str, bool] = {
     "telegram.restart": False,  # telegram_bot.py
     "backup.restore": False,  # backup_manager.py restore <backup_id>
 }
-
-
-def register(name: str, *, params: Mapping[str, Param] | None = None,
-             needs_topic: bool = False) -> Callable[[ActionFn], ActionFn]:
-    """Decorator: make `fn` the action `name`."""
-
-    def wrap(fn: ActionFn) -> ActionFn:
-        if name in ACTIONS and not ACTIONS[name].planned:
-            raise ValueError(f"action {name!r} registered twice")
-        ACTIONS[name] = ActionSpec(name, fn, dict(params or {}), needs_topic)
-        return fn
-
-    return wrap
-
-
-for _name, _needs_topic in PLANNED.items():
-    ACTIONS.setdefault(_name, ActionSpec(_name, None, {}, _needs_topic))
-
-
-async def run_action(name: str, ctx: ActionContext, args: Mapping[str, Any], *,
-                     timeout_s: float) -> StepResult:
-    """Run one action to a StepResult, whatever happens: unknown, planned, crashed or hung."""
-    spec = ACTIONS.get(name)
-    if spec is None:
-        return StepResult(Outcome.ERROR, ctx.tr("action.unknown", name=name))
-    run = spec.run
-    if run is None:  # planned, not built yet
-        return StepResult(Outcome.UNAVAILABLE, ctx.tr("action.planned", name=name))
-    if spec.needs_topic and not ctx.topic:
-        return StepResult(Outcome.FAIL, ctx.tr("action.needs_topic", name=name))
-    try:
-        return await asyncio.wait_for(run(ctx, spec.with_defaults(args)), timeout_s)
-    except (asyncio.TimeoutError, TimeoutError):
-        log.warning("action %s timed out after %.1f s", name, timeout_s)
-        return StepResult(Outcome.ERROR, ctx.tr("action.timed_out", name=name, seconds=round(timeout_s)))
-    except Exception:
-        log.exception("action %s crashed", name)
-        return StepResult(Outcome.ERROR, ctx.tr("action.crashed", name=name))

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.actions.common import OUTCOME_OF_STATE, when
 from bot.actors import display_name
-from bot.actions.registry import ActionContext, Outcome, Param, StepResult, register
+from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.actions.token import (
     MAX_EXPIRY_DAYS,
     MIN_EXPIRY_DAYS,
@@ -38,7 +38,6 @@ def _source(status: TokenStatus, tr: Translator, tz: tzinfo) -> str:
     return tr("token.source.none")
 
 
-@register("token.status")
 async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`token_monitor.py status`: valid or not, when it expires, and who says so."""
     tr = ctx.tr
@@ -63,7 +62,6 @@ async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     )
 
 
-@register("token.guide")
 async def token_guide(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`token_monitor.py guide`: the renewal steps."""
     tr = ctx.tr
@@ -71,8 +69,6 @@ async def token_guide(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult
     return StepResult(Outcome.OK, tr("guide.title"), steps)
 
 
-@register("token.set_expiry", params={
-    "days": Param(int, default=PLAYBOOK_EXPIRY_DAYS, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS)})
 async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`token_monitor.py set-expiry 60`: the new token expires that many days from now."""
     days = args["days"]
@@ -81,3 +77,12 @@ async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
                                          actor=ctx.actor or "unknown", clock=ctx.clock)
     return StepResult(Outcome.OK, ctx.tr("act.token.expiry_set", days=days, date=when(expires_at, ctx.tz)),
                       data={"days": days, "expires_at": expires_at.isoformat()})
+
+
+# what this module offers runbook steps (bot.actions.catalog puts them together)
+ACTIONS = (
+    ActionSpec("token.status", token_status),
+    ActionSpec("token.guide", token_guide),
+    ActionSpec("token.set_expiry", token_set_expiry, params={
+    "days": Param(int, default=PLAYBOOK_EXPIRY_DAYS, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS)}),
+)

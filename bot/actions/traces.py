@@ -16,7 +16,7 @@ from bot.actions.common import (
     text_document,
     when,
 )
-from bot.actions.registry import ActionContext, Outcome, Param, StepResult, register
+from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.ports import TraceFile
 
 ERROR_STATUSES = frozenset({"error", "failed", "failure"})
@@ -63,7 +63,6 @@ def import_trace(ctx: ActionContext, trace: TraceFile) -> str | None:
     return None
 
 
-@register("traces.list", params={"limit": Param(int, default=10, low=1, high=50)})
 async def list_traces(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """The newest traces, after importing config/logs/traces/SF-*.json into the store."""
     tr = ctx.tr
@@ -100,3 +99,9 @@ async def list_traces(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult
         data={"imported": len(files) - len(problems), "unreadable": len(problems),
               "errors": len(errors)},
     )
+
+
+# what this module offers runbook steps (bot.actions.catalog puts them together)
+ACTIONS = (
+    ActionSpec("traces.list", list_traces, params={"limit": Param(int, default=10, low=1, high=50)}),
+)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.actions.registry import ACTIONS
 from bot.incidents.model import Status, StepStatus, Verb
-from bot.incidents.record import checklist, current_step, done_by_hand_allowed, ticked
+from bot.incidents.record import checklist, current_step, done_by_hand_allowed, planned, ticked
 
 
 class Row(Enum):
@@ -26,12 +25,6 @@ class Offer:
     verb: Verb
     arg: int = 0  # the step index for a step verb, the checklist item's for a tick
     row: Row = Row.INCIDENT
-
-
-def planned(step: dict) -> bool:
-    """The step names a recovery action that is not built yet: it is done by hand."""
-    spec = ACTIONS.get(step["action"]) if step["action"] else None
-    return spec is not None and spec.planned
 
 
 def runnable(step: dict) -> bool:

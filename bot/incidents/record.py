@@ -9,6 +9,7 @@ is what buttons carry. The fields:
     opened_at/by, acknowledged_at, lead, mitigating_at, resolved_at/by, resolve_override
     steps[]             the runbook's steps in walk order, copied at open, so an edited runbook
                         never changes an incident under way
+                        (each with `planned`: its action is not built yet, done by hand)
     step_state[]        parallel to steps: status pending|running|confirming|done|failed|skipped,
                         by, at, outcome, summary, lines, runs
     current             index of the current step (len(steps) once the walk is finished)
@@ -35,7 +36,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.actions.registry import ACTIONS, Outcome
+from bot.actions.registry import PLANNED, Outcome
 from bot.incidents.escalation_plan import escalation_plan
 from bot.incidents.model import Status, StepStatus
 from bot.clock import parse_time
@@ -201,12 +202,19 @@ def current_step(incident: dict) -> tuple[int, dict, dict] | None:
     return index, incident["steps"][index], incident["step_state"][index]
 
 
+def planned(step: dict) -> bool:
+    """The step names a recovery action not built yet (as the runbook said when the incident
+    opened): it is done by hand. A record from before the flag: the planned names."""
+    if "planned" in step:
+        return bool(step["planned"])
+    return step["action"] in PLANNED
+
+
 def done_by_hand_allowed(step: dict, state: dict) -> bool:
     """Whether a person may mark the step done: guidance, a recovery action not built yet, or an
     action that could not run — except a verify check that could not run: that is not verified
     (run it again, or skip it and resolve with an admin's reason)."""
-    spec = ACTIONS.get(step["action"]) if step["action"] else None
-    if spec is None or spec.planned:
+    if not step["action"] or planned(step):
         return True
     return step["phase"] != "verify" and state["outcome"] in (Outcome.UNAVAILABLE.value,
                                                              Outcome.ERROR.value)

@@ -15,8 +15,7 @@ from bot.actors import display_name
 from bot.clock import local_time, parse_time
 from bot.incidents.escalation_plan import response_deadline
 from bot.incidents.model import Status, StepStatus
-from bot.incidents.offers import planned
-from bot.incidents.record import checklist, current_step, ticked, title_of, verify_done
+from bot.incidents.record import checklist, current_step, planned, ticked, title_of, verify_done
 from bot.incidents.stats import Translate, format_duration
 from bot.rich_text import Line, Piece, bold, code
 

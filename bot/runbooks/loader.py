@@ -260,6 +260,7 @@ class _StepDraft:
     command: str | None
     next: str | None = None
     placement: str | None = None  # common steps only
+    planned: bool = False
 
     @property
     def key(self) -> str:
@@ -269,7 +270,8 @@ class _StepDraft:
         assert self.id is not None and self.phase is not None and self.text is not None
         return Step(id=self.id, phase=self.phase, text=self.text, action=self.action,
                     args=MappingProxyType(plain_copy(self.args)), admin=self.admin,
-                    confirm=self.confirm, command=self.command, source=self.source)
+                    confirm=self.confirm, command=self.command, source=self.source,
+                    planned=self.planned)
 
 
 def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, ActionSpec], *,
@@ -340,7 +342,8 @@ def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, 
             action=action, args=dict(args) if isinstance(args, Mapping) else {},
             admin=_bool(table.get("admin"), file, f"{key}.admin", problems),
             confirm=_bool(table.get("confirm"), file, f"{key}.confirm", problems),
-            command=command.strip() if command else None, next=jump, placement=placement))
+            command=command.strip() if command else None, next=jump, placement=placement,
+            planned=action is not None and actions[action].planned))
     return drafts
 
 

@@ -51,12 +51,10 @@ def load_library(directory: Path, *, actions: Mapping[str, ActionSpec] | None = 
 
 
 def _registered_actions() -> Mapping[str, ActionSpec]:
-    # Imported here, not at the top: importing `bot.actions.registry` runs `bot/actions/__init__.py`
-    # first, which registers every built action, and a lazy import keeps this module loadable from
-    # anywhere in the actions package.
-    from bot.actions.registry import ACTIONS
+    # imported here: the catalog imports the action modules, which import the runbook model
+    from bot.actions.catalog import all_actions
 
-    return ACTIONS
+    return all_actions()
 
 
 def main(argv: list[str] | None = None) -> int:
