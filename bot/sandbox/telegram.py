@@ -21,12 +21,12 @@ What it emulates (what PTB and our handlers can observe):
   trimmed, 4096 / 1024 length limits counted in UTF-16 units after parsing, inline keyboards
   validated (BUTTON_DATA_INVALID, text-only buttons, loopback URLs), `editMessageText` without a
   `reply_markup` removes the keyboard (as Telegram does), "message is not modified", replies,
-  forum topics, documents, pins, chat actions, per-scope and per-language bot commands.
+  forum topics, documents, per-scope and per-language bot commands.
 - Membership: a user who writes in a chat is a member; the bot is a member of private chats and an
   administrator of groups unless `set_member()` says otherwise. A bot that is "left"/"kicked"
   gets Telegram's 403s; in groups where the bot is not an administrator, privacy mode applies
-  (only commands and replies to the bot are delivered) and deleting others' messages or pinning
-  fails as on Telegram.
+  (only commands and replies to the bot are delivered) and deleting others' messages fails as on
+  Telegram.
 
 Faults (`fake.set_fault(mode, **params)`, see base.py), in Telegram's shape, for every Bot API call
 including getUpdates: "rate_limited" (retry_after=5) -> 429 "Too Many Requests: retry after N" with
@@ -43,9 +43,14 @@ Flood limits: `set_group_limit(20)` refuses a group's 21st message (sends and ed
 with Telegram's 429 and a retry_after of when the oldest leaves the window; button answers are
 not counted. Off by default.
 
-Not emulated: inline mode, webhooks beyond set/delete/getWebhookInfo, media other than documents,
-service messages (pins in groups create none here), the 30 calls/s overall limit, message age
-limits for edits/deletes, getFile downloads.
+Bot API methods (what the bot and PTB's Application/Updater use): getMe, deleteWebhook (it only
+drops pending updates on request), getUpdates, setMyCommands, getMyCommands, sendMessage,
+editMessageText, editMessageReplyMarkup, deleteMessage, deleteMessages, answerCallbackQuery,
+sendDocument. Any other method gets 404 "Not Found", Telegram's answer for a method it does not
+know.
+
+Not emulated: inline mode, webhooks, media other than documents, service messages, the 30 calls/s
+overall limit, message age limits for edits/deletes, getFile downloads.
 """
 
 from __future__ import annotations
@@ -90,20 +95,15 @@ DEFAULT_ALLOWED_UPDATES = frozenset({
     "purchased_paid_media", "poll", "poll_answer", "my_chat_member", "chat_join_request",
     "chat_boost", "removed_chat_boost",
 })  # Telegram's default: every kind except chat_member, message_reaction, message_reaction_count
-CHAT_ACTIONS = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-    "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note",
-})
 MEMBER_STATUSES = ("creator", "administrator", "member", "restricted", "left", "kicked")
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                 "markup are exactly the same as a current content and reply markup of the message")
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _FLOOD_COUNTED = frozenset({"sendmessage", "senddocument", "editmessagetext",
-                            "editmessagereplymarkup", "editmessagecaption"})
+                            "editmessagereplymarkup"})
 _SEND_METHODS = frozenset({
-    "sendmessage", "senddocument", "editmessagetext", "editmessagereplymarkup", "editmessagecaption",
-    "deletemessage", "deletemessages", "sendchataction", "pinchatmessage", "unpinchatmessage",
-    "unpinallchatmessages", "answercallbackquery",
+    "sendmessage", "senddocument", "editmessagetext", "editmessagereplymarkup",
+    "deletemessage", "deletemessages", "answercallbackquery",
 })
 
 
@@ -168,7 +168,6 @@ class SentMessage:
     # additions
     entities: list[dict] = field(default_factory=list)  # text / caption entities, UTF-16 offsets
     raw_text: str | None = None  # the text / caption parameter exactly as sent
-    pinned: bool = False
     edit_date: int | None = None
     update_id: int | None = None  # users' messages: the update that delivered it (None: not delivered)
     file_id: str | None = None  # documents
@@ -779,15 +778,12 @@ class FakeTelegram(FakeServer):
 
     def _clear_state(self) -> None:
         # public containers are cleared in place, so references a test holds stay live
-        for name in ("chats", "users", "callback_answers", "commands", "descriptions"):
+        for name in ("chats", "users", "callback_answers", "commands"):
             getattr(self, name, {}).clear()
         self.chats: dict[int, TgChat] = getattr(self, "chats", {})
         self.users: dict[int, TgUser] = getattr(self, "users", {})
         self.callback_answers: dict[str, dict] = getattr(self, "callback_answers", {})
         self.commands: dict[tuple[str, str | None], list[dict]] = getattr(self, "commands", {})
-        self.descriptions: dict[tuple[str, str | None], str] = getattr(self, "descriptions", {})
-        self.chat_actions: list[tuple[int, str]] = []
-        self.webhook_url = ""
         self._members: dict[tuple[int, int], str] = {}
         self._messages: dict[int, list[SentMessage]] = {}
         self._by_id: dict[tuple[int, int], SentMessage] = {}
@@ -967,9 +963,6 @@ class FakeTelegram(FakeServer):
         sent = self.bot_messages(chat_id)
         return sent[-1] if sent else None
 
-    def pinned(self, chat_id: int) -> list[SentMessage]:
-        return [m for m in self.messages(chat_id) if m.pinned]
-
     @staticmethod
     def scope_key(scope: Any) -> str:
         """The `commands` key for a BotCommandScope (object or dict): its type for the plain scopes
@@ -1038,10 +1031,10 @@ class FakeTelegram(FakeServer):
                   all_events: bool = False) -> None:
         """Call `listener(kind, obj)` from the server thread after each outbound effect: "sent",
         "edited", "deleted", "document" (a SentMessage) and "answered" ({"id","text","show_alert"}).
-        With all_events also "pinned", "unpinned" (a SentMessage), "action" ({"chat_id","action"}),
-        and, called from the thread that injected them, "incoming" (a user's SentMessage) and
-        "pressed" ({"id","chat_id","message_id","user","data"}). Listeners run outside the fake's
-        lock, before the bot gets its HTTP answer; an exception in one is logged and ignored."""
+        With all_events also, called from the thread that injected them, "incoming" (a user's
+        SentMessage) and "pressed" ({"id","chat_id","message_id","user","data"}). Listeners run
+        outside the fake's lock, before the bot gets its HTTP answer; an exception in one is logged
+        and ignored."""
         with self._lock:
             self._listeners.append((listener, all_events))
 
@@ -1170,32 +1163,17 @@ class FakeTelegram(FakeServer):
 
     def _methods(self) -> dict[str, Callable[..., Any]]:
         return {
-            "getme": self._get_me, "logout": self._true, "close": self._true,
-            "deletewebhook": self._delete_webhook, "setwebhook": self._set_webhook,
-            "getwebhookinfo": self._get_webhook_info, "getupdates": self._get_updates,
+            "getme": self._get_me, "deletewebhook": self._delete_webhook,
+            "getupdates": self._get_updates,
             "setmycommands": self._set_my_commands, "getmycommands": self._get_my_commands,
-            "deletemycommands": self._delete_my_commands,
-            "setmydescription": self._set_description("description"),
-            "setmyshortdescription": self._set_description("short_description"),
-            "getmydescription": self._get_description("description"),
-            "getmyshortdescription": self._get_description("short_description"),
             "sendmessage": self._send_message, "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
-            "editmessagecaption": self._edit_message_caption,
             "deletemessage": self._delete_message, "deletemessages": self._delete_messages,
             "answercallbackquery": self._answer_callback_query,
-            "senddocument": self._send_document, "sendchataction": self._send_chat_action,
-            "getchat": self._get_chat, "pinchatmessage": self._pin_chat_message,
-            "unpinchatmessage": self._unpin_chat_message,
-            "unpinallchatmessages": self._unpin_all_chat_messages,
-            "getchatmember": self._get_chat_member,
-            "getchatadministrators": self._get_chat_administrators,
+            "senddocument": self._send_document,
         }
 
     # -- identity, webhook, updates
-    def _true(self, p: dict, events: list) -> bool:
-        return True
-
     def _get_me(self, p: dict, events: list) -> dict:
         return {**self.bot_user.to_dict(), "can_join_groups": True,
                 "can_read_all_group_messages": not self.privacy_mode,
@@ -1203,28 +1181,11 @@ class FakeTelegram(FakeServer):
                 "has_main_web_app": False}
 
     def _delete_webhook(self, p: dict, events: list) -> bool:
-        self.webhook_url = ""
         if _as_bool(p.get("drop_pending_updates", False)):
             self._updates.clear()
         return True
-
-    def _set_webhook(self, p: dict, events: list) -> bool:
-        url = str(p.get("url", ""))
-        if url and not url.startswith("https://"):
-            raise _bad("bad webhook: HTTPS url must be provided for webhook")
-        self.webhook_url = url
-        if _as_bool(p.get("drop_pending_updates", False)):
-            self._updates.clear()
-        return True
-
-    def _get_webhook_info(self, p: dict, events: list) -> dict:
-        return {"url": self.webhook_url, "has_custom_certificate": False,
-                "pending_update_count": len(self._updates)}
 
     def _get_updates(self, p: dict, events: list) -> list[dict]:
-        if self.webhook_url:
-            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                 "use deleteWebhook to delete the webhook first")
         self._poll_generation += 1
         generation = self._poll_generation
         self._cond.notify_all()  # an older poll still waiting is terminated
@@ -1269,7 +1230,7 @@ class FakeTelegram(FakeServer):
             if waiting:
                 self.polls_waiting -= 1
 
-    # -- commands and descriptions
+    # -- commands
     def _command_key(self, p: dict) -> tuple[str, str | None]:
         scope = _as_json(p.get("scope"), "scope") or {"type": "default"}
         if not isinstance(scope, dict) or "type" not in scope:
@@ -1310,28 +1271,6 @@ class FakeTelegram(FakeServer):
 
     def _get_my_commands(self, p: dict, events: list) -> list[dict]:
         return list(self.commands.get(self._command_key(p), []))
-
-    def _delete_my_commands(self, p: dict, events: list) -> bool:
-        self.commands.pop(self._command_key(p), None)
-        return True
-
-    def _set_description(self, kind: str) -> Callable[[dict, list], bool]:
-        def set_description(p: dict, events: list) -> bool:
-            text = str(p.get(kind, ""))
-            if len(text) > (512 if kind == "description" else 120):
-                raise _bad(f"{kind} is too long")
-            key = (kind, p.get("language_code") or None)
-            if text:
-                self.descriptions[key] = text
-            else:
-                self.descriptions.pop(key, None)
-            return True
-        return set_description
-
-    def _get_description(self, kind: str) -> Callable[[dict, list], dict]:
-        def get_description(p: dict, events: list) -> dict:
-            return {kind: self.descriptions.get((kind, p.get("language_code") or None), "")}
-        return get_description
 
     # -- messages
     def _chat(self, raw: Any) -> TgChat:
@@ -1540,16 +1479,6 @@ class FakeTelegram(FakeServer):
             too_long="message is too long")
         return self._apply_edit(msg, text, entities, self._kept_markup(p, msg), raw, mode, events)
 
-    def _edit_message_caption(self, p: dict, events: list) -> dict:
-        msg = self._editable(p)
-        if msg.document is None:
-            raise _bad("there is no caption in the message to edit")
-        text, entities, raw, mode = self._formatted(
-            p, "caption", "caption_entities", MAX_CAPTION_UTF16, empty="",
-            too_long="message caption is too long")
-        return self._apply_edit(msg, text or None, entities, self._kept_markup(p, msg), raw, mode,
-                                events)
-
     def _edit_message_reply_markup(self, p: dict, events: list) -> dict:
         msg = self._editable(p)
         return self._apply_edit(msg, msg.text, msg.entities, self._markup(p), msg.raw_text,
@@ -1563,7 +1492,6 @@ class FakeTelegram(FakeServer):
                 and not self._bot_is_admin(chat)):
             raise _bad("message can't be deleted")
         msg.deleted = True
-        msg.pinned = False
         events.append(("deleted", msg))
 
     def _delete_message(self, p: dict, events: list) -> bool:
@@ -1661,16 +1589,7 @@ class FakeTelegram(FakeServer):
         events.append(("document", msg))
         return self._message_dict(msg)
 
-    # -- chats
-    def _send_chat_action(self, p: dict, events: list) -> bool:
-        chat = self._writable_chat(p.get("chat_id"))
-        action = str(p.get("action", ""))
-        if action not in CHAT_ACTIONS:
-            raise _bad("wrong parameter action in request")
-        self.chat_actions.append((chat.id, action))
-        events.append(("action", {"chat_id": chat.id, "action": action}))
-        return True
-
+    # -- the Chat and Message objects
     def _chat_dict(self, chat: TgChat) -> dict[str, Any]:
         data: dict[str, Any] = {"id": chat.id, "type": chat.type}
         if chat.type == "private":
@@ -1687,100 +1606,6 @@ class FakeTelegram(FakeServer):
                 data["is_forum"] = True
         return data
 
-    def _get_chat(self, p: dict, events: list) -> dict:
-        chat = self._chat(p.get("chat_id"))
-        data = {**self._chat_dict(chat), "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
-                                        "unique_gifts": False, "premium_subscription": False,
-                                        "gifts_from_channels": False}}
-        pinned = [m for m in self._messages.get(chat.id, []) if m.pinned and not m.deleted]
-        if pinned:
-            data["pinned_message"] = self._message_dict(pinned[-1])
-        return data
-
-    def _pin_rights(self, chat: TgChat) -> None:
-        if chat.is_group and not self._bot_is_admin(chat):
-            raise _bad("not enough rights to manage pinned messages in the chat")
-
-    def _pin_chat_message(self, p: dict, events: list) -> bool:
-        chat = self._writable_chat(p.get("chat_id"))
-        self._pin_rights(chat)
-        msg = self._target(p, "message to pin not found")
-        msg.pinned = True
-        events.append(("pinned", msg))
-        return True
-
-    def _unpin_chat_message(self, p: dict, events: list) -> bool:
-        chat = self._writable_chat(p.get("chat_id"))
-        self._pin_rights(chat)
-        if p.get("message_id") not in (None, ""):
-            msg = self._target(p, "message to unpin not found")
-        else:
-            pinned = [m for m in self._messages.get(chat.id, []) if m.pinned and not m.deleted]
-            if not pinned:
-                return True
-            msg = pinned[-1]
-        if msg.pinned:
-            msg.pinned = False
-            events.append(("unpinned", msg))
-        return True
-
-    def _unpin_all_chat_messages(self, p: dict, events: list) -> bool:
-        chat = self._writable_chat(p.get("chat_id"))
-        self._pin_rights(chat)
-        for msg in self._messages.get(chat.id, []):
-            if msg.pinned:
-                msg.pinned = False
-                events.append(("unpinned", msg))
-        return True
-
-    def _member_dict(self, chat: TgChat, user: TgUser, status: str) -> dict[str, Any]:
-        data: dict[str, Any] = {"status": status, "user": user.to_dict()}
-        if status == "creator":
-            data["is_anonymous"] = False
-        elif status == "administrator":
-            data.update({
-                "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
-                "can_delete_messages": True, "can_manage_video_chats": True,
-                "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
-                "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
-                "can_delete_stories": False, "can_pin_messages": True,
-                "can_manage_topics": chat.has_topics,
-            })
-        elif status == "restricted":
-            flags = ("can_change_info", "can_invite_users", "can_pin_messages", "can_send_messages",
-                     "can_send_polls", "can_send_other_messages", "can_add_web_page_previews",
-                     "can_manage_topics", "can_send_audios", "can_send_documents",
-                     "can_send_photos", "can_send_videos", "can_send_video_notes",
-                     "can_send_voice_notes", "can_edit_tag", "can_react_to_messages")
-            data.update({flag: False for flag in flags})
-            data.update({"is_member": True, "until_date": 0})
-        elif status == "kicked":
-            data["until_date"] = 0
-        return data
-
-    def _get_chat_member(self, p: dict, events: list) -> dict:
-        chat = self._chat(p.get("chat_id"))
-        if p.get("user_id") in (None, ""):
-            raise _bad("user_id is empty")
-        user_id = _as_int(p["user_id"], "user_id")
-        user = self.bot_user if user_id == self.bot_user.id else self.users.get(user_id)
-        if user is None:
-            raise _bad("user not found")
-        return self._member_dict(chat, user, self.member_status(chat.id, user_id))
-
-    def _get_chat_administrators(self, p: dict, events: list) -> list[dict]:
-        chat = self._chat(p.get("chat_id"))
-        if chat.type == "private":
-            raise _bad("there are no administrators in the private chat")
-        admins = []
-        for user in [self.bot_user, *self.users.values()]:
-            status = self.member_status(chat.id, user.id)
-            if status in ("creator", "administrator"):
-                admins.append(self._member_dict(chat, user, status))
-        return admins
-
-    # -- the Message object
     def _message_dict(self, msg: SentMessage, *, with_reply: bool = True) -> dict[str, Any]:
         chat = self.chats.get(msg.chat_id) or TgChat(msg.chat_id, "private")
         data: dict[str, Any] = {"message_id": msg.message_id, "from": msg.from_user.to_dict(),
