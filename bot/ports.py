@@ -146,6 +146,14 @@ class TokenInspector(Protocol):
     async def publishing_quota(self) -> PublishingQuota: ...
 
 
+class PublishingQuotaReader(Protocol):
+    """What the `instagram` probe reads: the quota, and the usage Graph reported with it."""
+
+    last_usage_pct: float | None  # the highest X-App-Usage figure of the last answer, if any
+
+    async def publishing_quota(self) -> PublishingQuota: ...
+
+
 class ImageHost(Protocol):
     async def ping(self) -> None: ...
 
@@ -153,6 +161,8 @@ class ImageHost(Protocol):
 
 
 class ImageGenerator(Protocol):
+    model: str  # the model the key check asks about (the `fal` probe names it)
+
     async def check_key(self) -> None:
         """An authenticated call that spends no credits; raises when the key is rejected."""
 
@@ -184,6 +194,15 @@ class PipelineFiles(Protocol):
     async def collect_bundle(self, lines: int, day: str, folder: str) -> LogBundle:
         """The playbook's log collection: `error_<day>.log` (stderr tails) and the SF-* traces,
         redacted."""
+
+
+class PipelineLogs(Protocol):
+    """What the `logs` probe reads: is the log folder there, and its recent error lines."""
+
+    @property
+    def logs_dir(self) -> Path: ...
+
+    async def recent_errors(self, since: datetime) -> list[LogLine]: ...
 
 
 class TokenExpiryStore(Protocol):

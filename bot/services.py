@@ -6,7 +6,6 @@ are the same code path, as are `/token` and `sunflow-ops token`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,15 +13,26 @@ from typing import TypeVar
 
 from bot.actions.catalog import run_action
 from bot.actions.registry import ActionContext, StepResult
-from bot.actions.token import TokenProbe, TokenStatus, check_token, set_token_expiry
+from bot.actions.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
-from bot.adapters.files import LogsProbe, PipelineHome, StatsProbe
+from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
-from bot.health import HealthProbe, HealthReport, ProbeResult, SharedHealth, State, Stopwatch
+from bot.health import HealthProbe, HealthReport, SharedHealth
+from bot.health.probes import (
+    CloudinaryProbe,
+    FalProbe,
+    InstagramProbe,
+    LogsProbe,
+    NotConfiguredProbe,
+    StatsProbe,
+    StoreProbe,
+    TelegramProbe,
+    TokenProbe,
+)
 from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.store import Store
@@ -30,55 +40,6 @@ from bot.store import Store
 COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
 LOCAL_COMPONENTS = ("stats", "logs", "store")  # checked without calling anyone: never shared
 _T = TypeVar("_T")
-
-
-class NotConfiguredProbe:
-    """A component whose settings are absent (the CLI runs without Telegram settings) or wrong
-    (`problem`: what `Settings` found, already secret-free)."""
-
-    def __init__(self, component: str, variable: str, tr: Translator,
-                 problem: str | None = None) -> None:
-        self.component, self._variable, self._tr, self._problem = component, variable, tr, problem
-
-    async def probe(self) -> ProbeResult:
-        if self._problem is not None:
-            return ProbeResult(self.component, State.DOWN, None,
-                               self._tr("probe.misconfigured", problem=self._problem))
-        return ProbeResult(self.component, State.DOWN, None,
-                           self._tr("probe.not_configured", variable=self._variable))
-
-
-class StoreProbe:
-    """`store`: the bot's own records.
-
-    Down while writes fail (a full disk, a read-only file): each check also tries to make them
-    possible again, so the line turns green as soon as the disk has room. Degraded while a
-    damaged file or a set-aside record is still in DATA_DIR: it stays a finding across restarts
-    until someone has looked at it and removed it. Down when the store could not be opened at
-    all (`problem`, the CLI's case: it then runs on an empty one).
-    """
-
-    component = "store"
-
-    def __init__(self, store: Store, tr: Translator, problem: str | None = None) -> None:
-        self._store, self._tr, self._problem = store, tr, problem
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        if self._problem is not None:
-            return ProbeResult(self.component, State.DOWN, watch.ms,
-                               self._tr("probe.store.unusable", problem=self._problem))
-        if self._store.write_problem is not None and not await asyncio.to_thread(self._store.heal):
-            return ProbeResult(self.component, State.DOWN, watch.ms,
-                               self._tr("probe.store.unwritable", problem=self._store.write_problem))
-        data_dir = self._store.data_dir
-        set_aside = sorted([*data_dir.glob("*.damaged-*"), *data_dir.glob("*.quarantined-*")],
-                           key=lambda p: p.stat().st_mtime) if data_dir else []
-        if set_aside:
-            return ProbeResult(self.component, State.DEGRADED, watch.ms,
-                               self._tr("probe.store.recovered", moved_to=set_aside[-1].name))
-        return ProbeResult(self.component, State.OK, watch.ms,
-                           self._tr("probe.store.ok", incidents=self._store.count("incidents")))
 
 
 @dataclass
@@ -163,7 +124,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
         raise ConfigError([f"{name}: is required but not set" for name in missing])
     tr = Translator(settings.bot_lang)
     # Each call to a vendor gets a little less than the health deadline, so a slow vendor is
-    # reported by its adapter (with its own reason) rather than cut off by the runner.
+    # reported by its probe (with its own reason) rather than cut off by the runner.
     timeout_s = settings.health_timeout_s * 0.9
     instagram = None if "instagram" in unusable else InstagramGraph(
         graph_url=settings.instagram_graph_url,
@@ -171,17 +132,16 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
         user_id=_required(settings.instagram_user_id, "INSTAGRAM_USER_ID"),
         app_id=settings.instagram_app_id,
         app_secret=settings.instagram_app_secret,
-        tr=tr,
         timeout_s=timeout_s,
     )
     cloudinary = None if "cloudinary" in unusable else CloudinaryImageHost(
-        _required(settings.cloudinary, "CLOUDINARY_URL"), tr=tr, timeout_s=timeout_s)
+        _required(settings.cloudinary, "CLOUDINARY_URL"), timeout_s=timeout_s)
     fal = None if "fal" in unusable else FalImageGenerator(
-        key=_required(settings.fal_key, "FAL_KEY"), queue_url=settings.fal_queue_url, tr=tr,
+        key=_required(settings.fal_key, "FAL_KEY"), queue_url=settings.fal_queue_url,
         timeout_s=timeout_s)
     telegram = (
         TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
-                       tr=tr, timeout_s=timeout_s)
+                       timeout_s=timeout_s)
         if settings.telegram_bot_token and "telegram" not in unusable else None
     )
     redact = settings.redactor()
@@ -190,16 +150,19 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
                         instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
                         files=files, clock=clock)
 
-    def or_unusable(adapter: HealthProbe | None, component: str, variable: str) -> HealthProbe:
-        return adapter or NotConfiguredProbe(component, variable, tr, unusable.get(component))
+    def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
+        return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))
 
     services.probes = [
-        or_unusable(instagram, "instagram", "INSTAGRAM_ACCESS_TOKEN"),
+        InstagramProbe(instagram, tr=tr) if instagram is not None
+        else not_configured("instagram", "INSTAGRAM_ACCESS_TOKEN"),
         TokenProbe(instagram, store, tr=tr, clock=clock) if instagram is not None
-        else NotConfiguredProbe("token", "INSTAGRAM_ACCESS_TOKEN", tr, unusable.get("instagram")),
-        or_unusable(cloudinary, "cloudinary", "CLOUDINARY_URL"),
-        or_unusable(fal, "fal", "FAL_KEY"),
-        or_unusable(telegram, "telegram", "TELEGRAM_BOT_TOKEN"),
+        else not_configured("token", "INSTAGRAM_ACCESS_TOKEN", settings_of="instagram"),
+        CloudinaryProbe(cloudinary, tr=tr) if cloudinary is not None
+        else not_configured("cloudinary", "CLOUDINARY_URL"),
+        FalProbe(fal, tr=tr) if fal is not None else not_configured("fal", "FAL_KEY"),
+        TelegramProbe(telegram, tr=tr) if telegram is not None
+        else not_configured("telegram", "TELEGRAM_BOT_TOKEN"),
         StatsProbe(files, max_age_h=settings.stats_max_age_h, tr=tr, clock=clock),
         LogsProbe(files, tr=tr, clock=clock),
         StoreProbe(store, tr, store_problem),

@@ -23,13 +23,12 @@ import pytest
 from bot.actions.token import (
     SOURCE_DEBUG_TOKEN,
     SOURCE_SET_EXPIRY,
-    TokenProbe,
     check_token,
     describe_token,
 )
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
-from bot.adapters.files import LogsProbe, PipelineHome, StatsProbe
+from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
 from bot.clock import utc_now
@@ -44,6 +43,15 @@ from bot.errors import (
     TokenInvalid,
 )
 from bot.health import ProbeResult, State, run_health_check
+from bot.health.probes import (
+    CloudinaryProbe,
+    FalProbe,
+    InstagramProbe,
+    LogsProbe,
+    StatsProbe,
+    TelegramProbe,
+    TokenProbe,
+)
 from bot.i18n import Translator
 from bot.ports import BotIdentity, IgAccount, PublishingQuota
 from bot.sandbox import (
@@ -136,7 +144,7 @@ def graph_for(sb: Sandbox, closing: list) -> Callable[..., InstagramGraph]:
              graph_url: str | None = None) -> InstagramGraph:
         graph = InstagramGraph(
             graph_url=graph_url or sb.instagram.graph_url, access_token=Secret(token),
-            user_id=IG_USER_ID, tr=EN, timeout_s=timeout_s,
+            user_id=IG_USER_ID, timeout_s=timeout_s,
             app_id=IG_APP_ID if app else None, app_secret=Secret(IG_APP_SECRET) if app else None,
         )
         closing.append(graph)
@@ -154,7 +162,7 @@ def cloudinary_for(sb: Sandbox, closing: list) -> Callable[..., CloudinaryImageH
             api_secret=Secret(secret) if secret else configured.api_secret,
             upload_prefix=configured.upload_prefix,
         )
-        host = CloudinaryImageHost(config, tr=EN, timeout_s=timeout_s)
+        host = CloudinaryImageHost(config, timeout_s=timeout_s)
         closing.append(host)
         return host
     return make
@@ -163,7 +171,7 @@ def cloudinary_for(sb: Sandbox, closing: list) -> Callable[..., CloudinaryImageH
 @pytest.fixture
 def fal_for(sb: Sandbox, closing: list) -> Callable[..., FalImageGenerator]:
     def make(*, key: str = FAL_KEY, timeout_s: float = 5.0) -> FalImageGenerator:
-        generator = FalImageGenerator(key=Secret(key), queue_url=sb.fal.url, tr=EN,
+        generator = FalImageGenerator(key=Secret(key), queue_url=sb.fal.url,
                                       timeout_s=timeout_s)
         closing.append(generator)
         return generator
@@ -175,7 +183,7 @@ def telegram_for(sb: Sandbox, closing: list) -> Callable[..., TelegramBotApi]:
     def make(*, token: str = BOT_TOKEN, base_url: str | None = None,
              timeout_s: float = 5.0) -> TelegramBotApi:
         api = TelegramBotApi(base_url=base_url or sb.telegram.base_url, token=Secret(token),
-                             tr=EN, timeout_s=timeout_s)
+                             timeout_s=timeout_s)
         closing.append(api)
         return api
     return make
@@ -298,7 +306,7 @@ async def test_a_hung_graph_times_out_on_the_adapters_own_timeout(sb, graph_for)
 
 
 async def test_instagram_probe_ok_shows_the_publishing_quota(graph_for):
-    result = await graph_for().probe()
+    result = await InstagramProbe(graph_for(), tr=EN).probe()
     assert (result.component, result.state) == ("instagram", State.OK)
     assert result.reason == "publishing quota 0/100 per 24 h"
 
@@ -307,21 +315,21 @@ async def test_instagram_probe_ok_shows_the_publishing_quota(graph_for):
                                              (99, State.DEGRADED), (100, State.DOWN)])
 async def test_instagram_probe_follows_the_publishing_quota(sb, graph_for, used, state):
     sb.instagram.quota_usage = used
-    result = await graph_for().probe()
+    result = await InstagramProbe(graph_for(), tr=EN).probe()
     assert result.state is state
     assert result.reason == f"publishing quota {used}/100 per 24 h"
 
 
 async def test_instagram_probe_is_degraded_while_rate_limited(sb, graph_for):
     sb.instagram.set_fault("rate_limited", code=80002, retry_after=900)
-    result = await graph_for().probe()
+    result = await InstagramProbe(graph_for(), tr=EN).probe()
     assert result.state is State.DEGRADED
     assert result.reason.startswith("rate limited · retry in ~15 min · usage 100%")
 
 
 async def test_instagram_probe_is_down_when_the_token_expired(sb, graph_for):
     sb.instagram.set_fault("token_expired")
-    result = await graph_for().probe()
+    result = await InstagramProbe(graph_for(), tr=EN).probe()
     assert result.state is State.DOWN and result.reason.startswith("token expired")
 
 
@@ -391,20 +399,20 @@ async def test_a_cloudinary_rate_limit_carries_the_reset_time(sb, cloudinary_for
 ])
 async def test_cloudinary_probe_follows_the_credits(sb, cloudinary_for, pct, state, shown):
     sb.cloudinary.credits_used_percent = pct
-    result = await cloudinary_for().probe()
+    result = await CloudinaryProbe(cloudinary_for(), tr=EN).probe()
     assert result.state is state
     assert result.reason == f"credits {shown}% used (Free)"
 
 
 async def test_cloudinary_probe_is_down_when_the_plan_is_used_up(sb, cloudinary_for):
     sb.cloudinary.set_fault("quota", used_percent=104.2)
-    result = await cloudinary_for().probe()
+    result = await CloudinaryProbe(cloudinary_for(), tr=EN).probe()
     assert result.state is State.DOWN and result.reason == "credits 104% used (Free)"
 
 
 async def test_cloudinary_probe_is_degraded_while_rate_limited(sb, cloudinary_for):
     sb.cloudinary.set_fault("rate_limited")
-    result = await cloudinary_for().probe()
+    result = await CloudinaryProbe(cloudinary_for(), tr=EN).probe()
     assert result.state is State.DEGRADED and result.reason.startswith("rate limited")
 
 
@@ -419,7 +427,7 @@ async def test_fal_key_check_accepts_the_right_key_without_spending(sb, fal_for)
     (call,) = sb.fal.calls
     assert call.method == "GET" and call.path.endswith("/status") and call.status == 404
     assert sb.fal.requests == []  # nothing was submitted, so nothing was billed
-    result = await generator.probe()
+    result = await FalProbe(generator, tr=EN).probe()
     assert result.state is State.OK and result.reason == "key accepted (fal-ai/flux-2-pro)"
 
 
@@ -486,7 +494,7 @@ async def test_a_hung_fal_times_out_on_the_adapters_own_timeout(sb, fal_for):
 async def test_get_me_answers_with_the_bots_identity(telegram_for):
     api = telegram_for()
     assert await api.get_me() == BotIdentity(id=BOT_ID, username=BOT_USERNAME)
-    result = await api.probe()
+    result = await TelegramProbe(api, tr=EN).probe()
     assert result.state is State.OK and result.reason == f"bot @{BOT_USERNAME} answers"
 
 
@@ -507,7 +515,7 @@ async def test_bot_api_rate_limit_carries_retry_after(sb, telegram_for):
     with pytest.raises(RateLimited) as caught:
         await api.get_me()
     assert caught.value.retry_after_s == 7
-    result = await api.probe()
+    result = await TelegramProbe(api, tr=EN).probe()
     assert result.state is State.DEGRADED and result.reason == "rate limited · retry in ~1 min (HTTP 429)"
 
 
@@ -766,7 +774,7 @@ async def test_telegram_without_settings_is_not_configured(sb, closing):
 
 async def test_a_failing_debug_token_is_shown_not_passed_off_as_unknown(sb):
     graph = InstagramGraph(graph_url=sb.instagram.graph_url, access_token=Secret(IG_TOKEN),
-                           user_id=IG_USER_ID, tr=EN, app_id=IG_APP_ID,
+                           user_id=IG_USER_ID, app_id=IG_APP_ID,
                            app_secret=Secret("not-the-app-secret"))
     try:
         status = await check_token(graph, Store.in_memory())

@@ -9,11 +9,10 @@ from bot.actions.common import OUTCOME_OF_STATE, when
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.errors import ServiceError
 from bot.health import State, describe_error
+from bot.health.thresholds import credits_state, quota_state
 
 # bot.services.COMPONENTS (actions do not import the composition root); a test keeps them equal
 COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
-CREDITS_WARN_PCT = 80.0
-QUOTA_WARN_PCT = 80.0
 
 
 async def health_check(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
@@ -71,7 +70,7 @@ async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
             "credits_limit": usage.credits_limit, "credits_used_pct": pct}
     if pct is None:
         return StepResult(Outcome.OK, tr("act.cloudinary.no_usage", plan=usage.plan), data=data)
-    outcome = Outcome.FAIL if pct >= 100 else Outcome.WARN if pct >= CREDITS_WARN_PCT else Outcome.OK
+    outcome = OUTCOME_OF_STATE[credits_state(pct)]  # graded like the cloudinary probe
     lines: tuple[str, ...] = ()
     if usage.credits_used is not None and usage.credits_limit is not None:
         lines = (tr("act.cloudinary.credits", used=f"{usage.credits_used:g}",
@@ -90,12 +89,7 @@ async def instagram_quota(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
                           data={"error": exc.kind.value, "retry_after_s": exc.retry_after_s,
                                 "usage_pct": exc.usage_pct})
     hours = max(1, round(quota.window_s / 3600))
-    if quota.total and quota.used >= quota.total:
-        outcome = Outcome.FAIL
-    elif quota.used_pct >= QUOTA_WARN_PCT:
-        outcome = Outcome.WARN
-    else:
-        outcome = Outcome.OK
+    outcome = OUTCOME_OF_STATE[quota_state(quota)]  # graded like the instagram probe
     summary = tr("act.quota.summary", used=quota.used, total=quota.total, hours=hours,
                  pct=f"{quota.used_pct:.0f}")
     return StepResult(outcome, summary, data={"used": quota.used, "total": quota.total,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock, utc_now
 from bot.errors import ServiceError, TokenExpired, TokenInvalid
-from bot.health import ProbeResult, State, Stopwatch, describe_error
+from bot.health import State, describe_error
 from bot.i18n import Translate, Translator
 from bot.ports import (
     ExpiryRegistration,
@@ -163,17 +163,3 @@ def describe_token(status: TokenStatus, tr: Translator) -> str:
         line = tr("token.valid_as", username=status.account.username if status.account else "?")
     return f"{line} · {describe_days_left(status, tr)}"
 
-
-class TokenProbe:
-    """`token`: validity plus days left, the P0 the playbook opens with."""
-
-    component = "token"
-
-    def __init__(self, inspector: TokenInspector, expiry_store: TokenExpiryStore, *,
-                 tr: Translator, clock: Clock = utc_now) -> None:
-        self._inspector, self._store, self._tr, self._clock = inspector, expiry_store, tr, clock
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        status = await check_token(self._inspector, self._store, clock=self._clock)
-        return ProbeResult(self.component, status.state, watch.ms, describe_token(status, self._tr))

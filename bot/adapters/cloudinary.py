@@ -59,12 +59,9 @@ from bot.errors import (
     ServiceUnavailable,
     TokenInvalid,
 )
-from bot.health import ProbeResult, State, Stopwatch, failed_probe
-from bot.i18n import Translator
 from bot.ports import HostUsage
 
 SERVICE = "cloudinary"
-CREDITS_WARN_PCT = 80.0
 _STATUS_RE = re.compile(r"Error (\d{3})\b")
 _RESET_RE = re.compile(r"Try again on (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC")
 _TIMEOUT_HINTS = ("timed out", "timeout", "Timeout")
@@ -119,13 +116,10 @@ def classify_cloudinary_error(exc: Exception) -> ServiceError:
 
 
 class CloudinaryImageHost:
-    """`ImageHost` and the `cloudinary` health probe."""
+    """`ImageHost` for one Cloudinary account."""
 
-    component = "cloudinary"
-
-    def __init__(self, config: CloudinaryConfig, *, tr: Translator, timeout_s: float = 10.0) -> None:
+    def __init__(self, config: CloudinaryConfig, *, timeout_s: float = 10.0) -> None:
         self._config = config
-        self._tr = tr
         self._timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cloudinary")
         configure_cloudinary_transport()
@@ -168,24 +162,6 @@ class CloudinaryImageHost:
             credits_limit=credits.get("limit"),
             credits_used_pct=credits.get("used_percent"),
         )
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        try:
-            _, usage = await asyncio.gather(self.ping(), self.usage())
-        except ServiceError as exc:
-            return failed_probe(self.component, exc, watch.ms, self._tr)
-        pct = usage.credits_used_pct
-        if pct is None:
-            return ProbeResult(self.component, State.OK, watch.ms,
-                               self._tr("probe.cloudinary.ok_no_usage", plan=usage.plan))
-        state = State.OK
-        if pct >= 100:
-            state = State.DOWN
-        elif pct >= CREDITS_WARN_PCT:
-            state = State.DEGRADED
-        return ProbeResult(self.component, state, watch.ms,
-                           self._tr("probe.cloudinary.credits", pct=f"{pct:.0f}", plan=usage.plan))
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -29,8 +29,6 @@ from bot.errors import (
     ServiceUnavailable,
     TokenInvalid,
 )
-from bot.health import ProbeResult, State, Stopwatch, failed_probe
-from bot.i18n import Translator
 from bot.secrets import Secret
 
 SERVICE = "fal"
@@ -70,23 +68,20 @@ def classify_fal_error(exc: Exception) -> ServiceError:
 
 
 class FalImageGenerator:
-    """`ImageGenerator` and the `fal` health probe."""
+    """`ImageGenerator` for one fal.ai key."""
 
-    component = "fal"
-
-    def __init__(self, *, key: Secret, queue_url: str, tr: Translator, model: str = DEFAULT_MODEL,
+    def __init__(self, *, key: Secret, queue_url: str, model: str = DEFAULT_MODEL,
                  timeout_s: float = 30.0) -> None:
         configure_fal_client(queue_url)
         self._client = fal_client.AsyncClient(key=key.reveal(), default_timeout=timeout_s)
-        self._model = model
-        self._tr = tr
+        self.model = model
         self._timeout_s = timeout_s
 
     async def check_key(self) -> None:
         # fal-client polls the queue with its own 120 s read timeout and retries timeouts, so
         # our deadline has to wrap the whole call.
         try:
-            await asyncio.wait_for(self._client.status(self._model, str(uuid.uuid4())),
+            await asyncio.wait_for(self._client.status(self.model, str(uuid.uuid4())),
                                    self._timeout_s)
         except fal_client.FalClientHTTPError as exc:
             if exc.status_code == 404:
@@ -94,15 +89,6 @@ class FalImageGenerator:
             raise classify_fal_error(exc) from None
         except (httpx.HTTPError, TimeoutError) as exc:
             raise classify_fal_error(exc) from None
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        try:
-            await self.check_key()
-        except ServiceError as exc:
-            return failed_probe(self.component, exc, watch.ms, self._tr)
-        return ProbeResult(self.component, State.OK, watch.ms,
-                           self._tr("probe.fal.ok", model=self._model))
 
     async def aclose(self) -> None:
         # fal-client caches its httpx client on the instance (asyncstdlib's cached property

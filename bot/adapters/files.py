@@ -27,13 +27,9 @@ import re
 import tarfile
 import time
 from collections import deque
-from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.clock import utc_now
-from bot.health import ProbeResult, State, Stopwatch
-from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.ports import (
     ImageFolder,
@@ -63,7 +59,6 @@ LOG_LINE_RE = re.compile(
     r"\s+(?P<level>[A-Z]+)\b"
 )
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
-ERROR_WINDOW = timedelta(hours=24)
 
 
 def parse_timestamp(text: str) -> datetime | None:
@@ -357,50 +352,3 @@ class PipelineHome:
                 archive.addfile(info, io.BytesIO(data))
         return LogBundle(buffer.getvalue(), tuple(f"{folder}/{name}" for name, _ in members),
                          tuple(log_files), tuple(trace_ids))
-
-
-class StatsProbe:
-    """`stats`: is instagram_stats.json fresher than STATS_MAX_AGE_H (playbook scenario 5)?"""
-
-    component = "stats"
-
-    def __init__(self, files: PipelineHome, *, max_age_h: float, tr: Translator,
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self._files, self._max_age_h, self._tr, self._clock = files, max_age_h, tr, clock
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        fresh = await self._files.stats_freshness()
-        if fresh.last_updated is None:
-            return ProbeResult(self.component, State.DOWN, watch.ms,
-                               self._tr(f"probe.stats.{fresh.problem}", file=STATS_FILE.name))
-        age_h = (self._clock() - fresh.last_updated).total_seconds() / 3600
-        state = State.DEGRADED if age_h > self._max_age_h else State.OK
-        key = "probe.stats.stale" if state is State.DEGRADED else "probe.stats.fresh"
-        return ProbeResult(self.component, state, watch.ms,
-                           self._tr(key, age=f"{max(age_h, 0):.1f}", max_age=f"{self._max_age_h:g}"))
-
-
-class LogsProbe:
-    """`logs`: error lines in config/logs/*_stderr.log over the last 24 hours."""
-
-    component = "logs"
-
-    def __init__(self, files: PipelineHome, *, tr: Translator,
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self._files, self._tr, self._clock = files, tr, clock
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        if not self._files.logs_dir.is_dir():
-            return ProbeResult(self.component, State.DEGRADED, watch.ms,
-                               self._tr("probe.logs.no_dir", path=str(LOGS_DIR)))
-        errors = await self._files.recent_errors(self._clock() - ERROR_WINDOW)
-        if not errors:
-            return ProbeResult(self.component, State.OK, watch.ms, self._tr("probe.logs.clean"))
-        latest = errors[-1]
-        message = LOG_LINE_RE.sub("", latest.text).strip()  # the time is implied: last 24 h
-        excerpt = message if len(message) <= 80 else message[:79] + "…"
-        return ProbeResult(self.component, State.DEGRADED, watch.ms,
-                           self._tr("probe.logs.errors", count=len(errors), file=latest.file,
-                                    line=excerpt))

@@ -30,16 +30,12 @@ from bot.errors import (
     TokenInvalid,
 )
 from bot.adapters.http import request_json
-from bot.health import ProbeResult, State, Stopwatch, failed_probe, worst
-from bot.i18n import Translator
 from bot.ports import IgAccount, PublishingQuota, TokenDebug
 from bot.secrets import Secret
 
 SERVICE = "instagram"
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80002})
 PUBLISHING_QUOTA = (9, 2207042)
-QUOTA_WARN_PCT = 80.0
-USAGE_WARN_PCT = 90.0
 
 
 def _usage_from_headers(headers: httpx.Headers) -> tuple[float | None, float | None]:
@@ -100,9 +96,7 @@ def classify_graph_error(status: int, body: object, headers: httpx.Headers) -> S
 
 
 class InstagramGraph:
-    """`TokenInspector` and the `instagram` health probe."""
-
-    component = "instagram"
+    """`TokenInspector` and `PublishingQuotaReader` for one Instagram account."""
 
     def __init__(
         self,
@@ -110,7 +104,6 @@ class InstagramGraph:
         graph_url: str,
         access_token: Secret,
         user_id: str,
-        tr: Translator,
         app_id: str | None = None,
         app_secret: Secret | None = None,
         timeout_s: float = 10.0,
@@ -120,7 +113,6 @@ class InstagramGraph:
         self._user_id = user_id
         self._app_id = app_id
         self._app_secret = app_secret
-        self._tr = tr
         self._client = httpx.AsyncClient(
             base_url=graph_url.rstrip("/") + "/", timeout=timeout_s, transport=transport
         )
@@ -181,22 +173,3 @@ class InstagramGraph:
             total=int(config.get("quota_total", 100)),
             window_s=int(config.get("quota_duration", 86400)),
         )
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        try:
-            quota = await self.publishing_quota()
-        except ServiceError as exc:
-            return failed_probe(self.component, exc, watch.ms, self._tr)
-        hours = max(1, round(quota.window_s / 3600))
-        reason = self._tr("probe.instagram.quota", used=quota.used, total=quota.total, hours=hours)
-        state = State.OK
-        if quota.used >= quota.total:
-            state = State.DOWN
-        elif quota.used_pct >= QUOTA_WARN_PCT:
-            state = State.DEGRADED
-        if self.last_usage_pct is not None and self.last_usage_pct >= USAGE_WARN_PCT:
-            state = worst(state, State.DEGRADED)
-            reason += " · " + self._tr("probe.instagram.usage", pct=f"{self.last_usage_pct:.0f}")
-        return ProbeResult(self.component, state, watch.ms, reason)
-

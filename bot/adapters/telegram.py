@@ -18,8 +18,6 @@ from bot.errors import (
     TokenInvalid,
 )
 from bot.adapters.http import request_json
-from bot.health import ProbeResult, State, Stopwatch, failed_probe
-from bot.i18n import Translator
 from bot.ports import BotIdentity
 from bot.secrets import Secret
 
@@ -64,15 +62,12 @@ def classify_bot_api_error(status: int, body: object) -> ServiceError:
 
 
 class TelegramBotApi:
-    """`ChatTransport` and the `telegram` health probe."""
+    """`ChatTransport` for one bot token."""
 
-    component = "telegram"
-
-    def __init__(self, *, base_url: str, token: Secret, tr: Translator, timeout_s: float = 10.0,
+    def __init__(self, *, base_url: str, token: Secret, timeout_s: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._base_url = base_url
         self._token = token
-        self._tr = tr
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
 
     async def aclose(self) -> None:
@@ -99,12 +94,3 @@ class TelegramBotApi:
             message = body.get("result") or {}
             return int(message.get("message_id", 0))
         raise classify_bot_api_error(response.status_code, body)
-
-    async def probe(self) -> ProbeResult:
-        watch = Stopwatch()
-        try:
-            me = await self.get_me()
-        except ServiceError as exc:
-            return failed_probe(self.component, exc, watch.ms, self._tr)
-        return ProbeResult(self.component, State.OK, watch.ms,
-                           self._tr("probe.telegram.ok", username=me.username))
