@@ -19,7 +19,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.config import Settings
 from handlers import callbacks as cb
 from handlers.context import bot_context
-from handlers.messages import answer
+from handlers.messages import answer, html
 
 log = logging.getLogger(__name__)
 REFUSAL_EVERY = timedelta(hours=24)
@@ -134,13 +134,16 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             store.claim, f"access.refusal_sent.{chat_id}", now=ctx.services.clock(),
             every=REFUSAL_EVERY):
         # one claim, checked and written at once: forty messages in a burst get one refusal
-        await update.effective_message.reply_text(ctx.tr("access.refused"), parse_mode=ParseMode.HTML)
+        await update.effective_message.reply_text(html(ctx.tr, "access.refused"), parse_mode=ParseMode.HTML)
 
 
-async def require(update: Update, context: ContextTypes.DEFAULT_TYPE, needed: Role, verb: str) -> bool:
-    """True when the sender holds `needed`; otherwise answers the refusal and audits it."""
-    if update_role(update, context) >= needed:
-        return True
+async def require(update: Update, context: ContextTypes.DEFAULT_TYPE, needed: Role,
+                  verb: str) -> Role | None:
+    """The sender's role when it holds `needed` (never STRANGER, so it reads as true);
+    otherwise None, with the refusal answered and audited."""
+    role = update_role(update, context)
+    if role >= needed:
+        return role
     ctx = bot_context(context)
     chat = update.effective_chat
     await asyncio.to_thread(ctx.services.store.audit, "access.denied",
@@ -151,4 +154,4 @@ async def require(update: Update, context: ContextTypes.DEFAULT_TYPE, needed: Ro
         await answer(update.callback_query, text, alert=True)
     elif update.effective_message is not None:
         await update.effective_message.reply_text(text)
-    return False
+    return None

@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 from bot.i18n import Translator
 from handlers.access import Role, update_role
 from handlers.context import bot_context
-from handlers.messages import answer, message_of, query_of
+from handlers.messages import answer, html, message_of, query_of
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,17 @@ def bot_commands(tr: Translator) -> list[BotCommand]:
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: the commands, with what an admin can do marked."""
     ctx = bot_context(context)
-    lines = [f"<b>{ctx.tr('help.title')}</b>"]
-    lines += [ctx.tr(f"help.{name}") for name in COMMANDS]
+    lines = [f"<b>{html(ctx.tr, 'help.title')}</b>"]
+    lines += [html(ctx.tr, f"help.{name}") for name in COMMANDS]
     if update_role(update, context) >= Role.ADMIN:
-        lines.append(ctx.tr("help.you_are_admin"))
+        lines.append(html(ctx.tr, "help.you_are_admin"))
     await message_of(update).reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: what this bot is and who may use it."""
     ctx = bot_context(context)
-    await message_of(update).reply_text(ctx.tr("start.text"), parse_mode=ParseMode.HTML)
+    await message_of(update).reply_text(html(ctx.tr, "start.text"), parse_mode=ParseMode.HTML)
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from html import escape
 
 from telegram import Message, Update
 from telegram.constants import ParseMode
@@ -23,7 +22,7 @@ from telegram.ext import ContextTypes
 
 from bot.services import COMPONENTS
 from handlers.context import BotContext, bot_context
-from handlers.messages import answer, edit_html, message_of, query_of, quoted
+from handlers.messages import answer, edit_html, html, message_of, query_of, quoted
 from handlers.render import health_keyboard, health_text
 
 PLACEHOLDER_AFTER_S = 1.0
@@ -38,8 +37,8 @@ async def health_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     unknown = [name for name in wanted if name not in COMPONENTS]
     if unknown:
         await message.reply_text(
-            ctx.tr("health.unknown_component", names=escape(quoted(", ".join(unknown))),
-                   known=", ".join(COMPONENTS)),
+            html(ctx.tr, "health.unknown_component", names=quoted(", ".join(unknown)),
+                 known=", ".join(COMPONENTS)),
             parse_mode=ParseMode.HTML,
         )
         return

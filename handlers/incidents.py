@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from html import escape
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -16,10 +15,10 @@ from bot.incidents.engine import Refused
 from bot.incidents.record import valid_topic
 from bot.runbooks import SEVERITIES
 from handlers import callbacks as cb
-from handlers.access import Role, actor_of, require, update_role
+from handlers.access import Role, actor_of, require
 from handlers.context import bot_context
 from handlers.incident_render import incident_text, incidents_list_text, scenario_keyboard
-from handlers.messages import answer, edit_html, match_of, message_of, query_of, quoted
+from handlers.messages import answer, edit_html, html, match_of, message_of, query_of, quoted
 
 log = logging.getLogger(__name__)
 REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)
@@ -33,7 +32,7 @@ async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if not args:
         if not await require(update, context, Role.OPERATOR, "/incident"):
             return
-        await message.reply_text(ctx.tr("incident.pick"), parse_mode=ParseMode.HTML,
+        await message.reply_text(html(ctx.tr, "incident.pick"), parse_mode=ParseMode.HTML,
                                  reply_markup=scenario_keyboard(ctx, ctx.engine.shelf.library))
         return
     if REF_RE.match(args[0]):
@@ -42,7 +41,7 @@ async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if not await require(update, context, Role.OPERATOR, "/incident"):
         return
     if len(args) > 2 or (len(args) == 2 and not valid_topic(args[1])):
-        await message.reply_text(ctx.tr("incident.usage", given=escape(quoted(" ".join(args)))),
+        await message.reply_text(html(ctx.tr, "incident.usage", given=quoted(" ".join(args))),
                                  parse_mode=ParseMode.HTML)
         return
     await open_incident(update, context, args[0], args[1] if len(args) == 2 else None)
@@ -57,16 +56,16 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
     except Refused as refused:
         known = ", ".join(rb.aliases[0] if rb.aliases else rb.id
                           for rb in ctx.engine.shelf.library.runbooks.values())
-        await _tell(update, ctx.tr(refused.key, given=escape(quoted(scenario)), known=escape(known)))
+        await _tell(update, html(ctx.tr, refused.key, given=quoted(scenario), known=known))
         return
     ref = opened.incident["ref"]
     if not opened.posted:
-        await _tell(update, ctx.tr("incident.not_posted", ref=ref))
+        await _tell(update, html(ctx.tr, "incident.not_posted", ref=ref))
         return
     if not opened.created:
-        await _tell(update, ctx.tr("incident.linked", ref=ref))
+        await _tell(update, html(ctx.tr, "incident.linked", ref=ref))
     if update.effective_chat and update.effective_chat.id != ctx.settings.ops_chat_id:
-        await _tell(update, ctx.tr("incident.opened_in_group", ref=ref))
+        await _tell(update, html(ctx.tr, "incident.opened_in_group", ref=ref))
 
 
 async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str,
@@ -75,22 +74,22 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     ctx = bot_context(context)
     incident = await asyncio.to_thread(ctx.engine.by_ref, ref)
     if incident is None:
-        await _tell(update, ctx.tr("incident.not_found", given=escape(quoted(ref))))
+        await _tell(update, html(ctx.tr, "incident.not_found", given=quoted(ref)))
         return
     if not await require(update, context, Role.OPERATOR, "/incident <id>"):
         return
     if incident.get("archived"):  # read from the archive: shown as it ended, no buttons
         await _tell(update, incident_text(ctx, incident, ctx.services.clock()) + "\n\n"
-                    + escape(ctx.tr("incident.archived", ref=incident["ref"])))
+                    + html(ctx.tr, "incident.archived", ref=incident["ref"]))
         return
     if not rest:
         await ctx.flows.repost(incident)
         return
     if len(rest) != 2 or rest[0].lower() != "severity":
-        await _tell(update, ctx.tr("incident.usage", given=escape(quoted(" ".join([ref, *rest])))))
+        await _tell(update, html(ctx.tr, "incident.usage", given=quoted(" ".join([ref, *rest]))))
         return
     if rest[1].upper() not in SEVERITIES:
-        await _tell(update, ctx.tr("incident.bad_severity", given=escape(quoted(rest[1]))))
+        await _tell(update, html(ctx.tr, "incident.bad_severity", given=quoted(rest[1])))
         return
     if not await require(update, context, Role.ADMIN, "/incident … severity"):
         return
@@ -98,9 +97,9 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
         incident = await ctx.flows.set_severity(incident["id"], rest[1].upper(),
                                                 actor=actor_of(update.effective_user))
     except Refused as refused:
-        await _tell(update, ctx.tr(refused.key, **refused.params))
+        await _tell(update, html(ctx.tr, refused.key, **refused.params))
         return
-    await _tell(update, ctx.tr("incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
+    await _tell(update, html(ctx.tr, "incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
 
 
 async def incidents_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -124,8 +123,8 @@ async def scenario_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     title = runbook.title.get(ctx.tr.lang)
     await answer(query, ctx.tr("incident.opening", title=title))
     # the picker has done its job: its buttons go, so nobody opens the same thing from it twice
-    await edit_html(query, escape(ctx.tr("incident.picked", title=title,
-                                         by=display_name(actor_of(update.effective_user)))))
+    await edit_html(query, html(ctx.tr, "incident.picked", title=title,
+                                by=display_name(actor_of(update.effective_user))))
     await open_incident(update, context, runbook.id, None)
 
 
@@ -139,9 +138,10 @@ async def incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if verb is None:
         await answer(query, ctx.tr("button.no_longer_valid"), alert=True)
         return
-    if not await require(update, context, Role.OPERATOR, ctx.tr(f"incident.verb.{verb.value}")):
+    role = await require(update, context, Role.OPERATOR, ctx.tr(f"incident.verb.{verb.value}"))
+    if role is None:
         return
-    admin = update_role(update, context) >= Role.ADMIN
+    admin = role >= Role.ADMIN
     actor = actor_of(update.effective_user)
     try:
         pressed = await ctx.flows.press(doc_id, arg, verb, actor=actor, admin=admin,

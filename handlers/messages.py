@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from html import escape
 
 from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
@@ -12,6 +14,12 @@ from telegram.ext import ContextTypes
 
 log = logging.getLogger(__name__)
 ECHO_LIMIT = 64  # characters of a user's own input we quote back
+
+
+def html(tr: Callable[..., str], key: str, **params: object) -> str:
+    """A catalog message (plain text) as Telegram HTML: the whole text, values and all, escaped
+    once here. Values go in raw."""
+    return escape(tr(key, **params))
 
 
 # What python-telegram-bot types as optional but always gives the handler registered for it:

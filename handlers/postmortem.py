@@ -4,16 +4,15 @@ unverified, the root cause and the prevention decided. The flow decides what fol
 from __future__ import annotations
 
 import asyncio
-from html import escape
 
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.incidents.engine import Refused
-from handlers.access import Role, actor_of, require, update_role
+from handlers.access import Role, actor_of, require
 from handlers.context import bot_context
-from handlers.messages import message_of
+from handlers.messages import html, message_of
 
 ASKING_WAIT_S = 10.0  # how long a reply waits for the question it answers to be on the record
 
@@ -34,16 +33,17 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         incident = await asyncio.to_thread(ctx.engine.awaiting_reply, message.chat_id, target.message_id)
     if incident is None:
         return  # a reply to something else: ordinary conversation
-    if not await require(update, context, Role.OPERATOR, ctx.tr("postmortem.verb.answer")):
+    role = await require(update, context, Role.OPERATOR, ctx.tr("postmortem.verb.answer"))
+    if role is None:
         return
-    admin = update_role(update, context) >= Role.ADMIN
+    admin = role >= Role.ADMIN
     try:
         answered = await ctx.flows.answer(incident, target.message_id, message.text,
                                           actor=actor_of(update.effective_user), admin=admin)
     except Refused as refused:
-        await message.reply_text(ctx.tr(refused.key, **refused.params), parse_mode=ParseMode.HTML)
+        await message.reply_text(html(ctx.tr, refused.key, **refused.params), parse_mode=ParseMode.HTML)
         return
     if answered is not None and answered.kind == "topic":
-        await message.reply_text(ctx.tr("incident.topic_set", ref=answered.incident["ref"],
-                                        topic=escape(answered.incident["topic"])),
+        await message.reply_text(html(ctx.tr, "incident.topic_set", ref=answered.incident["ref"],
+                                      topic=answered.incident["topic"]),
                                  parse_mode=ParseMode.HTML)

@@ -14,7 +14,7 @@ from bot.runbooks import RunbookError
 from handlers.access import Role, actor_of, require
 from handlers.context import bot_context
 from handlers.incident_render import runbooks_text
-from handlers.messages import chat_of, message_of
+from handlers.messages import chat_of, html, message_of
 
 log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 15
@@ -30,7 +30,7 @@ async def runbooks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                                  parse_mode=ParseMode.HTML)
         return
     if args != ["reload"]:
-        await message.reply_text(ctx.tr("runbooks.usage"), parse_mode=ParseMode.HTML)
+        await message.reply_text(html(ctx.tr, "runbooks.usage"), parse_mode=ParseMode.HTML)
         return
     if not await require(update, context, Role.ADMIN, "/runbooks reload"):
         return
@@ -47,8 +47,8 @@ async def runbooks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         shown = "\n".join(f"• {escape(p)}" for p in exc.problems[:SHOWN_PROBLEMS])
         more = len(exc.problems) - SHOWN_PROBLEMS
         if more > 0:
-            shown += "\n" + escape(ctx.tr("runbooks.more_problems", count=more))
-        await message.reply_text(ctx.tr("runbooks.rejected", count=len(exc.problems), version=before)
+            shown += "\n" + html(ctx.tr, "runbooks.more_problems", count=more)
+        await message.reply_text(html(ctx.tr, "runbooks.rejected", count=len(exc.problems), version=before)
                                  + "\n" + shown, parse_mode=ParseMode.HTML)
         return
     ctx.runbooks_loaded_at = ctx.services.clock()
@@ -56,5 +56,5 @@ async def runbooks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                             chat_id=chat_of(update).id,
                             detail={"from": before, "to": library.digest})
     key = "runbooks.reloaded" if library.digest != before else "runbooks.unchanged"
-    await message.reply_text(ctx.tr(key, before=before, after=library.digest,
-                                    count=len(library.runbooks)), parse_mode=ParseMode.HTML)
+    await message.reply_text(html(ctx.tr, key, before=before, after=library.digest,
+                                  count=len(library.runbooks)), parse_mode=ParseMode.HTML)

@@ -4,7 +4,6 @@ direct messages for pages. A Notice's values are escaped here, once, as the mess
 from __future__ import annotations
 
 import logging
-from html import escape
 
 from telegram import Bot
 from telegram.constants import ParseMode
@@ -14,14 +13,14 @@ from bot.incidents.ports import Notice, NotDelivered
 from handlers.context import BotContext
 from handlers.deliveries import deliver
 from handlers.incident_live import post_live, refresh_live, reply_to_live
+from handlers.messages import html
 
 log = logging.getLogger(__name__)
 
 
-def html(ctx: BotContext, notice: Notice) -> str:
-    """The notice in the bot's language as Telegram HTML: every value escaped."""
-    values = {k: escape(v) if isinstance(v, str) else v for k, v in notice.params.items()}
-    return ctx.tr(notice.key, **values)
+def notice_html(ctx: BotContext, notice: Notice) -> str:
+    """The notice in the bot's language as Telegram HTML, escaped once (`handlers.messages.html`)."""
+    return html(ctx.tr, notice.key, **notice.params)
 
 
 class TelegramNotifier:
@@ -38,7 +37,7 @@ class TelegramNotifier:
         refresh_live(self.bot, self.ctx, doc_id, known=known)
 
     async def say(self, incident: dict, notice: Notice) -> None:
-        await self._say(incident, html(self.ctx, notice))
+        await self._say(incident, notice_html(self.ctx, notice))
 
     async def _say(self, incident: dict, text: str) -> None:
         try:
@@ -48,7 +47,7 @@ class TelegramNotifier:
 
     async def question(self, incident: dict, notice: Notice, *, to: str) -> int:
         try:
-            asked = await reply_to_live(self.bot, self.ctx, incident, html(self.ctx, notice), ask=to)
+            asked = await reply_to_live(self.bot, self.ctx, incident, notice_html(self.ctx, notice), ask=to)
         except TelegramError as exc:
             raise NotDelivered(str(exc)) from exc
         return asked.message_id
@@ -59,7 +58,7 @@ class TelegramNotifier:
     async def page(self, incident: dict, people: frozenset[int], notice: Notice, *,
                    stage: str) -> bool:
         """A direct message to each person, and one mention of them all under the live message."""
-        tr, text = self.ctx.tr, html(self.ctx, notice)
+        tr, text = self.ctx.tr, notice_html(self.ctx, notice)
         unreachable = []
         for user_id in sorted(people):
             try:
@@ -68,15 +67,15 @@ class TelegramNotifier:
                 log.warning("could not message %s about %s: %s", user_id, incident["ref"], exc)
                 unreachable.append(str(user_id))
         direct = len(unreachable) < len(people)
-        label = escape(tr(f"escalation.person.{stage}"))
+        label = html(tr, f"escalation.person.{stage}")
         numbered = len(people) > 1
         mentions = ", ".join(f'<a href="tg://user?id={uid}">{label}{f" {n}" if numbered else ""}</a>'
                              for n, uid in enumerate(sorted(people), 1))
         group = text + ("\n→ " + mentions if mentions else "")
         if not people:
-            group += "\n" + escape(tr(f"escalation.nobody.{stage}"))
+            group += "\n" + html(tr, f"escalation.nobody.{stage}")
         if unreachable:
-            group += "\n" + escape(tr("escalation.dm_failed", ids=", ".join(unreachable)))
+            group += "\n" + html(tr, "escalation.dm_failed", ids=", ".join(unreachable))
         try:
             await self._say(incident, group)
         except NotDelivered:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from html import escape
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -15,6 +14,7 @@ from handlers.context import BotContext, bot_context
 from handlers.messages import (
     answer,
     edit_html,
+    html,
     message_of,
     query_of,
     quoted,
@@ -43,7 +43,7 @@ async def token_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     elif verb == "set-expiry":
         await _set_expiry(update, context, args[1:])
     else:
-        await message.reply_text(ctx.tr("token.usage"), parse_mode=ParseMode.HTML)
+        await message.reply_text(html(ctx.tr, "token.usage"), parse_mode=ParseMode.HTML)
 
 
 async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: list[str]) -> None:
@@ -56,16 +56,16 @@ async def _set_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE, rest: 
             raise ValueError("one argument expected")
         days = parse_expiry_days(rest[0])
     except ValueError:
-        given = escape(quoted(" ".join(rest))) or "—"
+        given = quoted(" ".join(rest)) or "—"
         await message.reply_text(
-            ctx.tr("token.bad_days", given=given, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS),
+            html(ctx.tr, "token.bad_days", given=given, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS),
             parse_mode=ParseMode.HTML,
         )
         return
     expires_at = await asyncio.to_thread(ctx.services.set_token_expiry, days,
                                          actor=actor_of(update.effective_user))
     await message.reply_text(
-        ctx.tr("token.expiry_set", days=days, date=escape(ctx.local_date(expires_at))),
+        html(ctx.tr, "token.expiry_set", days=days, date=ctx.local_date(expires_at)),
         parse_mode=ParseMode.HTML,
     )
 

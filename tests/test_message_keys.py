@@ -28,7 +28,10 @@ from handlers.basic import COMMANDS
 ROOT = Path(__file__).parents[1]
 NAMESPACES = {key.split(".")[0] for key in CATALOGS["en"]}
 PAGED = ("pd", "manual")
-KEY_RE = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")  # the stages that page people
+KEY_RE = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
+# the tags Telegram's HTML knows, and entities ("<days>" in a usage line is plain text)
+TELEGRAM_MARKUP = re.compile(r"</?(b|strong|i|em|u|ins|s|strike|del|a|code|pre|tg-spoiler|"
+                             r"tg-emoji|blockquote|span)\b[^>]*>|&(lt|gt|amp|quot|#\d+);")  # the stages that page people
 
 
 def built_at_run_time() -> set[str]:
@@ -101,3 +104,12 @@ def test_every_key_the_code_can_ask_for_exists(lang: str) -> None:
     wanted = built_at_run_time() | written_in_the_source()
     missing = sorted(key for key in wanted if key not in CATALOGS[lang])
     assert not missing, f"{lang} has no message for: {missing}"
+
+
+@pytest.mark.parametrize("lang", sorted(CATALOGS))
+def test_catalogs_hold_plain_text(lang: str) -> None:
+    """No markup and no HTML entities in a message: the chat's renderer escapes the whole text
+    once (`handlers.messages.html`), the terminal prints it as it is."""
+    marked = sorted(key for key, text in CATALOGS[lang].items()
+                    if TELEGRAM_MARKUP.search(text))
+    assert not marked, f"{lang} messages with markup: {marked}"

@@ -22,8 +22,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
-from bot.incidents.model import Verb
-from bot.incidents.record import RECORD_CHECKS, current_step
+from bot.incidents.model import StepStatus, Verb
+from bot.incidents.record import RECORD_CHECKS, current_step, valid_topic
 from bot.incidents.view import Viewer
 from bot.runbooks import RunbookError
 from bot.services import Services, build_services
@@ -178,8 +178,6 @@ class _Session:
         return await self._step(incident, STEP_VERBS[command], args)
 
     async def _open(self, scenario: str, topic: str | None) -> int:
-        from bot.incidents.record import valid_topic
-
         if topic is not None and not valid_topic(topic):
             print(self.say("incident.bad_topic"))
             return EX_USAGE
@@ -208,7 +206,7 @@ class _Session:
         code = await self._press(incident, verb, index)
         if code == EX_OK and verb == Verb.RUN:
             after = await asyncio.to_thread(self.engine.get, incident["id"])
-            if after is not None and after["step_state"][index]["status"] == "confirming":
+            if after is not None and after["step_state"][index]["status"] == StepStatus.CONFIRMING:
                 code = await self._press(after, Verb.CONFIRM, index)
         return code
 
