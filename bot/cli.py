@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
+from bot.health.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
 from bot.clock import utc_now
 from bot.config import ConfigError, Settings
 from bot.incidents.record import RECORD_CHECKS

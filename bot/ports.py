@@ -196,6 +196,24 @@ class PipelineFiles(Protocol):
         redacted."""
 
 
+class VendorClient(Protocol):
+    async def aclose(self) -> None:
+        """Release the connections (the bot is stopping)."""
+
+
+class InstagramClient(TokenInspector, PublishingQuotaReader, VendorClient, Protocol):
+    """The Graph API as the services hold it: the token, the quota, the usage it reported."""
+
+
+class ImageHostClient(ImageHost, VendorClient, Protocol): ...
+
+
+class ImageGeneratorClient(ImageGenerator, VendorClient, Protocol): ...
+
+
+class ChatClient(ChatTransport, VendorClient, Protocol): ...
+
+
 class PipelineLogs(Protocol):
     """What the `logs` probe reads: is the log folder there, and its recent error lines."""
 

@@ -13,12 +13,19 @@ from typing import TypeVar
 
 from bot.actions.catalog import run_action
 from bot.actions.registry import ActionContext, StepResult
-from bot.actions.token import TokenStatus, check_token, set_token_expiry
+from bot.health.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
 from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
+from bot.ports import (
+    ChatClient,
+    ImageGeneratorClient,
+    ImageHostClient,
+    InstagramClient,
+    PipelineFiles,
+)
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
 from bot.health import HealthProbe, HealthReport, SharedHealth
@@ -49,11 +56,11 @@ class Services:
     tr: Translator
     redact: Redactor
     # None: not configured, or its settings are wrong (`settings.unusable`, the CLI's health)
-    instagram: InstagramGraph | None
-    cloudinary: CloudinaryImageHost | None
-    fal: FalImageGenerator | None
-    telegram: TelegramBotApi | None
-    files: PipelineHome
+    instagram: InstagramClient | None
+    cloudinary: ImageHostClient | None
+    fal: ImageGeneratorClient | None
+    telegram: ChatClient | None
+    files: PipelineFiles
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
 

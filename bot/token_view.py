@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import tzinfo
 
-from bot.actions.token import SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY, TokenStatus, describe_days_left
+from bot.health.token import SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY, TokenStatus, describe_days_left
 from bot.actors import display_name
 from bot.clock import local_date, local_time
 from bot.health import STATE_ICONS, describe_error

@@ -6,7 +6,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.actions.token import TokenStatus
+from bot.health.token import TokenStatus
 from bot.health import STATE_ICONS, HealthReport, ProbeResult
 from bot.rich_text import to_html
 from bot.token_view import guide_lines, token_lines

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.actions.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
+from bot.health.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
 from handlers.access import Role, actor_of, require
 from handlers.context import BotContext, bot_context
 from handlers.messages import (

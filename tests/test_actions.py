@@ -721,3 +721,18 @@ async def test_telegram_test_message_without_telegram_or_an_ops_chat(
     no_chat = await run(make_services(without=("OPS_CHAT_ID",)), "telegram.test_message")
     assert no_chat.outcome is Outcome.FAIL
     assert no_chat.summary == "No ops chat to send to (OPS_CHAT_ID is not set)"
+
+
+@pytest.mark.parametrize("name, missing, says", [
+    ("cloudinary.usage", "images", "Cloudinary is not configured"),
+    ("instagram.quota", "instagram", "Instagram is not configured"),
+])
+async def test_a_step_whose_service_is_not_configured_fails_saying_so(
+        services: Services, name: str, missing: str, says: str) -> None:
+    """The terminal walks incidents with the settings it could read: a vendor left out is a
+    plain failure of that step, not a crash."""
+    from dataclasses import replace
+
+    ctx = replace(context(services), **{missing: None})
+    result = await run_action(name, ctx, {}, timeout_s=TIMEOUT_S)
+    assert result.outcome is Outcome.FAIL and says in result.summary

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import fal_client.client as fal_module
 import pytest
 
-from bot.actions.token import (
+from bot.health.token import (
     SOURCE_DEBUG_TOKEN,
     SOURCE_SET_EXPIRY,
     check_token,

@@ -60,6 +60,9 @@ async def stats_freshness(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
 async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 2: the Cloudinary plan and how much of its credits are used."""
     tr = ctx.tr
+    if ctx.images is None:  # the terminal runs steps with the settings it could read
+        return StepResult(Outcome.FAIL, tr("act.not_configured", component="Cloudinary",
+                                           variable="CLOUDINARY_URL"))
     try:
         usage = await ctx.images.usage()
     except ServiceError as exc:
@@ -82,6 +85,9 @@ async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
 async def instagram_quota(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 4: the 24-hour content-publishing quota, or the rate limit that hides it."""
     tr = ctx.tr
+    if ctx.instagram is None:
+        return StepResult(Outcome.FAIL, tr("act.not_configured", component="Instagram",
+                                           variable="INSTAGRAM_ACCESS_TOKEN"))
     try:
         quota = await ctx.instagram.publishing_quota()
     except ServiceError as exc:

@@ -23,6 +23,9 @@ from typing import Any
 
 from bot.clock import Clock, utc_now
 from bot.health import HealthReport
+from bot.health.token import TokenStatus
+from bot.ports import ChatTransport, ImageHost, PipelineFiles, TokenInspector
+from bot.store import Store
 from bot.i18n import Translator
 
 log = logging.getLogger(__name__)
@@ -97,12 +100,12 @@ class ActionContext:
     """Everything an action may use: ports, the store, the incident it runs for."""
 
     health: Callable[[Iterable[str] | None], Awaitable[HealthReport]]
-    token_status: Callable[[], Awaitable[Any]]  # -> bot.actions.token.TokenStatus
-    instagram: Any  # bot.ports.TokenInspector
-    images: Any  # bot.ports.ImageHost
-    chat: Any  # bot.ports.ChatTransport (None when the bot token is not configured)
-    files: Any  # bot.ports.PipelineFiles
-    store: Any  # bot.store.Store
+    token_status: Callable[[], Awaitable[TokenStatus]]
+    instagram: TokenInspector | None  # None: not configured (or its settings are wrong)
+    images: ImageHost | None
+    chat: ChatTransport | None
+    files: PipelineFiles
+    store: Store
     tr: Translator
     redact: Callable[[str], str] = str  # masks configured secrets; apply to document contents
     clock: Clock = utc_now

@@ -11,7 +11,7 @@ from typing import Any
 from bot.actions.common import OUTCOME_OF_STATE, when
 from bot.actors import display_name
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
-from bot.actions.token import (
+from bot.health.token import (
     MAX_EXPIRY_DAYS,
     MIN_EXPIRY_DAYS,
     SOURCE_DEBUG_TOKEN,

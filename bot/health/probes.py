@@ -5,7 +5,7 @@ A probe never raises for a vendor's failure: a classified error becomes its line
 (`failed_probe`), and the runner (`bot.health.report`) catches the rest. The pipeline's file
 layout and log-line format stay with the adapter that reads them (`bot.adapters.files`).
 
-Not imported by `bot.health` itself: `TokenProbe` needs `bot.actions.token`, which needs
+Not imported by `bot.health` itself: `TokenProbe` needs `bot.health.token`, which needs
 `bot.health`; only the composition root (`bot.services`) and tests import this module.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.actions.token import check_token, describe_token
+from bot.health.token import check_token, describe_token
 from bot.adapters.files import LOG_LINE_RE, LOGS_DIR, STATS_FILE
 from bot.clock import Clock, utc_now
 from bot.errors import ServiceError

@@ -6,7 +6,7 @@ import html
 import re
 from datetime import datetime
 
-from bot.actions.token import TokenStatus
+from bot.health.token import TokenStatus
 from bot.health import HealthReport
 from bot.i18n import Translator
 from bot.incidents.view import Viewer, incident_lines, incidents_lines

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock, utc_now
 from bot.errors import ServiceError, TokenExpired, TokenInvalid
-from bot.health import State, describe_error
+from bot.health.report import State, describe_error
 from bot.i18n import Translate, Translator
 from bot.ports import (
     ExpiryRegistration,
