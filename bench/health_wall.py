@@ -28,7 +28,8 @@ from bot.config import Settings  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.sandbox import ADMIN, OPS_CHAT, Sandbox  # noqa: E402
 from bot.sandbox.runner import BotRunner  # noqa: E402
-from bot.services import COMPONENTS, Services, build_services  # noqa: E402
+from bot.health import COMPONENTS  # noqa: E402
+from bot.services import Services, build_services  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 VENDORS = ("instagram", "cloudinary", "fal", "telegram")

@@ -22,7 +22,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import LANGUAGES, ConfigError, Settings
+from bot.config import ConfigError, Settings
+from bot.i18n import LANGUAGES
 from bot.incidents.record import RECORD_CHECKS
 from bot.runbooks import RunbookError
 from bot.store import Store, StoreError, StoreLocked

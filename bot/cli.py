@@ -21,7 +21,8 @@ from bot.config import ConfigError, Settings
 from bot.incidents.record import RECORD_CHECKS
 from bot.incidents.view import Viewer
 from bot.logging_setup import configure_logging
-from bot.services import COMPONENTS, build_services
+from bot.health import COMPONENTS
+from bot.services import build_services
 from bot.store import Store, StoreError, StoreLocked
 from bot.terminal import incidents as incident_commands
 from bot.terminal.render import guide_text, health_table, token_text

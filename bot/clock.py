@@ -23,6 +23,19 @@ def parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
+def parse_pipeline_time(value: object) -> datetime | None:
+    """An ISO-8601 time the pipeline wrote (a trace, a log line) as aware UTC; a naive one is the
+    local time of the machine that wrote it (the bot runs beside the pipeline). None when
+    absent or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo is not None else parsed.astimezone()).astimezone(timezone.utc)
+
+
 def local_time(moment: datetime, tz: tzinfo) -> str:
     """A time as the team reads it, with its zone: `2026-11-27 23:50 KST`."""
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.i18n import LANGUAGES
 from bot.secrets import Redactor, Secret
 
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_INSTAGRAM_GRAPH_URL = "https://graph.facebook.com/v26.0"
 DEFAULT_FAL_QUEUE_URL = "https://queue.fal.run"
 DEFAULT_TIMEZONE = "Asia/Seoul"  # the team's; times in chat are shown in it
-LANGUAGES = ("ko", "en")
 DEFAULT_RUNBOOKS_DIR = Path(__file__).resolve().parent.parent / "runbooks"
 # The playbook's escalation table (0 min, 30 min, 1 hour, 4 hours), the same for every severity
 # until the team decides otherwise; ESCALATION_P0..ESCALATION_P3 override one severity.

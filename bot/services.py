@@ -28,7 +28,7 @@ from bot.ports import (
 )
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
-from bot.health import HealthProbe, HealthReport, SharedHealth
+from bot.health import LOCAL_COMPONENTS, HealthProbe, HealthReport, SharedHealth
 from bot.health.probes import (
     CloudinaryProbe,
     FalProbe,
@@ -44,8 +44,6 @@ from bot.i18n import Translator
 from bot.secrets import Redactor
 from bot.store import Store
 
-COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
-LOCAL_COMPONENTS = ("stats", "logs", "store")  # checked without calling anyone: never shared
 _T = TypeVar("_T")
 
 

@@ -20,7 +20,7 @@ from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.services import COMPONENTS
+from bot.health import COMPONENTS
 from handlers.context import BotContext, bot_context
 from handlers.messages import answer, edit_html, html, message_of, query_of, quoted
 from handlers.render import health_keyboard, health_text

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions.checks import COMPONENTS
+from bot.health import COMPONENTS
 from bot.actions.catalog import all_actions, run_action
 from bot.actions.registry import ActionContext, Outcome, StepResult
 from bot.config import Settings
@@ -40,7 +40,6 @@ from bot.sandbox.home import (
     remove_stats,
     seed_home,
 )
-from bot.services import COMPONENTS as SERVICE_COMPONENTS
 from bot.services import Services, build_services
 from bot.store import Store
 from bot.clock import utc_now
@@ -121,8 +120,7 @@ def test_every_named_action_is_registered_with_its_params() -> None:
     built = {name for name, spec in all_actions().items() if not spec.planned}
     assert set(BUILT) <= built
     assert set(all_actions()["health.check"].params) == {"components"}
-    assert all_actions()["health.check"].params["components"].choices == SERVICE_COMPONENTS
-    assert COMPONENTS == SERVICE_COMPONENTS
+    assert all_actions()["health.check"].params["components"].choices == COMPONENTS
     assert all_actions()["token.set_expiry"].with_defaults({}) == {"days": 60}
     assert all_actions()["token.set_expiry"].arg_problems({"days": 91})
     assert all_actions()["traces.list"].with_defaults({}) == {"limit": 10}

@@ -10,7 +10,7 @@ from bot.sandbox import ADMIN, OPS_CHAT, VIEWER, Sandbox
 from bot.sandbox.home import corrupt_stats, make_stats_stale, remove_stats
 from bot.sandbox.runner import BotRunner
 from conftest import Chat
-from bot.services import COMPONENTS
+from bot.health import COMPONENTS
 from handlers import callbacks as cb
 
 NAMES = {"instagram": "Instagram", "token": "Token", "cloudinary": "Cloudinary", "fal": "fal.ai",

@@ -15,13 +15,12 @@ import pytest
 
 from bot.actions.registry import Outcome
 from bot.errors import ErrorKind
-from bot.health import State
+from bot.health import COMPONENTS, State
 from bot.i18n import CATALOGS
 from bot.incidents.escalation_plan import STAGES
 from bot.incidents.flows import WRITEUP_ORDER
 from bot.incidents.model import Status, StepStatus, Verb
 from bot.runbooks import PHASES, SEVERITIES
-from bot.services import COMPONENTS
 from bot.token_view import GUIDE_STEPS
 from handlers.basic import COMMANDS
 

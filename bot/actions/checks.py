@@ -8,11 +8,9 @@ from typing import Any
 from bot.actions.common import OUTCOME_OF_STATE, when
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.errors import ServiceError
-from bot.health import State, describe_error
+from bot.health import COMPONENTS, State, describe_error
 from bot.health.thresholds import credits_state, quota_state
 
-# bot.services.COMPONENTS (actions do not import the composition root); a test keeps them equal
-COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
 
 
 async def health_check(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
+from bot.clock import parse_pipeline_time
 from bot.actions.common import (
     PREVIEW_LINES,
     clip,
@@ -22,14 +22,7 @@ from bot.ports import TraceFile
 ERROR_STATUSES = frozenset({"error", "failed", "failure"})
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return at.astimezone(timezone.utc)  # a naive time is the pipeline machine's local time
+_time = parse_pipeline_time  # a naive time is the pipeline machine's local time
 
 
 def _text(value: object) -> str | None:

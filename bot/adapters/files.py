@@ -30,6 +30,7 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bot.clock import parse_pipeline_time
 from bot.secrets import Redactor
 from bot.ports import (
     ImageFolder,
@@ -63,13 +64,7 @@ ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 
 def parse_timestamp(text: str) -> datetime | None:
     """ISO-8601 (or the logging module's `YYYY-MM-DD HH:MM:SS`) as an aware UTC datetime."""
-    try:
-        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.astimezone()  # naive: the local time of the machine that wrote it
-    return stamp.astimezone(timezone.utc)
+    return parse_pipeline_time(text)
 
 
 def read_tail(path: Path, limit: int = TAIL_BYTES) -> list[str]:

@@ -30,6 +30,9 @@ class State(str, Enum):
 
 log = logging.getLogger(__name__)
 _RANK = {State.OK: 0, State.DEGRADED: 1, State.DOWN: 2}
+# every component /health reports on, in the report's order
+COMPONENTS = ("instagram", "token", "cloudinary", "fal", "telegram", "stats", "logs", "store")
+LOCAL_COMPONENTS = ("stats", "logs", "store")  # checked without calling anyone: never shared
 STATE_ICONS = {State.OK: "🟢", State.DEGRADED: "🟡", State.DOWN: "🔴"}
 
 

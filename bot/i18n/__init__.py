@@ -34,6 +34,7 @@ def _merged(*parts: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+LANGUAGES = ("ko", "en")  # the bot's languages; Korean, the playbook's, first
 CATALOGS: dict[str, Mapping[str, str]] = {
     "ko": _merged(ko.MESSAGES, actions_ko.MESSAGES, incidents_ko.MESSAGES, reports_ko.MESSAGES),
     "en": _merged(en.MESSAGES, actions_en.MESSAGES, incidents_en.MESSAGES, reports_en.MESSAGES),

@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.actions.registry import Document, Outcome, StepResult
 from bot.actors import display_name
-from bot.clock import Clock, utc_now
+from bot.clock import Clock, parse_time, utc_now
 from bot.incidents.escalation_plan import STAGES, escalation_plan
 from bot.incidents.model import TICK_VERBS, UNRESOLVED, Verb
 from bot.incidents.offers import offered, runnable
@@ -337,7 +337,8 @@ class IncidentEngine:
     def _press_esc(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
                    outcome: dict) -> dict:
         last = next((e for e in reversed(d["timeline"]) if e["event"] == "escalate.pressed"), None)
-        if last is not None and now - datetime.fromisoformat(last["at"]) < ESCALATE_COOLDOWN:
+        pressed_at = parse_time(last["at"]) if last is not None else None
+        if last is not None and pressed_at is not None and now - pressed_at < ESCALATE_COOLDOWN:
             raise Refused("incident.escalated_recently", by=display_name(last["actor"]))
         # pressing Escalate means "more people, now": the PD, then the admins, then the PD again
         unfired = [e["stage"] for e in d["escalation"]
@@ -580,7 +581,8 @@ class IncidentEngine:
                 raise Refused("incident.already_resolved", ref=d["ref"])
             if d["severity"] == severity:
                 raise Refused("incident.same_severity", ref=d["ref"], severity=severity)
-            opened = datetime.fromisoformat(d["opened_at"])
+            opened = parse_time(d["opened_at"])
+            assert opened is not None  # the record check at open guarantees it
             plan = {e["stage"]: e for e in escalation_plan(severity, opened, self.offsets)}
             escalation = [e if e["fired_at"] else {**e, "due_at": plan[e["stage"]]["due_at"]}
                           for e in d["escalation"]]

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from bot.clock import parse_time
 from bot.i18n import Translate
+from bot.runbooks.model import SEVERITIES
 
-SEVERITIES = ("P0", "P1", "P2", "P3")
 
 
 @dataclass(frozen=True)

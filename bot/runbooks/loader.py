@@ -19,11 +19,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from bot.i18n import LANGUAGES
 from bot.runbooks.model import (
     CHECKLISTS,
     CHECKLISTS_FILE,
     COMMON_FILE,
-    LANGUAGES,
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_SCENARIO_NUMBER,

@@ -15,7 +15,6 @@ from typing import Any
 
 PHASES = ("diagnose", "respond", "verify", "prevent")
 SEVERITIES = ("P0", "P1", "P2", "P3")
-LANGUAGES = ("ko", "en")
 PLACEMENTS = ("before", "after")
 TICK_RULES = ("verified", "resolved", "postmortem", "manual")  # plus "action:<name>", "phase:<phase>"
 

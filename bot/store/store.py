@@ -98,6 +98,7 @@ from typing import Any
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from bot.clock import parse_time
 from bot.store.archive import append_records, archive_path, read_records
 from bot.store.flat_table import FlatTinyDB
 
@@ -708,8 +709,11 @@ def _iso(value: datetime, what: str) -> str:
 
 
 def _parse_dt(text: str) -> datetime:
-    dt = datetime.fromisoformat(text)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    """A time the store wrote (`_iso`); anything else is damage, not a missing value."""
+    parsed = parse_time(text)
+    if parsed is None:
+        raise ValueError(f"not a stored time: {text!r}")
+    return parsed.astimezone(timezone.utc)
 
 
 class _Undo:
