@@ -60,8 +60,8 @@ from handlers.token import (
 log = logging.getLogger(__name__)
 EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 74, 75, 78  # as `sunflow-ops` documents them
 CONCURRENT_UPDATES = 16
-ARCHIVE_EVERY = timedelta(days=1)
 CONCURRENT_PRESSES = 32
+ARCHIVE_EVERY = timedelta(days=1)  # how often records nobody works on leave memory
 # Commands and button presses; nothing else (reactions, member changes, edits) needs to reach
 # the access gate.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]

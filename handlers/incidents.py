@@ -54,9 +54,7 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
     try:
         opened = await ctx.flows.open(scenario, topic=topic, actor=actor_of(update.effective_user))
     except Refused as refused:
-        known = ", ".join(rb.aliases[0] if rb.aliases else rb.id
-                          for rb in ctx.engine.shelf.library.runbooks.values())
-        await _tell(update, html(ctx.tr, refused.key, given=quoted(scenario), known=known))
+        await _tell(update, html(ctx.tr, refused.key, **{**refused.params, "given": quoted(scenario)}))
         return
     ref = opened.incident["ref"]
     if not opened.posted:

@@ -199,9 +199,11 @@ class IncidentEngine:
 
     def open(self, scenario: str, *, topic: str | None, actor: str) -> Opened:
         """A new incident at its first step, or the open one for the same scenario, linked."""
-        runbook = self.shelf.library.find(scenario)
+        library = self.shelf.library
+        runbook = library.find(scenario)
         if runbook is None:
-            raise Refused("incident.unknown_scenario", given=scenario)
+            known = ", ".join(rb.aliases[0] if rb.aliases else rb.id for rb in library.runbooks.values())
+            raise Refused("incident.unknown_scenario", given=scenario, known=known)
         with self._open_lock:
             now = self.clock()
             existing = self.store.find(TABLE, lambda d: d["scenario"] == runbook.id
@@ -223,7 +225,6 @@ class IncidentEngine:
             on_record = [int(d["ref"][len(prefix):]) for d in self.store.find(
                 TABLE, lambda d: d["ref"].startswith(prefix)) if d["ref"][len(prefix):].isdigit()]
             sequence = self.store.next_sequence(f"incident-ref:{day}", floor=max(on_record, default=0))
-            library = self.shelf.library
             record = new_record(runbook, {"during": library.during, "recovery": library.recovery},
                                 ref=f"{prefix}{sequence:03d}", topic=topic, actor=actor, now=now,
                                 offsets=self.offsets)

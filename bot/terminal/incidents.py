@@ -186,9 +186,7 @@ class _Session:
         try:
             opened = await self.flows.open(scenario, topic=topic, actor=self.who.actor)
         except Refused as refused:
-            known = ", ".join(rb.aliases[0] if rb.aliases else rb.id
-                              for rb in self.engine.shelf.library.runbooks.values())
-            print(self.say(refused.key, given=scenario, known=known))
+            print(self.say(refused.key, **refused.params))
             return EX_USAGE
         incident = await asyncio.to_thread(self.engine.get, opened.incident["id"]) or opened.incident
         self.show(incident)
