@@ -142,9 +142,12 @@ async def test_open_walk_escalate_resolve_and_write_up_without_telegram(world: W
     # the log bundle a step collected went out when it was made; the post-mortem last
     assert files[-1].detail["filename"] == f"{ref}-postmortem.md"
     assert b"the collector's cron died" in files[-1].detail["content"]
+    # the questions are on the timeline too (Markdown escapes the _ of a username)
+    assert b"| bot | Asked @mina\\_admin for the root cause |" in files[-1].detail["content"]
     events = [e["event"] for e in incident["timeline"]]
     for expected in ("opened", "escalation", "reminder", "step.run", "step.result", "resolved",
-                     "postmortem.root_cause", "postmortem.prevention", "postmortem.written"):
+                     "question.asked", "postmortem.root_cause", "postmortem.prevention",
+                     "postmortem.written"):
         assert expected in events, expected
     with pytest.raises(Refused):  # nothing after the write-up
         await world.flows.press(doc_id, 0, Verb.RESOLVE, actor=LEAD, admin=True)

@@ -18,6 +18,7 @@ from bot.errors import ErrorKind
 from bot.health import COMPONENTS, State
 from bot.i18n import CATALOGS
 from bot.incidents.escalation_plan import STAGES
+from bot.incidents.engine import REPLY_KINDS
 from bot.incidents.flows import WRITEUP_ORDER
 from bot.incidents.model import Status, StepStatus, Verb
 from bot.runbooks import PHASES, SEVERITIES
@@ -48,6 +49,7 @@ def built_at_run_time() -> set[str]:
     keys |= {f"escalation.{stage}{pressed}" for stage in PAGED for pressed in ("", "_pressed")}
     keys |= {f"escalation.{part}.{stage}" for stage in PAGED for part in ("person", "nobody")}
     keys |= {f"postmortem.ask_{kind}" for kind in WRITEUP_ORDER}
+    keys |= {f"report.question.{kind}" for kind in REPLY_KINDS}
     keys |= {f"incident.checklist.{which}" for which in ("during", "recovery")}
     keys |= {f"report.pm.checklist.{which}" for which in ("during", "recovery")}
     keys |= {f"component.{component}" for component in COMPONENTS}

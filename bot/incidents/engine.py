@@ -463,7 +463,11 @@ class IncidentEngine:
             pending = d.get("pending_reply") or {}
             if pending.get("kind") != kind or pending.get("message_id") is not None:
                 raise Refused("incident.question_closed")
-            return {"pending_reply": {**pending, "message_id": message_id}}
+            changes: dict = {"pending_reply": {**pending, "message_id": message_id}}
+            if kind != "override":  # (that one is on the timeline as the press that asked it)
+                changes["timeline"] = d["timeline"] + [event(self.clock(), BOT_ACTOR, "question.asked",
+                                                             {"kind": kind, "to": pending.get("by")})]
+            return changes
 
         try:
             return self._mutate(doc_id, change)

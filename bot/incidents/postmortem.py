@@ -280,6 +280,10 @@ class _Renderer:
             key = "report.event.checklist.unticked" if event == "checklist.unticked" else "report.event.checklist"
             return tr(key, list=self.translated("report.pm.checklist", list_name),
                       item=short(self.checklist_item(list_name, detail.get("item"))))
+        if event == "question.asked":
+            question = self.translated("report.question", detail.get("kind"))
+            return tr("report.event.question.asked", question=question,
+                      to=short(self.actor(detail.get("to"))))
         if event in ("escalation", "escalate.pressed"):
             return tr(f"report.event.{event}", stage=self.translated("report.stage", detail.get("stage")))
         if event == "resolved" and detail.get("override"):
