@@ -46,6 +46,7 @@ from bot.incidents.record import (
     verify_done,
 )
 from bot.runbooks import SEVERITIES, RunbookShelf
+from bot.runbooks.model import Phase
 from bot.secrets import Redactor
 from bot.store import Conflict, NotFound, Store
 
@@ -322,7 +323,7 @@ class IncidentEngine:
                  timeline: list[dict]) -> dict:
         """Move past a finished step; doing a respond step means the team is mitigating."""
         changes: dict = {"current": index + 1}
-        if step["phase"] == "respond" and d["status"] in (OPEN, ACKNOWLEDGED):
+        if step["phase"] == Phase.RESPOND and d["status"] in (OPEN, ACKNOWLEDGED):
             changes.update(status=MITIGATING, mitigating_at=iso(now))
             if d["acknowledged_at"] is None:  # working on it is acknowledging it
                 changes.update(acknowledged_at=iso(now), lead=actor)
@@ -424,7 +425,7 @@ class IncidentEngine:
             outcome = result.outcome
             if outcome in (Outcome.ERROR, Outcome.UNAVAILABLE):
                 status = PENDING
-            elif step["phase"] == "verify" and outcome is not Outcome.OK:
+            elif step["phase"] == Phase.VERIFY and outcome is not Outcome.OK:
                 # verified means 🟢: a 🟡 (stale stats, a warning) is not fixed yet
                 status = FAILED
             else:

@@ -1,4 +1,5 @@
-"""The incident domain's vocabulary: statuses, step states, phases and the verbs people use.
+"""The incident domain's vocabulary: statuses, step states and the verbs people use (a step's
+phase and an incident's severity are the runbooks' `Phase` and `Severity`).
 
 They are `StrEnum`s, so a member is stored as its plain value and a stored value compares equal
 to its member (`Status.OPEN == "open"`). Transports have their own spellings of verbs (a

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bot.incidents.model import Status, StepStatus, Verb
+from bot.runbooks.model import Phase
 from bot.incidents.record import checklist, current_step, done_by_hand_allowed, planned, ticked
 
 
@@ -39,7 +40,7 @@ def ticks_open(incident: dict) -> bool:
     if incident["status"] == Status.RESOLVED:
         return True
     found = current_step(incident)
-    return found is None or found[1]["phase"] in ("verify", "prevent")
+    return found is None or found[1]["phase"] in (Phase.VERIFY, Phase.PREVENT)
 
 
 def offers(incident: dict) -> list[Offer]:

@@ -41,6 +41,7 @@ from bot.incidents.escalation_plan import escalation_plan
 from bot.incidents.model import Status, StepStatus
 from bot.clock import parse_time
 from bot.runbooks import ChecklistItem, Runbook
+from bot.runbooks.model import Phase
 from bot.store import shape_problem
 
 OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = Status  # in that order
@@ -216,14 +217,14 @@ def done_by_hand_allowed(step: dict, state: dict) -> bool:
     (run it again, or skip it and resolve with an admin's reason)."""
     if not step["action"] or planned(step):
         return True
-    return step["phase"] != "verify" and state["outcome"] in (Outcome.UNAVAILABLE.value,
+    return step["phase"] != Phase.VERIFY and state["outcome"] in (Outcome.UNAVAILABLE.value,
                                                              Outcome.ERROR.value)
 
 
 def verify_done(incident: dict) -> bool:
     """Every verify step passed (skipped ones do not count: that needs an admin's override)."""
     pairs = [(s, st) for s, st in zip(incident["steps"], incident["step_state"])
-             if s["phase"] == "verify"]
+             if s["phase"] == Phase.VERIFY]
     return bool(pairs) and all(st["status"] == DONE for _, st in pairs)
 
 

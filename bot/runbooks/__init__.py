@@ -14,6 +14,8 @@ library in use; their public names are re-exported here.
 from bot.runbooks.model import (
     PHASES,
     SEVERITIES,
+    Phase,
+    Severity,
     ChecklistItem,
     Library,
     Runbook,
@@ -24,6 +26,6 @@ from bot.runbooks.model import (
 from bot.runbooks.shelf import RunbookShelf, load_library
 
 __all__ = [
-    "PHASES", "SEVERITIES", "ChecklistItem", "Library", "Runbook", "RunbookError", "RunbookShelf",
-    "Step", "Text", "load_library",
+    "PHASES", "SEVERITIES", "Phase", "Severity", "ChecklistItem", "Library", "Runbook",
+    "RunbookError", "RunbookShelf", "Step", "Text", "load_library",
 ]

@@ -29,6 +29,7 @@ from bot.runbooks.model import (
     MAX_SCENARIO_NUMBER,
     MAX_TEXT_CHARS,
     PHASES,
+    Phase,
     PLACEMENTS,
     SEVERITIES,
     TICK_RULES,
@@ -483,7 +484,7 @@ class _ScenarioDraft:
         needs_topic = _bool(doc.get("needs_topic"), file, "needs_topic", problems)
 
         steps = _read_steps(doc.get("steps"), file, problems, actions, common=False)
-        if isinstance(doc.get("steps"), list) and not any(s.phase == "verify" for s in steps):
+        if isinstance(doc.get("steps"), list) and not any(s.phase == Phase.VERIFY for s in steps):
             problems.add(file, "steps", 'no verify step: add a step with phase = "verify" that shows '
                          "the recovery worked (the common verify steps do not count)")
         return cls(path=path, number=number, severity=severity, title=title,

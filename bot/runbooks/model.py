@@ -10,11 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-PHASES = ("diagnose", "respond", "verify", "prevent")
-SEVERITIES = ("P0", "P1", "P2", "P3")
+
+class Phase(StrEnum):
+    """The playbook's order of work on a scenario (a stored step's phase equals its member)."""
+
+    DIAGNOSE = "diagnose"
+    RESPOND = "respond"
+    VERIFY = "verify"
+    PREVENT = "prevent"
+
+
+class Severity(StrEnum):
+    P0 = "P0"  # service down
+    P1 = "P1"  # a major feature fails
+    P2 = "P2"  # a partial failure
+    P3 = "P3"  # a minor issue
+
+
+PHASES = tuple(phase.value for phase in Phase)
+SEVERITIES = tuple(severity.value for severity in Severity)
 PLACEMENTS = ("before", "after")
 TICK_RULES = ("verified", "resolved", "postmortem", "manual")  # plus "action:<name>", "phase:<phase>"
 
@@ -76,7 +94,7 @@ class Runbook:
 
     def prevention(self) -> tuple[Step, ...]:
         """The prevent-phase steps, in walk order (the scenario's, then the common ones)."""
-        return tuple(step for step in self.steps if step.phase == "prevent")
+        return tuple(step for step in self.steps if step.phase == Phase.PREVENT)
 
 
 @dataclass(frozen=True)
