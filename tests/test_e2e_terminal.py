@@ -45,6 +45,10 @@ async def test_a_walk_from_the_terminal_shows_in_the_group_when_the_bot_starts(
     # the same rules as the buttons: not the current step, not an operator, nobody named
     stale = await asyncio.to_thread(incident, "skip", ref, "1")
     assert stale.returncode == 1 and "no longer current" in stale.stdout
+    no_such = await asyncio.to_thread(incident, "skip", ref, "99")
+    assert no_such.returncode == 64 and "has steps 1 to" in no_such.stdout
+    bad_topic = await asyncio.to_thread(incident, "open", "images", "../etc")
+    assert bad_topic.returncode == 64 and "is not a topic" in bad_topic.stdout
     viewer = await asyncio.to_thread(incident, "skip", ref, who=VIEWER)
     assert viewer.returncode == 77 and "not in OPERATOR_USER_IDS" in viewer.stdout
     nobody = await asyncio.to_thread(incident, "skip", ref, who=None)

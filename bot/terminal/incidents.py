@@ -179,7 +179,8 @@ class _Session:
 
     async def _open(self, scenario: str, topic: str | None) -> int:
         if topic is not None and not valid_topic(topic):
-            print(self.say("incident.bad_topic"))
+            print(f"sunflow-ops incident: {topic!r} is not a topic (a folder name under "
+                  "content/images: letters, digits, - and _, at most 64)")
             return EX_USAGE
         await asyncio.to_thread(self.services.store.audit, "terminal.open", actor=self.who.actor,
                                 detail={"scenario": scenario})
@@ -196,6 +197,9 @@ class _Session:
 
     async def _step(self, incident: dict, verb: Verb, args: argparse.Namespace) -> int:
         found = current_step(incident)
+        if args.step is not None and not 1 <= args.step <= len(incident["steps"]):
+            print(f"sunflow-ops incident: {incident['ref']} has steps 1 to {len(incident['steps'])}")
+            return EX_USAGE
         index = args.step - 1 if args.step is not None else (found[0] if found else 0)
         if verb == Verb.RUN and found is not None and found[0] == index and found[1]["confirm"] \
                 and not args.yes:
