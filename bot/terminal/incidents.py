@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import StepStatus, Verb
+from bot.incidents.ports import NotDelivered
 from bot.incidents.record import RECORD_CHECKS, current_step, valid_topic
 from bot.incidents.view import Viewer
 from bot.runbooks import RunbookError
@@ -123,6 +124,9 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
         except StoreError as exc:
             print(f"sunflow-ops: {exc} (nothing changed)")
             return EX_IOERR
+        except NotDelivered as exc:  # a flow that needed the group; what it recorded stands
+            print(f"sunflow-ops incident: {exc}")
+            return EX_REFUSED
     finally:
         await services.aclose()
         store.close()
