@@ -8,20 +8,24 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
+from bot.actions.traces import TRACES_KEPT
 from bot.clock import Clock
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.record import iso
 
-KEPT = {"traces": timedelta(days=30), "audit": timedelta(days=30)}
+KEPT = {"traces": TRACES_KEPT, "audit": timedelta(days=30)}
 
 
 def archive_old(engine: IncidentEngine, clock: Clock) -> dict[str, int]:
-    """Archive what nobody works on any more; how many of each."""
+    """Archive what nobody works on any more, then rewrite the snapshot once, so the next start
+    does not read them; how many of each."""
     store = engine.store
     moved = {"incidents": engine.archive_settled()}
     for table, kept in KEPT.items():
         cutoff = iso(clock() - kept)
         moved[table] = len(store.archive(table, partial(_older, cutoff), month_of=_month))
+    if any(moved.values()) and store.data_dir is not None:
+        store.compact()
     return moved
 
 

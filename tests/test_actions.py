@@ -734,3 +734,16 @@ async def test_a_step_whose_service_is_not_configured_fails_saying_so(
     ctx = replace(context(services), **{missing: None})
     result = await run_action(name, ctx, {}, timeout_s=TIMEOUT_S)
     assert result.outcome is Outcome.FAIL and says in result.summary
+
+
+def test_a_trace_older_than_the_store_keeps_is_not_imported_again(services: Services) -> None:
+    """The daily archive moved it out; the traces step must not bring it back each time."""
+    from bot.actions.traces import TRACES_KEPT, import_trace
+    from bot.ports import TraceFile
+
+    ctx = context(services)
+    now = services.clock()
+    for name, at in (("SF-old", now - TRACES_KEPT - timedelta(days=1)), ("SF-new", now - timedelta(days=1))):
+        assert import_trace(ctx, TraceFile(f"{name}.json", {
+            "trace_id": name, "started_at": at.isoformat(), "stage": "publish", "status": "ok"})) is None
+    assert [t.trace_id for t in services.store.traces()] == ["SF-new"]

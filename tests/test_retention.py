@@ -19,7 +19,8 @@ from bot.incidents.stats import incident_stats
 from bot.retention import archive_old
 from bot.runbooks import RunbookShelf
 from bot.store import Store
-from bot.store.archive import append_records, archive_path
+from bot.store.archive import archive_path, encode_records
+from bot.store.store import _append_durably
 
 ADMIN = "tg:1001 @mina_admin"
 
@@ -81,8 +82,9 @@ def test_a_settled_incident_leaves_memory_after_a_week_and_stays_findable(store:
     assert settled["ref"] in {d["ref"] for d in recent}
     stats = {s.severity: s for s in incident_stats(recent, now=clock(), days=30)}
     assert stats[settled["severity"]].resolved == 1
-    with pytest.raises(Refused):  # nothing changes an archived incident
+    with pytest.raises(Refused) as refused:  # nothing changes an archived incident
         engine.press(settled["id"], 0, Verb.RESOLVE, actor=ADMIN, admin=True)
+    assert refused.value.key == "button.no_longer_valid"  # gone from the store, not "resolved"
     month = settled["resolved_at"][:7]
     assert [r["ref"] for r in store.archived("postmortems", month)] == [settled["ref"]]
 
@@ -96,7 +98,7 @@ def test_the_archive_survives_a_restart_and_a_crash_halfway(tmp_path: Path) -> N
         clock.now += timedelta(days=8)
         # a crash after the archive line was written, before the record left the table
         record = {**store.get(TABLE, settled["id"])}
-        append_records(archive_path(data, TABLE, settled["resolved_at"][:7]), [record])
+        _append_durably(archive_path(data, TABLE, settled["resolved_at"][:7]), encode_records([record]))
     with Store.open(data) as store:
         engine = _engine(store, clock)
         assert store.count(TABLE) == 1  # still in the table: the move is done again
@@ -114,12 +116,17 @@ def test_the_archive_survives_a_restart_and_a_crash_halfway(tmp_path: Path) -> N
 
 def test_a_torn_archive_line_is_skipped_not_fatal(tmp_path: Path, caplog) -> None:
     path = archive_path(tmp_path, TABLE, "2026-11")
-    append_records(path, [{"id": 1, "ref": "INC-20261101-001"}])
+    _append_durably(path, encode_records([{"id": 1, "ref": "INC-20261101-001"}]))
     with path.open("ab") as f:
         f.write(b'{"id": 2, "ref": "INC-2026')  # a crash mid-append
     with Store.open(tmp_path) as store:
         assert [r["ref"] for r in store.archived(TABLE, "2026-11")] == ["INC-20261101-001"]
     assert "a write cut short" in caplog.text
+    # the move is done again: its lines start after the cut one, not glued to it
+    _append_durably(path, encode_records([{"id": 2, "ref": "INC-20261101-002"},
+                                          {"id": 3, "ref": "INC-20261101-003"}]))
+    with Store.open(tmp_path) as store:
+        assert sorted(r["id"] for r in store.archived(TABLE, "2026-11")) == [1, 2, 3]
 
 
 def test_traces_and_audit_older_than_30_days_are_archived(store: Store) -> None:
@@ -162,3 +169,21 @@ async def test_a_bot_start_archives_and_an_archived_incident_reads_as_it_ended(s
         assert p2[1:3] == ["1", "0"], stats[0].text  # one incident, none open
     # it was shown, not reposted: no live message with buttons went to the group
     assert not [m for m in sandbox.telegram.bot_messages(OPS_CHAT.id) if m.buttons()]
+
+
+def test_a_record_changed_while_its_batch_is_written_stays_as_changed(store: Store) -> None:
+    """The copy went to the archive, the newer version stays in memory: nothing is lost."""
+    old = utc_now() - timedelta(days=45)
+    store.add_trace("SF-20261001-0001", at=old, stage="publish", status="failed")
+    store.add_trace("SF-20261001-0002", at=old, stage="publish", status="failed")
+
+    def month_changing_one(doc: dict) -> str:  # runs between the copy and the removal
+        if doc["trace_id"] == "SF-20261001-0001":
+            store.add_trace("SF-20261001-0001", at=old, stage="publish", status="ok")
+        return doc["at"][:7]
+
+    moved = store.archive("traces", lambda d: True, month_of=month_changing_one)
+    assert len(moved) == 1
+    assert [(t.trace_id, t.status) for t in store.traces()] == [("SF-20261001-0001", "ok")]
+    store.add_trace("SF-20261001-0001", at=old, stage="publish", status="ok again")  # still keyed
+    assert len(store.traces()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from bot.clock import parse_pipeline_time
@@ -20,6 +21,7 @@ from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, Step
 from bot.ports import TraceFile
 
 ERROR_STATUSES = frozenset({"error", "failed", "failure"})
+TRACES_KEPT = timedelta(days=30)  # how long a trace stays in memory (`bot.retention` archives older)
 
 
 _time = parse_pipeline_time  # a naive time is the pipeline machine's local time
@@ -38,6 +40,8 @@ def import_trace(ctx: ActionContext, trace: TraceFile) -> str | None:
     at = _time(body.get("started_at")) or _time(body.get("ended_at"))
     if at is None:
         return "no started_at or ended_at time"
+    if at < ctx.clock() - TRACES_KEPT:  # archived or about to be: not brought back into memory
+        return None
     error = value if isinstance(value := body.get("error"), dict) else {}
     message = _text(error.get("message"))
     attempts = body.get("attempts")

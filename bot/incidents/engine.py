@@ -173,11 +173,11 @@ class IncidentEngine:
                     "acknowledged_at": d["acknowledged_at"], "resolved_at": d["resolved_at"],
                     "month": _month(d)}
 
-        moved = set(self.store.archive(TABLE, settled, month_of=_month, index_table=INDEX,
-                                       index_of=index_row))
-        if moved:  # their write-ups go with them
-            self.store.archive("postmortems", lambda d: d["incident_id"] in moved,
-                               month_of=lambda d: str(d["written_at"])[:7])
+        moved = self.store.archive(TABLE, settled, month_of=_month, index_table=INDEX,
+                                   index_of=index_row)
+        # their write-ups go with them, also those of a move a crash cut short
+        self.store.archive("postmortems", lambda d: self.store.version(TABLE, d["incident_id"]) is None,
+                           month_of=lambda d: str(d["written_at"])[:7])
         return len(moved)
 
     def unwritten(self, days: int) -> list[dict]:

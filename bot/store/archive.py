@@ -3,14 +3,14 @@
 
 A record is written here before it leaves its table (``Store.archive``), so a crash in between
 leaves it in both places and the next archival writes it again: readers keep the last line per
-id. A torn last line (a crash mid-append) is skipped with a warning, as the journal's is.
+id. A torn last line (a crash mid-append) is skipped with a warning, as the journal's is, and
+the next append starts on a line of its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -25,26 +25,10 @@ def archive_path(data_dir: Path, table: str, month: str) -> Path:
     return data_dir / ARCHIVE_DIR / table / f"{month}.jsonl"
 
 
-def append_records(path: Path, records: list[dict]) -> None:
-    """Append the records as JSON lines, durable when this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    body = b"".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+def encode_records(records: list[dict]) -> bytes:
+    """The records as JSON lines, to append (`bot.store.store._append_durably`)."""
+    return b"".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
                     for r in records)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if new:  # the file's name is durable too
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 def read_records(path: Path) -> list[dict]:

@@ -99,7 +99,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from bot.clock import parse_time
-from bot.store.archive import append_records, archive_path, read_records
+from bot.store.archive import archive_path, encode_records, read_records
 from bot.store.flat_table import FlatTinyDB
 
 from bot.ports import ExpiryRegistration
@@ -673,6 +673,24 @@ def _replace_durably(path: Path, body: bytes, directory: Path) -> None:
     _fsync_dir(directory)
 
 
+def _append_durably(path: Path, body: bytes) -> None:
+    """Append `body` to `path` (made if need be), durable when this returns; after a torn last
+    line (a crash mid-append) it starts on a new line, so the cut line stays the only bad one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            body = b"\n" + body
+        _write_all(fd, body)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:  # the file's name is durable too
+        _fsync_dir(path.parent)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -746,13 +764,16 @@ class _Undo:
         self._before.append(None)
 
     def undo(self) -> None:
+        restored: set[str] = set()
         for (table, doc_id), old in reversed(list(zip(self.keys, self._before))):
             docs = self._data.setdefault(table, {})
             if old is None:
                 docs.pop(str(doc_id), None)
             else:
                 docs[str(doc_id)] = old
-                self._data[table] = dict(sorted(docs.items(), key=lambda kv: int(kv[0])))
+                restored.add(table)
+        for table in restored:  # back in id order, once per table (a batch restores hundreds)
+            self._data[table] = dict(sorted(self._data[table].items(), key=lambda kv: int(kv[0])))
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -957,22 +978,22 @@ class Store:
                 index_table: str | None = None,
                 index_of: Callable[[int, dict], dict] | None = None) -> list[int]:
         """Move the documents `where` accepts out of memory, into ``archive/<table>/<month>.jsonl``
-        (each with its "id"); the ids moved. A few hundred at a time, each batch appended durably
-        first, then removed from the table (with a row each in `index_table`, made by
-        `index_of`) in one write, so other callers wait for one batch at most; the snapshot is
-        rewritten at the end, so the next start does not read them. A document changed while
-        its batch was written stays (archived again later, its newer copy supersedes)."""
+        (each with its "id"); the ids moved. A few hundred at a time: each batch is copied, appended
+        durably, then removed from the table (with a row each in `index_table`, made by
+        `index_of`) in one write, so other callers wait for one batch at most. A document changed
+        or removed while its batch was written stays as it is now (archived again later, its
+        newer copy supersedes). The snapshot still holds them until `compact()`."""
         self._check_table(table)
         with self._reading():
-            chosen = [(int(k), _clone(d)) for k, d in self._docs(table).items()
-                      if where({**d, "id": int(k)})]
+            ids = [int(k) for k, d in self._docs(table).items() if where({**d, "id": int(k)})]
         moved: list[int] = []
-        for start in range(0, len(chosen), ARCHIVE_BATCH):
-            moved += self._archive_batch(table, chosen[start:start + ARCHIVE_BATCH], month_of,
-                                         index_table, index_of)
+        for start in range(0, len(ids), ARCHIVE_BATCH):
+            with self._reading():
+                docs = self._docs(table)
+                batch = [(i, _clone(docs[str(i)])) for i in ids[start:start + ARCHIVE_BATCH]
+                         if str(i) in docs]
+            moved += self._archive_batch(table, batch, month_of, index_table, index_of)
         if moved:
-            if self.data_dir is not None:
-                self.compact()
             log.info("store: %d %s record(s) archived", len(moved), table)
         return moved
 
@@ -988,21 +1009,24 @@ class Store:
                     self._memory_archive.setdefault((table, month), []).extend(_clone(records))
                 continue
             try:
-                append_records(archive_path(self.data_dir, table, month), records)
+                _append_durably(archive_path(self.data_dir, table, month), encode_records(records))
             except OSError as e:
                 raise StoreError(f"could not archive {table} of {month}: {e.strerror or e}") from e
         moved = []
+        key_field = self._KEYED.get(table)
         with self._writing() as undo:
             docs = self._docs(table)
             for doc_id, doc in batch:
-                if docs.get(str(doc_id), {}).get("_v") != doc.get("_v"):
+                if docs.get(str(doc_id)) != doc:  # changed or gone since it was copied
                     continue
                 undo.removing(table, doc_id, doc)
                 self._db.table(table).remove(doc_ids=[doc_id])
+                key = doc.get(key_field) if key_field is not None else None
+                if key is not None and self._keys[table].get(key) == doc_id:
+                    del self._keys[table][key]
                 if index_table is not None and index_of is not None:
                     self._insert(undo, index_table, _plain(index_of(doc_id, doc), "index row"))
                 moved.append(doc_id)
-            self._reindex()
         return moved
 
     def archived(self, table: str, month: str) -> list[dict]:
