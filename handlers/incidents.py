@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -12,7 +11,8 @@ from telegram.ext import ContextTypes
 
 from bot.actors import display_name
 from bot.incidents.engine import Refused
-from bot.incidents.record import valid_topic
+from bot.incidents.ports import NotDelivered
+from bot.incidents.record import valid_ref, valid_topic
 from bot.runbooks import SEVERITIES
 from handlers import callbacks as cb
 from handlers.access import Role, actor_of, require
@@ -21,7 +21,6 @@ from handlers.incident_render import incident_text, incidents_list_text, scenari
 from handlers.messages import answer, edit_html, html, match_of, message_of, query_of, quoted
 
 log = logging.getLogger(__name__)
-REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)
 
 
 async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -35,7 +34,7 @@ async def incident_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await message.reply_text(html(ctx.tr, "incident.pick"), parse_mode=ParseMode.HTML,
                                  reply_markup=scenario_keyboard(ctx, ctx.engine.shelf.library))
         return
-    if REF_RE.match(args[0]):
+    if valid_ref(args[0]):
         await _about_one(update, context, args[0], args[1:])
         return
     if not await require(update, context, Role.OPERATOR, "/incident"):
@@ -81,7 +80,10 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
                     + html(ctx.tr, "incident.archived", ref=incident["ref"]))
         return
     if not rest:
-        await ctx.flows.repost(incident)
+        try:
+            await ctx.flows.repost(incident)
+        except NotDelivered:  # Telegram refused the post: the record is as it was
+            await _tell(update, html(ctx.tr, "incident.not_posted", ref=incident["ref"]))
         return
     if len(rest) != 2 or rest[0].lower() != "severity":
         await _tell(update, html(ctx.tr, "incident.usage", given=quoted(" ".join([ref, *rest]))))

@@ -243,3 +243,15 @@ def test_record_problem_names_what_a_stored_incident_lacks(engine: IncidentEngin
     }
     for name, (doc, says) in broken.items():
         assert says in (record_problem(doc) or ""), name
+
+
+def test_a_topic_that_is_not_a_folder_name_is_refused_by_the_engine(engine: IncidentEngine) -> None:
+    """Whatever opens it (a button, the shell, a webhook): the topic becomes a path the actions read."""
+    for topic in ("../etc", "a b", ""):
+        with pytest.raises(Refused) as refused:
+            engine.open("images", topic=topic, actor=ADMIN)
+        assert refused.value.key == "incident.bad_topic"
+    engine.open("images", topic=None, actor=ADMIN)
+    with pytest.raises(Refused):  # linking to the open one checks it too
+        engine.open("images", topic="../etc", actor=ADMIN)
+    assert engine.unresolved()[0]["topic"] is None

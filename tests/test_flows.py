@@ -193,3 +193,19 @@ def test_the_flows_and_their_wiring_import_no_telegram() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_topic_is_asked_for_when_the_clock_posts_the_alert_late(world: World) -> None:
+    """Opened while the group could not be reached (or from the terminal): the clock's alert
+    posts it later, and a runbook that needs the topic asks for it then, once."""
+    world.notifier.down = True
+    opened = await world.flows.open("images", topic=None, actor=LEAD)
+    assert not opened.posted and not world.notifier.of_kind("question")
+    world.notifier.down = False
+    await world.tick(timedelta(seconds=61))
+    questions = world.notifier.of_kind("question")
+    assert [(q.notice.key, q.detail["to"]) for q in questions] == [("incident.ask_topic", LEAD)]
+    assert world.engine.get(opened.incident["id"])["pending_reply"]["kind"] == "topic"
+    # a topic that is already set is not asked for
+    other = await world.flows.open("cloudinary", topic="autumn-cafe", actor=LEAD)
+    assert other.posted and len(world.notifier.of_kind("question")) == 1

@@ -43,6 +43,7 @@ from bot.incidents.record import (
     event,
     iso,
     new_record,
+    valid_topic,
     verify_done,
 )
 from bot.runbooks import SEVERITIES, RunbookShelf
@@ -200,6 +201,8 @@ class IncidentEngine:
 
     def open(self, scenario: str, *, topic: str | None, actor: str) -> Opened:
         """A new incident at its first step, or the open one for the same scenario, linked."""
+        if topic is not None and not valid_topic(topic):  # a folder name the actions will read
+            raise Refused("incident.bad_topic")
         library = self.shelf.library
         runbook = library.find(scenario)
         if runbook is None:

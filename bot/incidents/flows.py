@@ -93,12 +93,22 @@ class IncidentFlows:
         if opened.created:  # the live message that just went out is the playbook's 0-minute alert
             fired = await asyncio.to_thread(self.engine.mark_fired, incident["id"], "alert")
             incident = fired or incident
-            self.notifier.show(incident["id"])
+            self.notifier.show(incident["id"], known=incident)
+            await self._ask_topic(incident, actor)
         self.arm(incident)
-        runbook = self.engine.shelf.library.find(incident["scenario"])
-        if opened.created and runbook is not None and runbook.needs_topic and not incident["topic"]:
-            await self._ask(incident, "topic", actor, Notice("incident.ask_topic", {"ref": incident["ref"]}))
         return Opened(incident, created=opened.created)
+
+    async def _ask_topic(self, incident: dict, actor: str) -> None:
+        """A runbook whose steps need the topic asks for it once the incident is in the group
+        (at open, or when the clock's alert posts it later); best effort, like the write-up."""
+        runbook = self.engine.shelf.library.find(incident["scenario"])
+        if (runbook is None or not runbook.needs_topic or incident["topic"]
+                or incident.get("pending_reply")):
+            return
+        try:
+            await self._ask(incident, "topic", actor, Notice("incident.ask_topic", {"ref": incident["ref"]}))
+        except NotDelivered as exc:
+            log.warning("the topic of %s was not asked for (%s)", incident["ref"], exc)
 
     async def repost(self, incident: dict) -> None:
         """The live message again at the bottom, a write-up that stopped resumed, anything owed
@@ -111,7 +121,7 @@ class IncidentFlows:
         """An admin's call; the unfired stages follow. Raises Refused."""
         incident = await asyncio.to_thread(self.engine.set_severity, doc_id, severity, actor=actor)
         self.arm(incident)  # replaces the jobs of every unfired stage
-        self.notifier.show(doc_id)
+        self.notifier.show(doc_id, known=incident)
         return incident
 
     # -- pressing
@@ -153,7 +163,7 @@ class IncidentFlows:
         task = asyncio.ensure_future(self._run_step(incident["steps"][index], incident, actor))
         done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
         if not done:
-            self.notifier.show(incident["id"])
+            self.notifier.show(incident["id"], known=incident)
         result = await task
         updated = await asyncio.to_thread(self.engine.record_result, incident["id"], index, result)
         if result.document is not None:  # kept and owed on the record: sent until delivered
@@ -207,7 +217,7 @@ class IncidentFlows:
         elif kind in WRITEUP_ORDER:
             await self._next_writeup_step(incident, actor)
         else:
-            self.notifier.show(incident["id"])
+            self.notifier.show(incident["id"], known=incident)
         return Answered(kind, incident)
 
     # -- resolving and the write-up
@@ -219,7 +229,7 @@ class IncidentFlows:
             await self._next_writeup_step(incident, actor)
         except NotDelivered as exc:  # asked again at the next start, or on a repost
             log.warning("the write-up of %s was not asked for (%s)", incident["ref"], exc)
-        self.notifier.show(incident["id"])
+        self.notifier.show(incident["id"], known=incident)
 
     async def _next_writeup_step(self, incident: dict, actor: str) -> None:
         """The next unanswered question of the write-up, or the post-mortem when all are in."""
@@ -251,7 +261,7 @@ class IncidentFlows:
             filename=postmortem_filename(incident),
             caption=self.tr("postmortem.caption", ref=incident["ref"]))
         self.notifier.deliver(incident["id"])  # kept and owed on the record: sent until delivered
-        self.notifier.show(incident["id"])
+        self.notifier.show(incident["id"], known=saved)
         return saved
 
     # -- the escalation clock
@@ -314,7 +324,9 @@ class IncidentFlows:
         fired = await asyncio.to_thread(self.engine.mark_fired, doc_id, stage)
         if fired is not None:
             self._arm_reminder(fired)
-            self.notifier.show(doc_id)
+            self.notifier.show(doc_id, known=fired)
+            if stage == "alert":  # posted by the clock: the incident is in the group only now
+                await self._ask_topic(fired, fired["opened_by"] or BOT_ACTOR)
 
     async def _remind(self, doc_id: int) -> None:
         async with self._clock_lock(doc_id):

@@ -50,8 +50,15 @@ BOT_ACTOR = "bot"
 TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a folder name under content/images
 
 
+REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)  # an incident's ref, as people type it
+
+
 def valid_topic(text: str) -> bool:
     return bool(TOPIC_RE.match(text))
+
+
+def valid_ref(text: str) -> bool:
+    return bool(REF_RE.match(text))
 
 
 def title_of(incident: dict, lang: str) -> str:

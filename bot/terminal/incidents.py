@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -24,7 +23,7 @@ from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import StepStatus, Verb
 from bot.incidents.ports import NotDelivered
-from bot.incidents.record import RECORD_CHECKS, current_step, valid_topic
+from bot.incidents.record import RECORD_CHECKS, current_step, valid_ref, valid_topic
 from bot.incidents.view import Viewer
 from bot.runbooks import RunbookError
 from bot.services import Services, build_services
@@ -36,7 +35,6 @@ from bot.wiring import incident_engine, incident_flows
 EX_OK, EX_REFUSED, EX_USAGE, EX_IOERR, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 1, 64, 74, 75, 77, 78
 READING = frozenset({"list", "show"})
 STEP_VERBS = {"run": Verb.RUN, "done": Verb.DONE, "skip": Verb.SKIP}
-REF_RE = re.compile(r"^INC-\d{8}-\d{3,}$", re.IGNORECASE)
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:
@@ -95,7 +93,7 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
         print(f"sunflow-ops incident: {who}")
         return EX_NOPERM
     ref = getattr(args, "ref", None)
-    if ref is not None and not REF_RE.match(ref):
+    if ref is not None and not valid_ref(ref):
         print(f"sunflow-ops incident: {ref!r} is not an incident id (like INC-20261127-001)")
         return EX_USAGE
     try:
