@@ -177,7 +177,8 @@ class ChatTransport(Protocol):
 class PipelineFiles(Protocol):
     async def stats_freshness(self) -> StatsFreshness: ...
 
-    async def recent_errors(self, since: datetime) -> list[LogLine]: ...
+    async def recent_errors(self, since: datetime) -> tuple[int, LogLine | None]:
+        """How many error lines of the *_stderr.logs are newer than `since`, and the newest."""
 
     async def tail_logs(self, pattern: str, lines: int) -> list[LogTail]:
         """The last `lines` lines of each config/logs file matching the glob `pattern`."""
@@ -220,7 +221,8 @@ class PipelineLogs(Protocol):
     @property
     def logs_dir(self) -> Path: ...
 
-    async def recent_errors(self, since: datetime) -> list[LogLine]: ...
+    async def recent_errors(self, since: datetime) -> tuple[int, LogLine | None]:
+        """How many error lines of the *_stderr.logs are newer than `since`, and the newest."""
 
 
 class TokenExpiryStore(Protocol):

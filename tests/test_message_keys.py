@@ -56,7 +56,8 @@ def built_at_run_time() -> set[str]:
     keys |= {f"health.overall.{state.value}" for state in State}
     keys |= {f"act.state.{state.value}" for state in State}
     keys |= {f"error.{kind.value}" for kind in ErrorKind}
-    keys |= {f"probe.stats.{problem}" for problem in ("missing", "unreadable", "stale")}
+    keys |= {f"probe.stats.{problem}" for problem in ("missing", "unreadable", "no_last_updated",
+                                                            "bad_timestamp", "stale", "fresh")}
     keys |= {f"guide.step{n}" for n in range(1, GUIDE_STEPS + 1)}
     keys |= {f"command.{name}" for name in COMMANDS} | {f"help.{name}" for name in COMMANDS}
     return keys

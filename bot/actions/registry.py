@@ -14,7 +14,6 @@ available yet instead of pretending.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
@@ -28,7 +27,6 @@ from bot.ports import ChatTransport, ImageHost, PipelineFiles, TokenInspector
 from bot.store import Store
 from bot.i18n import Translator
 
-log = logging.getLogger(__name__)
 
 
 class Outcome(str, Enum):

@@ -24,9 +24,6 @@ ERROR_STATUSES = frozenset({"error", "failed", "failure"})
 TRACES_KEPT = timedelta(days=30)  # how long a trace stays in memory (`bot.retention` archives older)
 
 
-_time = parse_pipeline_time  # a naive time is the pipeline machine's local time
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -37,7 +34,8 @@ def import_trace(ctx: ActionContext, trace: TraceFile) -> str | None:
         return trace.problem or "unreadable"
     body = trace.body
     trace_id = _text(body.get("trace_id")) or trace.name.removesuffix(".json")
-    at = _time(body.get("started_at")) or _time(body.get("ended_at"))
+    # a naive time is the pipeline machine's local time
+    at = parse_pipeline_time(body.get("started_at")) or parse_pipeline_time(body.get("ended_at"))
     if at is None:
         return "no started_at or ended_at time"
     if at < ctx.clock() - TRACES_KEPT:  # archived or about to be: not brought back into memory

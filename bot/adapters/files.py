@@ -62,11 +62,6 @@ LOG_LINE_RE = re.compile(
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 
 
-def parse_timestamp(text: str) -> datetime | None:
-    """ISO-8601 (or the logging module's `YYYY-MM-DD HH:MM:SS`) as an aware UTC datetime."""
-    return parse_pipeline_time(text)
-
-
 def read_tail(path: Path, limit: int = TAIL_BYTES) -> list[str]:
     """The last lines of a file (at most `limit` bytes), decoded leniently."""
     with path.open("rb") as handle:
@@ -109,7 +104,7 @@ def line_time(line: str) -> datetime | None:
     if match is None:
         return None
     frac = match.group("frac")
-    return parse_timestamp(match.group("ts") + (f".{frac}" if frac else ""))
+    return parse_pipeline_time(match.group("ts") + (f".{frac}" if frac else ""))
 
 
 def check_log_pattern(pattern: str) -> str:
@@ -173,15 +168,15 @@ class PipelineHome:
         value = body.get("last_updated") if isinstance(body, dict) else None
         if not isinstance(value, str):
             return StatsFreshness(path, None, "no_last_updated")
-        stamp = parse_timestamp(value)
+        stamp = parse_pipeline_time(value)
         if stamp is None:
             return StatsFreshness(path, None, "bad_timestamp")
         return StatsFreshness(path, stamp)
 
-    async def recent_errors(self, since: datetime) -> list[LogLine]:
+    async def recent_errors(self, since: datetime) -> tuple[int, LogLine | None]:
         return await asyncio.to_thread(self._recent_errors, since)
 
-    def _recent_errors(self, since: datetime) -> list[LogLine]:
+    def _recent_errors(self, since: datetime) -> tuple[int, LogLine | None]:
         found: list[LogLine] = []
         for path in sorted(self.logs_dir.glob("*_stderr.log")):
             try:
@@ -193,11 +188,14 @@ class PipelineHome:
                 if not match or match.group("level") not in ERROR_LEVELS:
                     continue
                 frac = match.group("frac")
-                stamp = parse_timestamp(match.group("ts") + (f".{frac}" if frac else ""))
+                stamp = parse_pipeline_time(match.group("ts") + (f".{frac}" if frac else ""))
                 if stamp is not None and stamp >= since:
-                    found.append(LogLine(path.name, self._redact(line.strip()), stamp))
+                    found.append(LogLine(path.name, line.strip(), stamp))
+        if not found:
+            return 0, None
         found.sort(key=lambda item: item.at or since)
-        return found
+        latest = found[-1]  # redacted: the one line shown
+        return len(found), LogLine(latest.file, self._redact(latest.text), latest.at)
 
     # ---- logs ------------------------------------------------------------------------------
 
@@ -247,11 +245,12 @@ class PipelineHome:
                         at = line_time(line) or at  # a traceback line belongs to the line above
                         if text in line:  # searched as written, shown redacted
                             count += 1
-                            last.append(LogLine(path.name, self._redact(line), at))
+                            last.append(LogLine(path.name, line, at))
             except OSError as exc:
                 found.append(LogMatches(path.name, 0, (), _problem(exc)))
                 continue
-            found.append(LogMatches(path.name, count, tuple(last)))
+            shown = tuple(LogLine(m.file, self._redact(m.text), m.at) for m in last)  # the kept ones
+            found.append(LogMatches(path.name, count, shown))
         return found
 
     # ---- traces ----------------------------------------------------------------------------

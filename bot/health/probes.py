@@ -12,6 +12,7 @@ Not imported by `bot.health` itself: `TokenProbe` needs `bot.health.token`, whic
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from bot.health.token import check_token, describe_token
 from bot.adapters.files import LOG_LINE_RE, LOGS_DIR, STATS_FILE
@@ -51,7 +52,7 @@ class InstagramProbe:
         reason = self._tr("probe.instagram.quota", used=quota.used, total=quota.total, hours=hours)
         state = quota_state(quota)
         usage_pct = self._graph.last_usage_pct
-        if usage_pct is not None and usage_state(usage_pct) is State.DEGRADED:
+        if usage_state(usage_pct) is State.DEGRADED:
             state = worst(state, State.DEGRADED)
             reason += " · " + self._tr("probe.instagram.usage", pct=f"{usage_pct:.0f}")
         return ProbeResult(self.component, state, watch.ms, reason)
@@ -165,14 +166,13 @@ class LogsProbe:
         if not self._files.logs_dir.is_dir():
             return ProbeResult(self.component, State.DEGRADED, watch.ms,
                                self._tr("probe.logs.no_dir", path=str(LOGS_DIR)))
-        errors = await self._files.recent_errors(self._clock() - LOG_ERROR_WINDOW)
-        if not errors:
+        count, latest = await self._files.recent_errors(self._clock() - LOG_ERROR_WINDOW)
+        if latest is None:
             return ProbeResult(self.component, State.OK, watch.ms, self._tr("probe.logs.clean"))
-        latest = errors[-1]
         message = LOG_LINE_RE.sub("", latest.text).strip()  # the time is implied: last 24 h
         excerpt = message if len(message) <= 80 else message[:79] + "…"
         return ProbeResult(self.component, State.DEGRADED, watch.ms,
-                           self._tr("probe.logs.errors", count=len(errors), file=latest.file,
+                           self._tr("probe.logs.errors", count=count, file=latest.file,
                                     line=excerpt))
 
 
@@ -199,14 +199,28 @@ class StoreProbe:
         if self._store.write_problem is not None and not await asyncio.to_thread(self._store.heal):
             return ProbeResult(self.component, State.DOWN, watch.ms,
                                self._tr("probe.store.unwritable", problem=self._store.write_problem))
-        data_dir = self._store.data_dir
-        set_aside = sorted([*data_dir.glob("*.damaged-*"), *data_dir.glob("*.quarantined-*")],
-                           key=lambda p: p.stat().st_mtime) if data_dir else []
+        set_aside = await asyncio.to_thread(self._set_aside)
         if set_aside:
             return ProbeResult(self.component, State.DEGRADED, watch.ms,
                                self._tr("probe.store.recovered", moved_to=set_aside[-1].name))
         return ProbeResult(self.component, State.OK, watch.ms,
                            self._tr("probe.store.ok", incidents=self._store.count("incidents")))
+
+
+    def _set_aside(self) -> list[Path]:
+        """Damaged files and quarantined records in DATA_DIR, oldest first (one an operator
+        removes meanwhile sorts first, not as an error)."""
+        data_dir = self._store.data_dir
+        if data_dir is None:
+            return []
+
+        def age(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        return sorted([*data_dir.glob("*.damaged-*"), *data_dir.glob("*.quarantined-*")], key=age)
 
 
 class NotConfiguredProbe:
