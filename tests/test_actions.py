@@ -724,6 +724,8 @@ async def test_telegram_test_message_without_telegram_or_an_ops_chat(
 @pytest.mark.parametrize("name, missing, says", [
     ("cloudinary.usage", "images", "Cloudinary is not configured"),
     ("instagram.quota", "instagram", "Instagram is not configured"),
+    ("token.status", "instagram", "Instagram is not configured"),
+    ("telegram.test_message", "chat", "Telegram is not configured"),
 ])
 async def test_a_step_whose_service_is_not_configured_fails_saying_so(
         services: Services, name: str, missing: str, says: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.actions.catalog import all_actions
 from bot.actions.registry import Outcome
 from bot.errors import ErrorKind
 from bot.health import COMPONENTS, State
@@ -59,6 +60,7 @@ def built_at_run_time() -> set[str]:
     keys |= {f"probe.stats.{problem}" for problem in ("missing", "unreadable", "no_last_updated",
                                                             "bad_timestamp", "stale", "fresh")}
     keys |= {f"guide.step{n}" for n in range(1, GUIDE_STEPS + 1)}
+    keys |= {f"act.needs.{need}" for spec in all_actions().values() for need in spec.needs}
     keys |= {f"command.{name}" for name in COMMANDS} | {f"help.{name}" for name in COMMANDS}
     return keys
 

@@ -43,6 +43,9 @@ async def run_action(name: str, ctx: ActionContext, args: Mapping[str, Any], *,
         return StepResult(Outcome.ERROR, ctx.tr("action.unknown", name=name))
     if spec.run is None:
         return StepResult(Outcome.UNAVAILABLE, ctx.tr("action.planned", name=name))
+    for need in spec.needs:
+        if getattr(ctx, need) is None:
+            return StepResult(Outcome.FAIL, ctx.tr(f"act.needs.{need}"))
     if spec.needs_topic and not ctx.topic:
         return StepResult(Outcome.FAIL, ctx.tr("action.needs_topic", name=name))
     try:

@@ -58,9 +58,7 @@ async def stats_freshness(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
 async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 2: the Cloudinary plan and how much of its credits are used."""
     tr = ctx.tr
-    if ctx.images is None:  # the terminal runs steps with the settings it could read
-        return StepResult(Outcome.FAIL, tr("act.not_configured", component="Cloudinary",
-                                           variable="CLOUDINARY_URL"))
+    assert ctx.images is not None  # spec.needs: run_action checked it
     try:
         usage = await ctx.images.usage()
     except ServiceError as exc:
@@ -83,9 +81,7 @@ async def cloudinary_usage(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
 async def instagram_quota(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 4: the 24-hour content-publishing quota, or the rate limit that hides it."""
     tr = ctx.tr
-    if ctx.instagram is None:
-        return StepResult(Outcome.FAIL, tr("act.not_configured", component="Instagram",
-                                           variable="INSTAGRAM_ACCESS_TOKEN"))
+    assert ctx.instagram is not None  # spec.needs: run_action checked it
     try:
         quota = await ctx.instagram.publishing_quota()
     except ServiceError as exc:
@@ -103,8 +99,7 @@ async def instagram_quota(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
 async def telegram_test_message(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """Scenario 6: send a real message to the ops chat, the way the notifier would."""
     tr = ctx.tr
-    if ctx.chat is None:
-        return StepResult(Outcome.FAIL, tr("act.telegram.not_configured"))
+    assert ctx.chat is not None  # spec.needs: run_action checked it
     if ctx.ops_chat_id is None:
         return StepResult(Outcome.FAIL, tr("act.telegram.no_chat"))
     text = tr("act.telegram.text", ref=ctx.incident_ref or "SunFlow Ops")
@@ -122,7 +117,7 @@ async def telegram_test_message(ctx: ActionContext, args: Mapping[str, Any]) -> 
 ACTIONS = (
     ActionSpec("health.check", health_check, params={"components": Param(list, choices=COMPONENTS)}),
     ActionSpec("stats.freshness", stats_freshness),
-    ActionSpec("cloudinary.usage", cloudinary_usage),
-    ActionSpec("instagram.quota", instagram_quota),
-    ActionSpec("telegram.test_message", telegram_test_message),
+    ActionSpec("cloudinary.usage", cloudinary_usage, needs=("images",)),
+    ActionSpec("instagram.quota", instagram_quota, needs=("instagram",)),
+    ActionSpec("telegram.test_message", telegram_test_message, needs=("chat",)),
 )

@@ -124,6 +124,9 @@ class ActionSpec:
     run: ActionFn | None  # None: planned, not built yet
     params: Mapping[str, Param] = field(default_factory=dict)
     needs_topic: bool = False  # the step cannot run without the incident's topic
+    # the services (ActionContext fields) it cannot run without; the terminal runs steps with
+    # the settings it could read, so one may be missing (`catalog.run_action` says which)
+    needs: tuple[str, ...] = ()
 
     @property
     def planned(self) -> bool:

@@ -81,7 +81,7 @@ async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
 
 # what this module offers runbook steps (bot.actions.catalog puts them together)
 ACTIONS = (
-    ActionSpec("token.status", token_status),
+    ActionSpec("token.status", token_status, needs=("instagram",)),
     ActionSpec("token.guide", token_guide),
     ActionSpec("token.set_expiry", token_set_expiry, params={
     "days": Param(int, default=PLAYBOOK_EXPIRY_DAYS, low=MIN_EXPIRY_DAYS, high=MAX_EXPIRY_DAYS)}),

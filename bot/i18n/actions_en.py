@@ -37,8 +37,9 @@ MESSAGES: dict[str, str] = {
     "act.telegram.text": "🧪 SunFlow Ops test message for {ref}: if you can read this, notifications reach this chat.",
     "act.telegram.sent": "Test message delivered (message id {message_id})",
     "act.telegram.failed": "Test message not delivered: {reason}",
-    "act.not_configured": "{component} is not configured or its settings are wrong ({variable})",
-    "act.telegram.not_configured": "Telegram is not configured (TELEGRAM_BOT_TOKEN is not set)",
+    "act.needs.instagram": "Instagram is not configured or its settings are wrong (sunflow-ops health says why)",
+    "act.needs.images": "Cloudinary is not configured or its settings are wrong (sunflow-ops health says why)",
+    "act.needs.chat": "Telegram is not configured (TELEGRAM_BOT_TOKEN is not set)",
     "act.telegram.no_chat": "No ops chat to send to (OPS_CHAT_ID is not set)",
     # traces.list
     "act.traces.summary": "{shown:#recent trace|recent traces}, {errors} with errors ({imported:#trace file|trace files} imported)",

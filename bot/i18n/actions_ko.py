@@ -37,8 +37,9 @@ MESSAGES: dict[str, str] = {
     "act.telegram.text": "🧪 {ref} 관련 SunFlow Ops 테스트 메시지입니다. 이 메시지가 보이면 알림이 이 채팅방에 도착합니다.",
     "act.telegram.sent": "테스트 메시지 전송됨 (메시지 ID {message_id})",
     "act.telegram.failed": "테스트 메시지를 보내지 못했습니다: {reason}",
-    "act.not_configured": "{component}이(가) 설정되지 않았거나 설정이 잘못되었습니다 ({variable})",
-    "act.telegram.not_configured": "Telegram이 설정되지 않았습니다 (TELEGRAM_BOT_TOKEN 없음)",
+    "act.needs.instagram": "Instagram이 설정되지 않았거나 설정이 잘못되었습니다 (sunflow-ops health에서 이유 확인)",
+    "act.needs.images": "Cloudinary가 설정되지 않았거나 설정이 잘못되었습니다 (sunflow-ops health에서 이유 확인)",
+    "act.needs.chat": "Telegram이 설정되지 않았습니다 (TELEGRAM_BOT_TOKEN 없음)",
     "act.telegram.no_chat": "보낼 운영 채팅방이 없습니다 (OPS_CHAT_ID 없음)",
     # traces.list
     "act.traces.summary": "최근 트레이스 {shown}개, 오류 {errors}개 (트레이스 파일 {imported}개 가져옴)",
