@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import tzinfo
 
-from bot.health.token import SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY, TokenStatus, describe_days_left
+from bot.health.token import (
+    SOURCE_SET_EXPIRY,
+    TokenStatus,
+    describe_days_left,
+    describe_source,
+    guide_steps,
+)
 from bot.actors import display_name
 from bot.clock import local_date, local_time
 from bot.health import STATE_ICONS, describe_error
 from bot.i18n import Translate
 from bot.rich_text import Line, bold
-
-GUIDE_STEPS = 6
 
 
 def token_lines(status: TokenStatus, tr: Translate, tz: tzinfo,
@@ -33,15 +37,7 @@ def token_lines(status: TokenStatus, tr: Translate, tz: tzinfo,
     else:
         expiry = f"{local_date(status.expires_at, tz)} ({describe_days_left(status, tr)})"
 
-    if status.source == SOURCE_DEBUG_TOKEN:
-        source = tr("token.source.debug_token")
-    elif status.source == SOURCE_SET_EXPIRY and status.registration is not None:
-        source = tr("token.source.set_expiry", actor=display_name(status.registration.actor),
-                    at=local_time(status.registration.at, tz))
-    elif status.debug_problem is not None:
-        source = tr("token.source.debug_failed")
-    else:
-        source = tr("token.source.none")
+    source = describe_source(status, tr, tz)
 
     lines: list[Line] = [
         [f"{STATE_ICONS[status.state]} ", bold(tr("token.title"))],
@@ -60,4 +56,4 @@ def token_lines(status: TokenStatus, tr: Translate, tz: tzinfo,
 
 def guide_lines(tr: Translate) -> list[Line]:
     return [["📖 ", bold(tr("guide.title"))],
-            *([f"{n}. {tr(f'guide.step{n}')}"] for n in range(1, GUIDE_STEPS + 1))]
+            *([step] for step in guide_steps(tr))]

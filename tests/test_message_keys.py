@@ -23,7 +23,7 @@ from bot.incidents.engine import REPLY_KINDS
 from bot.incidents.flows import WRITEUP_ORDER
 from bot.incidents.model import Status, StepStatus, Verb
 from bot.runbooks import PHASES, SEVERITIES
-from bot.token_view import GUIDE_STEPS
+from bot.health.token import GUIDE_STEPS
 from handlers.basic import COMMANDS
 
 ROOT = Path(__file__).parents[1]

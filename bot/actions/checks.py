@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.actions.common import OUTCOME_OF_STATE, when
+from bot.actions.common import OUTCOME_OF_STATE
+from bot.clock import local_time
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.errors import ServiceError
 from bot.health import COMPONENTS, State, describe_error
@@ -43,12 +44,12 @@ async def stats_freshness(ctx: ActionContext, args: Mapping[str, Any]) -> StepRe
     elif fresh.last_updated is None:
         state, reason = State.DOWN, tr(f"probe.stats.{fresh.problem}", file=fresh.path.name)
     else:
-        state, reason = State.OK, tr("act.stats.updated", at=when(fresh.last_updated, ctx.tz))
+        state, reason = State.OK, tr("act.stats.updated", at=local_time(fresh.last_updated, ctx.tz))
     lines = [tr("act.stats.file", file=fresh.path.name)]
     data: dict[str, Any] = {"problem": fresh.problem, "last_updated": None, "age_h": None}
     if fresh.last_updated is not None:
         age_h = (ctx.clock() - fresh.last_updated).total_seconds() / 3600
-        lines.append(tr("act.stats.last_updated", at=when(fresh.last_updated, ctx.tz),
+        lines.append(tr("act.stats.last_updated", at=local_time(fresh.last_updated, ctx.tz),
                         age=f"{max(age_h, 0):.1f}"))
         data |= {"last_updated": fresh.last_updated.isoformat(), "age_h": round(age_h, 2)}
     return StepResult(OUTCOME_OF_STATE[state], f"{tr('component.stats')}: {reason}", tuple(lines),

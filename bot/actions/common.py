@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone, tzinfo
 
 from bot.actions.registry import ActionContext, Document, Outcome
 from bot.health import State
@@ -18,11 +17,6 @@ LINE_CHARS = 200
 
 OUTCOME_OF_STATE = {State.OK: Outcome.OK, State.DEGRADED: Outcome.WARN, State.DOWN: Outcome.FAIL}
 _UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
-
-
-def when(at: datetime, tz: tzinfo = timezone.utc) -> str:
-    """`2026-11-27 12:05 KST`: in the team's zone (BOT_TIMEZONE), with the zone's name."""
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def human_size(size: int) -> str:

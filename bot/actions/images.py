@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.actions.common import human_size, when
+from bot.actions.common import human_size
+from bot.clock import local_time
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.ports import UnsafePath
 
@@ -26,12 +27,12 @@ async def images_local(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     if not folder.images:
         return StepResult(Outcome.FAIL, tr("act.images.empty", path=folder.path), data=data)
     shown = folder.images[:SHOWN_FILES]
-    lines = [f"{image.name} · {human_size(image.size)} · {when(image.modified, ctx.tz)}" for image in shown]
+    lines = [f"{image.name} · {human_size(image.size)} · {local_time(image.modified, ctx.tz)}" for image in shown]
     if len(folder.images) > len(shown):
         lines.append(tr("act.images.more", count=len(folder.images) - len(shown)))
     data["files"] = [image.name for image in folder.images[:50]]
     summary = tr("act.images.summary", path=folder.path, count=len(folder.images),
-                 newest=when(folder.images[0].modified, ctx.tz))
+                 newest=local_time(folder.images[0].modified, ctx.tz))
     return StepResult(Outcome.OK, summary, tuple(lines), data=data)
 
 

@@ -5,37 +5,25 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
-from datetime import tzinfo
 from typing import Any
 
-from bot.actions.common import OUTCOME_OF_STATE, when
+from bot.actions.common import OUTCOME_OF_STATE
 from bot.actors import display_name
+from bot.clock import local_time
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.health.token import (
     MAX_EXPIRY_DAYS,
     MIN_EXPIRY_DAYS,
-    SOURCE_DEBUG_TOKEN,
     SOURCE_SET_EXPIRY,
     TokenStatus,
     describe_days_left,
+    describe_source,
     describe_token,
+    guide_steps,
     set_token_expiry,
 )
-from bot.i18n import Translator
 
-GUIDE_STEPS = 6  # guide.step1 .. guide.step6
 PLAYBOOK_EXPIRY_DAYS = 60  # `token_monitor.py set-expiry 60`
-
-
-def _source(status: TokenStatus, tr: Translator, tz: tzinfo) -> str:
-    if status.source == SOURCE_DEBUG_TOKEN:
-        return tr("token.source.debug_token")
-    if status.source == SOURCE_SET_EXPIRY and status.registration is not None:
-        return tr("token.source.set_expiry", actor=display_name(status.registration.actor),
-                  at=when(status.registration.at, tz))
-    if status.debug_problem is not None:
-        return tr("token.source.debug_failed")
-    return tr("token.source.none")
 
 
 async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
@@ -44,11 +32,11 @@ async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
     status: TokenStatus = await ctx.token_status()
     lines = []
     if status.expires_at is not None and not status.never_expires:
-        lines.append(tr("act.token.expires", date=when(status.expires_at, ctx.tz),
+        lines.append(tr("act.token.expires", date=local_time(status.expires_at, ctx.tz),
                         left=describe_days_left(status, tr)))
-    lines.append(tr("act.token.source", source=_source(status, tr, ctx.tz)))
+    lines.append(tr("act.token.source", source=describe_source(status, tr, ctx.tz)))
     if status.source != SOURCE_SET_EXPIRY and status.registration is not None:
-        lines.append(tr("act.token.registered", date=when(status.registration.expires_at, ctx.tz),
+        lines.append(tr("act.token.registered", date=local_time(status.registration.expires_at, ctx.tz),
                         actor=display_name(status.registration.actor)))
     days = status.days_left
     return StepResult(
@@ -65,8 +53,7 @@ async def token_status(ctx: ActionContext, args: Mapping[str, Any]) -> StepResul
 async def token_guide(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     """`token_monitor.py guide`: the renewal steps."""
     tr = ctx.tr
-    steps = tuple(f"{n}. {tr(f'guide.step{n}')}" for n in range(1, GUIDE_STEPS + 1))
-    return StepResult(Outcome.OK, tr("guide.title"), steps)
+    return StepResult(Outcome.OK, tr("guide.title"), guide_steps(tr))
 
 
 async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
@@ -75,7 +62,7 @@ async def token_set_expiry(ctx: ActionContext, args: Mapping[str, Any]) -> StepR
     # the store fsyncs its journal: keep that off the event loop
     expires_at = await asyncio.to_thread(set_token_expiry, ctx.store, days,
                                          actor=ctx.actor or "unknown", clock=ctx.clock)
-    return StepResult(Outcome.OK, ctx.tr("act.token.expiry_set", days=days, date=when(expires_at, ctx.tz)),
+    return StepResult(Outcome.OK, ctx.tr("act.token.expiry_set", days=days, date=local_time(expires_at, ctx.tz)),
                       data={"days": days, "expires_at": expires_at.isoformat()})
 
 

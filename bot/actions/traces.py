@@ -15,8 +15,8 @@ from bot.actions.common import (
     file_prefix,
     is_long,
     text_document,
-    when,
 )
+from bot.clock import local_time
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.ports import TraceFile
 
@@ -76,7 +76,7 @@ async def list_traces(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult
     errors = [r for r in records if r.status.lower() in ERROR_STATUSES]
     listed = []
     for r in records:
-        line = f"{r.trace_id} · {r.stage} · {r.status} · {r.topic or '-'} · {when(r.at, ctx.tz)}"
+        line = f"{r.trace_id} · {r.stage} · {r.status} · {r.topic or '-'} · {local_time(r.at, ctx.tz)}"
         message = r.detail.get("error")
         listed.append(ctx.redact(line + (f" — {clip(message, 120)}" if message else "")))
     summary = (tr("act.traces.summary", shown=len(records), errors=len(errors),

@@ -13,9 +13,10 @@ import asyncio
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
-from bot.clock import Clock, utc_now
+from bot.actors import display_name
+from bot.clock import Clock, local_time, utc_now
 from bot.errors import ServiceError, TokenExpired, TokenInvalid
 from bot.health.report import State, describe_error
 from bot.i18n import Translate, Translator
@@ -30,6 +31,7 @@ from bot.ports import (
 WARN_DAYS = 7
 ROUNDING_SLACK_DAYS = 1 / 96  # 15 minutes
 MIN_EXPIRY_DAYS, MAX_EXPIRY_DAYS = 1, 90
+GUIDE_STEPS = 6  # the renewal guide: guide.step1 .. guide.step6
 SOURCE_DEBUG_TOKEN = "debug_token"
 SOURCE_SET_EXPIRY = "set_expiry"
 
@@ -131,6 +133,23 @@ def set_token_expiry(expiry_store: TokenExpiryStore, days: int, *, actor: str,
     expires_at = clock() + timedelta(days=days)
     expiry_store.set_token_expiry(expires_at, actor=actor)
     return expires_at
+
+
+def describe_source(status: TokenStatus, tr: Translate, tz: tzinfo) -> str:
+    """Where the expiry comes from: Graph, an admin's registration, a failed check, or nowhere."""
+    if status.source == SOURCE_DEBUG_TOKEN:
+        return tr("token.source.debug_token")
+    if status.source == SOURCE_SET_EXPIRY and status.registration is not None:
+        return tr("token.source.set_expiry", actor=display_name(status.registration.actor),
+                  at=local_time(status.registration.at, tz))
+    if status.debug_problem is not None:
+        return tr("token.source.debug_failed")
+    return tr("token.source.none")
+
+
+def guide_steps(tr: Translate) -> tuple[str, ...]:
+    """The renewal guide's steps, numbered (playbook scenario 1)."""
+    return tuple(f"{n}. {tr(f'guide.step{n}')}" for n in range(1, GUIDE_STEPS + 1))
 
 
 def describe_days_left(status: TokenStatus, tr: Translate) -> str:
