@@ -23,6 +23,7 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError, Settings
+from bot.exit_codes import EX_CONFIG, EX_IOERR, EX_TEMPFAIL
 from bot.i18n import LANGUAGES
 from bot.incidents.record import RECORD_CHECKS
 from bot.runbooks import RunbookError
@@ -58,7 +59,6 @@ from handlers.token import (
 )
 
 log = logging.getLogger(__name__)
-EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 74, 75, 78  # as `sunflow-ops` documents them
 CONCURRENT_UPDATES = 16
 CONCURRENT_PRESSES = 32
 ARCHIVE_EVERY = timedelta(days=1)  # how often records nobody works on leave memory

@@ -18,16 +18,16 @@ from typing import NoReturn
 from bot.health.token import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, parse_expiry_days
 from bot.clock import utc_now
 from bot.config import ConfigError, Settings
+from bot.exit_codes import EX_CONFIG, EX_IOERR, EX_SOFTWARE, EX_TEMPFAIL, EX_USAGE
 from bot.incidents.record import RECORD_CHECKS
-from bot.incidents.view import Viewer
 from bot.logging_setup import configure_logging
 from bot.health import COMPONENTS
 from bot.services import build_services
+from bot.wiring import viewer
 from bot.store import Store, StoreError, StoreLocked
 from bot.terminal import incidents as incident_commands
 from bot.terminal.render import guide_text, health_table, token_text
 
-EX_USAGE, EX_SOFTWARE, EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 64, 70, 74, 75, 78
 log = logging.getLogger("sunflow-ops")
 
 
@@ -74,13 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for component, problem in settings.unusable.items():
         print(f"sunflow-ops: {component} is not checked: {problem}", file=sys.stderr)
     running = args.command == "run"
-    level = (logging.DEBUG if args.verbose else logging.INFO if running
-             # an incident command prints what happened; the flows' notes on the group not being
-             # reached (the bot's job when it next runs) would only alarm
-             else logging.ERROR if args.command == "incident" else logging.WARNING)
+    level = logging.DEBUG if args.verbose else logging.INFO if running else logging.WARNING
     log_file = settings.data_dir / "sunflow-ops.log" if running else None
     try:
         configure_logging(settings.redactor(), level=level, log_file=log_file)
+        if args.command == "incident" and not args.verbose:
+            # the flows' notes that the group was not reached are the bot's to act on at its
+            # next start; in a shell they would only alarm (the store's warnings still show)
+            logging.getLogger("bot.incidents.flows").setLevel(logging.ERROR)
     except OSError as exc:
         print(f"sunflow-ops: cannot write the log file {log_file} (DATA_DIR): "
               f"{exc.strerror or exc}", file=sys.stderr)
@@ -120,12 +121,12 @@ async def _offline(args: argparse.Namespace, settings: Settings) -> int:
             report = await services.health(only=args.components or None)
             print(health_table(report, services.tr, services.redact))
             return report.exit_code
-        viewer = Viewer(services.tr, services.tr.lang, settings.timezone, services.redact)
+        team = viewer(services)
         if args.token_command == "guide":
-            print(guide_text(viewer))
+            print(guide_text(team))
             return 0
         status = await services.token_status()
-        print(token_text(status, viewer))
+        print(token_text(status, team))
         return status.state.rank
     finally:
         await services.aclose()

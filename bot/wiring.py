@@ -6,8 +6,16 @@ from __future__ import annotations
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows, Team
 from bot.incidents.ports import Notifier, Scheduler
+from bot.incidents.view import Viewer
 from bot.runbooks import RunbookShelf
 from bot.services import Services
+
+
+def viewer(services: Services) -> Viewer:
+    """How the team reads things, for any renderer: language, time zone, redactor, who is paged."""
+    settings = services.settings
+    return Viewer(services.tr, services.tr.lang, settings.timezone, services.redact,
+                  no_pd=not settings.pd_user_ids, no_admins=not settings.admin_user_ids)
 
 
 def incident_engine(services: Services, shelf: RunbookShelf | None = None) -> IncidentEngine:

@@ -18,7 +18,8 @@ from telegram.error import BadRequest, TelegramError
 from bot.actions.registry import Document
 from handlers.access import user_id_of
 from handlers.context import BotContext
-from handlers.incident_render import incident_keyboard, incident_text, moved_text, who
+from bot.actors import display_name
+from handlers.incident_render import incident_keyboard, incident_text, moved_text
 from handlers.messages import message_gone, not_modified
 from handlers.send_pacer import PREPAID, URGENT, Priority, Send, SendPacer
 
@@ -147,7 +148,7 @@ async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
         markup = ForceReply(selective=True)
         user_id = user_id_of(ask)
         if user_id is not None:
-            text = f'<a href="tg://user?id={user_id}">{escape(who(ask))}</a> {text}'
+            text = f'<a href="tg://user?id={user_id}">{escape(display_name(ask))}</a> {text}'
     return await bot.send_message(
         chat_id, ctx.redact(text), parse_mode=ParseMode.HTML, message_thread_id=thread_id,
         reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,

@@ -7,40 +7,32 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.actors import display_name
 from bot.incidents.model import Verb
 from bot.incidents.offers import Row, offers
 from bot.incidents.record import checklist
 from bot.incidents.view import (
     RESULT_LINES,
     SEVERITY_ICONS,
-    Viewer,
     incident_lines,
     incidents_lines,
 )
 from bot.rich_text import to_html, to_plain
 from bot.runbooks import Library
+from bot.wiring import viewer
 from handlers import callbacks as cb
 from handlers.context import BotContext
 
-who = display_name
 
 # Telegram's limit is 4096 characters of the text as shown; the HTML we measure is longer than
 # that (tags, entities), so this leaves room to spare.
 TEXT_LIMIT = 4000
 
 
-def viewer(ctx: BotContext) -> Viewer:
-    settings = ctx.settings
-    return Viewer(ctx.tr, ctx.tr.lang, settings.timezone, ctx.redact,
-                  no_pd=not settings.pd_user_ids, no_admins=not settings.admin_user_ids)
-
-
 def incident_text(ctx: BotContext, incident: dict, now: datetime) -> str:
     """The live message as Telegram HTML, always within Telegram's 4096 characters: the result's
     detail lines go first, then the trace list; what is dropped is still in the record and in
     the post-mortem."""
-    v = viewer(ctx)
+    v = viewer(ctx.services)
     for detail_lines, traces in ((RESULT_LINES, 6), (2, 3), (0, 0)):
         lines = incident_lines(v, incident, now, detail_lines=detail_lines, trace_count=traces)
         text = ctx.redact(to_html(lines))
@@ -84,7 +76,7 @@ def moved_text(ctx: BotContext, incident: dict) -> str:
 
 
 def incidents_list_text(ctx: BotContext, incidents: list[dict], now: datetime) -> str:
-    lines = incidents_lines(viewer(ctx), incidents, now)
+    lines = incidents_lines(viewer(ctx.services), incidents, now)
     return to_html([*lines, [ctx.tr("incidents.hint")]] if incidents else lines)
 
 

@@ -85,3 +85,41 @@ async def test_a_walk_from_the_terminal_shows_in_the_group_when_the_bot_starts(
         assert record["resolve_override"] == "fixed by hand"
         audited = [a.event for a in runner.store.audit_records(limit=20)]
         assert {"terminal.open", "terminal.ack", "terminal.run", "terminal.resolve"} <= set(audited)
+
+
+def test_done_and_a_confirmed_run_from_the_terminal(sandbox, monkeypatch, tmp_path, capsys,
+                                                   restore_logging) -> None:
+    """Steps done by hand, and a step that changes things: refused without --yes (nothing
+    changes), asked and confirmed with it, as the chat's Run and Confirm buttons do."""
+    from bot.cli import main
+    from bot.store import Store
+
+    for name, value in sandbox.env(lang="en", HEALTH_TIMEOUT_S="1").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+    def incident(*args: str) -> tuple[int, str]:
+        code = main(["incident", "--as", str(ADMIN.id), *args])
+        return code, capsys.readouterr().out
+
+    code, out = incident("open", "token", "autumn-cafe")
+    assert code == 0
+    ref = next(word for word in out.split() if word.startswith("INC-"))
+    for _ in range(5):  # the diagnose steps and the guide
+        assert incident("skip", ref)[0] == 0
+    code, out = incident("done", ref)  # step 6: guidance, done by hand
+    assert code == 0 and "step 7 of" in out and "Marked done." in out
+    code, out = incident("done", ref)  # step 7: an admin's step done by hand
+    assert code == 0 and "step 8 of" in out and "Marked done." in out
+    code, out = incident("run", ref)  # step 8 registers the token's expiry: confirm first
+    assert code == 1 and "--yes" in out
+    with Store.open_readonly(sandbox.data_dir) as store:
+        assert store.token_expiry_registration() is None
+    code, out = incident("run", ref, "--yes")
+    assert code == 0 and "Token expiry registered: 60 days" in out and "step 9 of" in out
+    with Store.open_readonly(sandbox.data_dir) as store:
+        registered = store.token_expiry_registration()
+        events = [e["event"] for e in store.find("incidents")[0]["timeline"]]
+    assert registered is not None and registered.actor == f"tg:{ADMIN.id}"
+    assert events.count("step.done") == 2 and events[-3:] == ["step.confirm_asked", "step.run",
+                                                                "step.result"]

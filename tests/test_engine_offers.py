@@ -73,7 +73,16 @@ def _every_press(engine: IncidentEngine, doc_id: int, where: str) -> int:
             assert (verb, arg) in legal, f"{where}: {verb}/{arg} is not offered but was taken"
             engine.store.update(TABLE, doc_id, _fields(before))  # back to the state under test
             version = engine.get(doc_id)["_v"]
-    return tried
+    # the terminal's one-step resolve keeps the same rule as the button
+    try:
+        engine.resolve(doc_id, actor=ADMIN, admin=True, reason="checked by hand")
+    except Refused:
+        assert (Verb.RESOLVE, 0) not in legal, f"{where}: resolve offered but the terminal's refused"
+        assert engine.get(doc_id)["_v"] == version, f"{where}: a refused resolve wrote"
+    else:
+        assert (Verb.RESOLVE, 0) in legal, f"{where}: resolved from the terminal though not offered"
+        engine.store.update(TABLE, doc_id, _fields(before))
+    return tried + 1
 
 
 def _walk_states(engine: IncidentEngine, scenario: str) -> Iterator[str]:

@@ -186,8 +186,10 @@ async def test_the_terminal_resolve_needs_a_reason_when_unverified(world: World)
 
 
 def test_the_flows_and_their_wiring_import_no_telegram() -> None:
-    """In a fresh interpreter: the domain, its wiring and the memory ports load without PTB."""
-    code = ("import sys, bot.incidents.flows, bot.wiring, tests.memory_ports; "
+    """In a fresh interpreter: the domain, its wiring, the memory ports and the terminal (the way
+    in when Telegram is the failure) load without PTB."""
+    code = ("import sys, bot.incidents.flows, bot.wiring, tests.memory_ports, bot.terminal.incidents, "
+            "bot.cli; "
             "leaked = sorted(m for m in sys.modules if m.split('.')[0] == 'telegram'); "
             "print(leaked); sys.exit(1 if leaked else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],

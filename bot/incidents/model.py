@@ -48,5 +48,4 @@ class Verb(StrEnum):
     UNTICK = "untick"
 
 
-STEP_VERBS = frozenset({Verb.RUN, Verb.DONE, Verb.SKIP, Verb.CONFIRM, Verb.CANCEL})
 TICK_VERBS = frozenset({Verb.TICK, Verb.UNTICK})

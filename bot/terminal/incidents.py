@@ -19,6 +19,15 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.exit_codes import (
+    EX_CONFIG,
+    EX_IOERR,
+    EX_NOPERM,
+    EX_OK,
+    EX_REFUSED,
+    EX_TEMPFAIL,
+    EX_USAGE,
+)
 from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import StepStatus, Verb
@@ -29,10 +38,9 @@ from bot.runbooks import RunbookError
 from bot.services import Services, build_services
 from bot.store import Store, StoreError, StoreLocked
 from bot.terminal.ports import NoClock, TerminalNotifier
-from bot.terminal.render import incident_text, incidents_text, plain
-from bot.wiring import incident_engine, incident_flows
+from bot.terminal.render import incident_text, incidents_text
+from bot.wiring import incident_engine, incident_flows, viewer
 
-EX_OK, EX_REFUSED, EX_USAGE, EX_IOERR, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 1, 64, 74, 75, 77, 78
 READING = frozenset({"list", "show"})
 STEP_VERBS = {"run": Verb.RUN, "done": Verb.DONE, "skip": Verb.SKIP}
 
@@ -139,12 +147,10 @@ class _Session:
 
     @property
     def viewer(self) -> Viewer:
-        settings = self.services.settings
-        return Viewer(self.services.tr, self.services.tr.lang, settings.timezone, self.services.redact,
-                      no_pd=not settings.pd_user_ids, no_admins=not settings.admin_user_ids)
+        return viewer(self.services)
 
     def say(self, key: str, **params: object) -> str:
-        return self.services.redact(plain(self.services.tr(key, **params)))
+        return self.services.redact(self.services.tr(key, **params))
 
     def show(self, incident: dict) -> None:
         print(incident_text(incident, self.viewer, self.services.clock()))

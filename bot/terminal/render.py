@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import datetime
 
 from bot.health.token import TokenStatus
@@ -42,9 +40,3 @@ def incident_text(incident: dict, viewer: Viewer, now: datetime) -> str:
 
 def incidents_text(incidents: list[dict], viewer: Viewer, now: datetime) -> str:
     return viewer.redact(to_plain(incidents_lines(viewer, incidents, now)))
-
-
-def plain(catalog_text: str) -> str:
-    """A catalog message as terminal text. Some messages still carry chat markup (<b>, <code>)
-    from before the catalogs were plain text; it is dropped here."""
-    return html.unescape(re.sub(r"</?[a-z][^>]*>", "", catalog_text))
