@@ -11,7 +11,7 @@ from functools import partial
 from bot.actions.traces import TRACES_KEPT
 from bot.clock import Clock
 from bot.incidents.engine import IncidentEngine
-from bot.incidents.record import iso
+from bot.incidents.stored import iso
 
 KEPT = {"traces": TRACES_KEPT, "audit": timedelta(days=30)}
 

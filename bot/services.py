@@ -6,10 +6,10 @@ are the same code path, as are `/token` and `sunflow-ops token`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.actions.catalog import run_action
 from bot.actions.registry import ActionContext, StepResult
@@ -95,12 +95,11 @@ class Services:
             ops_thread_id=self.settings.ops_thread_id,
         )
 
-    async def run_step(self, step: dict, incident: dict, actor: str) -> StepResult:
+    async def run_step(self, action: str, args: Mapping[str, Any], *, topic: str | None,
+                       incident_ref: str, actor: str) -> StepResult:
         """Run an incident step's action to a StepResult, whatever happens (`run_action`)."""
-        context = self.action_context(topic=incident["topic"], incident_ref=incident["ref"],
-                                      actor=actor)
-        return await run_action(step["action"], context, step["args"],
-                                timeout_s=self.settings.action_timeout_s)
+        context = self.action_context(topic=topic, incident_ref=incident_ref, actor=actor)
+        return await run_action(action, context, args, timeout_s=self.settings.action_timeout_s)
 
     async def aclose(self) -> None:
         for adapter in (self.instagram, self.cloudinary, self.fal, self.telegram):

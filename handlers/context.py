@@ -11,6 +11,7 @@ from datetime import datetime
 
 from telegram.ext import ContextTypes
 
+from bot.incidents.model import Incident
 from bot.clock import local_date, local_time
 from bot.config import Settings
 from bot.incidents.engine import IncidentEngine
@@ -40,7 +41,7 @@ class BotContext:
     timers: dict[tuple[str, int], asyncio.TimerHandle] = field(default_factory=dict)
     stopping: bool = False
     # live messages to bring up to date (incident id -> a record just written, or None)
-    live_dirty: dict[int, dict | None] = field(default_factory=dict)
+    live_dirty: dict[int, Incident | None] = field(default_factory=dict)
     # documents owed to the group: failed sends in a row, and owed again while one was sending
     delivery_failures: dict[int, int] = field(default_factory=dict)
     deliver_again: set[int] = field(default_factory=set)

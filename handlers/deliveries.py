@@ -40,19 +40,21 @@ async def _deliver(bot: Bot, ctx: BotContext, doc_id: int) -> None:
         again = True
         while again:
             ctx.deliver_again.discard(doc_id)
-            stored = await asyncio.to_thread(ctx.engine.get, doc_id)
-            incident = stored or {}  # an incident that is gone owes nothing
-            for entry in incident.get("owed") or []:
+            incident = await asyncio.to_thread(ctx.engine.get, doc_id)
+            if incident is None:  # an incident that is gone owes nothing
+                ctx.delivery_failures.pop(doc_id, None)
+                break
+            for entry in incident.owed:
                 try:
-                    content = await asyncio.to_thread(ctx.services.store.document, entry["file"])
+                    content = await asyncio.to_thread(ctx.services.store.document, entry.file)
                 except NotFound:
-                    log.error("%s: %s is gone from DATA_DIR; it cannot be sent", incident["ref"],
-                              entry["file"])
+                    log.error("%s: %s is gone from DATA_DIR; it cannot be sent", incident.ref,
+                              entry.file)
                 else:
-                    await send_document(bot, ctx, incident, Document(entry["filename"], content,
-                                                                     entry["caption"]))
-                    log.info("%s: %s delivered", incident["ref"], entry["filename"])
-                await asyncio.to_thread(ctx.engine.delivered, doc_id, entry["file"])
+                    await send_document(bot, ctx, incident, Document(entry.filename, content,
+                                                                     entry.caption))
+                    log.info("%s: %s delivered", incident.ref, entry.filename)
+                await asyncio.to_thread(ctx.engine.delivered, doc_id, entry.file)
             ctx.delivery_failures.pop(doc_id, None)
             again = doc_id in ctx.deliver_again
     except TelegramError as exc:

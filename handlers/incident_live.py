@@ -15,6 +15,7 @@ from telegram import Bot, ForceReply, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from bot.incidents.model import Incident
 from bot.actions.registry import Document
 from handlers.access import user_id_of
 from handlers.context import BotContext
@@ -34,37 +35,37 @@ def _ops_chat(ctx: BotContext) -> int:
     return ctx.settings.ops_chat_id
 
 
-def _where(ctx: BotContext, incident: dict) -> tuple[int, int | None]:
-    message = incident.get("message")
+def _where(ctx: BotContext, incident: Incident) -> tuple[int, int | None]:
+    message = incident.message
     if message:
-        return message["chat_id"], message["thread_id"]
+        return message.chat_id, message.thread_id
     return _ops_chat(ctx), ctx.settings.ops_thread_id
 
 
-async def post_live(bot: Bot, ctx: BotContext, incident: dict, *, prepaid: bool = False) -> dict:
+async def post_live(bot: Bot, ctx: BotContext, incident: Incident, *, prepaid: bool = False) -> Incident:
     """Post the live message at the bottom of the ops group; the old one (if any) says where it went."""
-    async with ctx.live_lock(incident["id"]):
-        stored = await asyncio.to_thread(ctx.engine.get, incident["id"])
+    async with ctx.live_lock(incident.id):
+        stored = await asyncio.to_thread(ctx.engine.get, incident.id)
         incident = stored or incident
         chat_id, thread_id = _where(ctx, incident)
         sent = await bot.send_message(
             chat_id, incident_text(ctx, incident, ctx.services.clock()),
             parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident),
             message_thread_id=thread_id, **_paced(bot, PREPAID if prepaid else URGENT))
-        old = incident.get("message")
-        updated = await asyncio.to_thread(ctx.engine.set_message, incident["id"], chat_id=chat_id,
+        old = incident.message
+        updated = await asyncio.to_thread(ctx.engine.set_message, incident.id, chat_id=chat_id,
                                           message_id=sent.message_id, thread_id=thread_id)
     if old:
         try:
-            await bot.edit_message_text(moved_text(ctx, incident), chat_id=old["chat_id"],
-                                        message_id=old["message_id"], parse_mode=ParseMode.HTML,
+            await bot.edit_message_text(moved_text(ctx, incident), chat_id=old.chat_id,
+                                        message_id=old.message_id, parse_mode=ParseMode.HTML,
                                         **_paced(bot, URGENT))
         except TelegramError as exc:
-            log.info("old live message of %s not edited: %s", incident["ref"], exc)
+            log.info("old live message of %s not edited: %s", incident.ref, exc)
     return updated
 
 
-def refresh_live(bot: Bot, ctx: BotContext, doc_id: int, *, known: dict | None = None) -> None:
+def refresh_live(bot: Bot, ctx: BotContext, doc_id: int, *, known: Incident | None = None) -> None:
     """Have the live message show the stored state soon; returns at once.
 
     One task per incident does the edits: it waits for the group's turn (Telegram allows about
@@ -85,7 +86,7 @@ async def _keep_current(bot: Bot, ctx: BotContext, doc_id: int) -> None:
     failures = 0
     while doc_id in ctx.live_dirty:
         known = ctx.live_dirty[doc_id]
-        chat_id = ((known or {}).get("message") or {}).get("chat_id") or _ops_chat(ctx)
+        chat_id = known.message.chat_id if known and known.message else _ops_chat(ctx)
         try:
             await _turn(bot, chat_id)
             known = ctx.live_dirty.pop(doc_id, known)
@@ -112,19 +113,19 @@ def _paced(bot: Bot, send: Send) -> dict:
     return {"rate_limit_args": send} if isinstance(getattr(bot, "rate_limiter", None), SendPacer) else {}
 
 
-async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | None) -> dict | None:
+async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: Incident | None) -> Incident | None:
     """One edit, in a turn already waited for."""
     async with ctx.live_lock(doc_id):
         # under the lock, so what is shown is never older than what an earlier edit showed
         incident = ctx.engine.latest(known) if known else await asyncio.to_thread(ctx.engine.get, doc_id)
         if incident is None:
             return None
-        message = incident.get("message")
+        message = incident.message
         if message is not None:
             try:
                 await bot.edit_message_text(
                     incident_text(ctx, incident, ctx.services.clock()),
-                    chat_id=message["chat_id"], message_id=message["message_id"],
+                    chat_id=message.chat_id, message_id=message.message_id,
                     parse_mode=ParseMode.HTML, reply_markup=incident_keyboard(ctx, incident),
                     **_paced(bot, PREPAID))
                 return incident
@@ -133,16 +134,15 @@ async def _refresh_live(bot: Bot, ctx: BotContext, doc_id: int, known: dict | No
                     return incident
                 if not message_gone(exc):
                     raise
-                log.info("live message of %s is gone (%s); posting it again", incident["ref"], exc)
+                log.info("live message of %s is gone (%s); posting it again", incident.ref, exc)
     return await post_live(bot, ctx, incident, prepaid=message is None)
 
 
-async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
+async def reply_to_live(bot: Bot, ctx: BotContext, incident: Incident, text: str, *,
                         ask: str | None = None) -> Message:
     """A message under the live message; with `ask` (an actor), a question put to that person:
     they are mentioned, and Telegram opens the reply field for them."""
     chat_id, thread_id = _where(ctx, incident)
-    message = incident.get("message") or {}
     markup = None
     if ask is not None:
         markup = ForceReply(selective=True)
@@ -151,17 +151,17 @@ async def reply_to_live(bot: Bot, ctx: BotContext, incident: dict, text: str, *,
             text = f'<a href="tg://user?id={user_id}">{escape(display_name(ask))}</a> {text}'
     return await bot.send_message(
         chat_id, ctx.redact(text), parse_mode=ParseMode.HTML, message_thread_id=thread_id,
-        reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
-        reply_markup=markup, **_paced(bot, URGENT))
+        reply_to_message_id=incident.message.message_id if incident.message else None,
+        allow_sending_without_reply=True, reply_markup=markup, **_paced(bot, URGENT))
 
 
-async def send_document(bot: Bot, ctx: BotContext, incident: dict, document: Document) -> None:
+async def send_document(bot: Bot, ctx: BotContext, incident: Incident, document: Document) -> None:
     """A file under the live message: long logs, a log bundle, the post-mortem. Raises
     TelegramError: `handlers.deliveries` tries again until it goes through."""
     chat_id, thread_id = _where(ctx, incident)
-    message = incident.get("message") or {}
     await bot.send_document(
         chat_id, io.BytesIO(document.content), filename=document.filename,
         caption=ctx.redact(document.caption)[:1024] or None, message_thread_id=thread_id,
-        reply_to_message_id=message.get("message_id"), allow_sending_without_reply=True,
+        reply_to_message_id=incident.message.message_id if incident.message else None,
+        allow_sending_without_reply=True,
         **_paced(bot, URGENT))

@@ -7,9 +7,8 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.incidents.model import Verb
+from bot.incidents.model import Incident, Verb
 from bot.incidents.offers import Row, offers
-from bot.incidents.record import checklist
 from bot.incidents.view import (
     RESULT_LINES,
     SEVERITY_ICONS,
@@ -28,7 +27,7 @@ from handlers.context import BotContext
 TEXT_LIMIT = 4000
 
 
-def incident_text(ctx: BotContext, incident: dict, now: datetime) -> str:
+def incident_text(ctx: BotContext, incident: Incident, now: datetime) -> str:
     """The live message as Telegram HTML, always within Telegram's 4096 characters: the result's
     detail lines go first, then the trace list; what is dropped is still in the record and in
     the post-mortem."""
@@ -47,19 +46,19 @@ _LABELS = {Verb.CONFIRM: "button.confirm", Verb.CANCEL: "button.cancel", Verb.DO
            Verb.ESCALATE: "button.escalate", Verb.RESOLVE: "button.resolve"}
 
 
-def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
+def incident_keyboard(ctx: BotContext, incident: Incident) -> InlineKeyboardMarkup:
     """What the incident offers now (`bot.incidents.offers`, which the engine checks presses
     against): the current step's buttons, the incident's own, the hand-ticked recovery items."""
-    tr, doc_id = ctx.tr, incident["id"]
+    tr, doc_id = ctx.tr, incident.id
     rows: dict[Row, list[InlineKeyboardButton]] = {row: [] for row in Row}
-    items = checklist(incident, "recovery")
+    items = incident.checklists["recovery"]
     for offer in offers(incident):
         if offer.verb in (Verb.TICK, Verb.UNTICK):
             item = items[offer.arg]
             mark = "☐" if offer.verb == Verb.TICK else "☑"
-            label = f"{mark} {item['text'].get(tr.lang) or item['text']['en']}"
+            label = f"{mark} {item.text.get(tr.lang)}"
         elif offer.verb == Verb.RUN:
-            runs = incident["step_state"][offer.arg]["runs"]
+            runs = incident.step_state[offer.arg].runs
             label = tr("button.run_again" if runs else "button.run")
         else:
             label = tr(_LABELS[offer.verb])
@@ -70,12 +69,12 @@ def incident_keyboard(ctx: BotContext, incident: dict) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(drawn + [ticks[i:i + 2] for i in range(0, len(ticks), 2)])
 
 
-def moved_text(ctx: BotContext, incident: dict) -> str:
+def moved_text(ctx: BotContext, incident: Incident) -> str:
     """What an old live message says once the incident's message moved to the bottom."""
-    return escape(ctx.tr("incident.moved", ref=incident["ref"]))
+    return escape(ctx.tr("incident.moved", ref=incident.ref))
 
 
-def incidents_list_text(ctx: BotContext, incidents: list[dict], now: datetime) -> str:
+def incidents_list_text(ctx: BotContext, incidents: list[Incident], now: datetime) -> str:
     lines = incidents_lines(viewer(ctx.services), incidents, now)
     return to_html([*lines, [ctx.tr("incidents.hint")]] if incidents else lines)
 

@@ -55,7 +55,7 @@ async def open_incident(update: Update, context: ContextTypes.DEFAULT_TYPE, scen
     except Refused as refused:
         await _tell(update, html(ctx.tr, refused.key, **{**refused.params, "given": quoted(scenario)}))
         return
-    ref = opened.incident["ref"]
+    ref = opened.incident.ref
     if not opened.posted:
         await _tell(update, html(ctx.tr, "incident.not_posted", ref=ref))
         return
@@ -75,15 +75,15 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
         return
     if not await require(update, context, Role.OPERATOR, "/incident <id>"):
         return
-    if incident.get("archived"):  # read from the archive: shown as it ended, no buttons
+    if incident.archived:  # read from the archive: shown as it ended, no buttons
         await _tell(update, incident_text(ctx, incident, ctx.services.clock()) + "\n\n"
-                    + html(ctx.tr, "incident.archived", ref=incident["ref"]))
+                    + html(ctx.tr, "incident.archived", ref=incident.ref))
         return
     if not rest:
         try:
             await ctx.flows.repost(incident)
         except NotDelivered:  # Telegram refused the post: the record is as it was
-            await _tell(update, html(ctx.tr, "incident.not_posted", ref=incident["ref"]))
+            await _tell(update, html(ctx.tr, "incident.not_posted", ref=incident.ref))
         return
     if len(rest) != 2 or rest[0].lower() != "severity":
         await _tell(update, html(ctx.tr, "incident.usage", given=quoted(" ".join([ref, *rest]))))
@@ -94,12 +94,12 @@ async def _about_one(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: st
     if not await require(update, context, Role.ADMIN, "/incident … severity"):
         return
     try:
-        incident = await ctx.flows.set_severity(incident["id"], rest[1].upper(),
+        incident = await ctx.flows.set_severity(incident.id, rest[1].upper(),
                                                 actor=actor_of(update.effective_user))
     except Refused as refused:
         await _tell(update, html(ctx.tr, refused.key, **refused.params))
         return
-    await _tell(update, html(ctx.tr, "incident.severity_set", ref=incident["ref"], severity=incident["severity"]))
+    await _tell(update, html(ctx.tr, "incident.severity_set", ref=incident.ref, severity=incident.severity))
 
 
 async def incidents_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -44,6 +44,6 @@ async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(html(ctx.tr, refused.key, **refused.params), parse_mode=ParseMode.HTML)
         return
     if answered is not None and answered.kind == "topic":
-        await message.reply_text(html(ctx.tr, "incident.topic_set", ref=answered.incident["ref"],
-                                      topic=answered.incident["topic"]),
+        await message.reply_text(html(ctx.tr, "incident.topic_set", ref=answered.incident.ref,
+                                      topic=answered.incident.topic),
                                  parse_mode=ParseMode.HTML)

@@ -9,6 +9,7 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from bot.incidents.model import Incident
 from bot.incidents.ports import Notice, NotDelivered
 from handlers.context import BotContext
 from handlers.deliveries import deliver
@@ -27,25 +28,25 @@ class TelegramNotifier:
     def __init__(self, bot: Bot, ctx: BotContext) -> None:
         self.bot, self.ctx = bot, ctx
 
-    async def post(self, incident: dict) -> dict:
+    async def post(self, incident: Incident) -> Incident:
         try:
             return await post_live(self.bot, self.ctx, incident)
         except TelegramError as exc:
             raise NotDelivered(str(exc)) from exc
 
-    def show(self, doc_id: int, *, known: dict | None = None) -> None:
+    def show(self, doc_id: int, *, known: Incident | None = None) -> None:
         refresh_live(self.bot, self.ctx, doc_id, known=known)
 
-    async def say(self, incident: dict, notice: Notice) -> None:
+    async def say(self, incident: Incident, notice: Notice) -> None:
         await self._say(incident, notice_html(self.ctx, notice))
 
-    async def _say(self, incident: dict, text: str) -> None:
+    async def _say(self, incident: Incident, text: str) -> None:
         try:
             await reply_to_live(self.bot, self.ctx, incident, text)
         except TelegramError as exc:
             raise NotDelivered(str(exc)) from exc
 
-    async def question(self, incident: dict, notice: Notice, *, to: str) -> int:
+    async def question(self, incident: Incident, notice: Notice, *, to: str) -> int:
         try:
             asked = await reply_to_live(self.bot, self.ctx, incident, notice_html(self.ctx, notice), ask=to)
         except TelegramError as exc:
@@ -55,7 +56,7 @@ class TelegramNotifier:
     def deliver(self, doc_id: int) -> None:
         deliver(self.bot, self.ctx, doc_id)
 
-    async def page(self, incident: dict, people: frozenset[int], notice: Notice, *,
+    async def page(self, incident: Incident, people: frozenset[int], notice: Notice, *,
                    stage: str) -> bool:
         """A direct message to each person, and one mention of them all under the live message."""
         tr, text = self.ctx.tr, notice_html(self.ctx, notice)
@@ -64,7 +65,7 @@ class TelegramNotifier:
             try:
                 await self.bot.send_message(user_id, self.ctx.redact(text), parse_mode=ParseMode.HTML)
             except TelegramError as exc:  # never pressed Start in a private chat, or blocked the bot
-                log.warning("could not message %s about %s: %s", user_id, incident["ref"], exc)
+                log.warning("could not message %s about %s: %s", user_id, incident.ref, exc)
                 unreachable.append(str(user_id))
         direct = len(unreachable) < len(people)
         label = html(tr, f"escalation.person.{stage}")
@@ -79,7 +80,7 @@ class TelegramNotifier:
         try:
             await self._say(incident, group)
         except NotDelivered:
-            log.warning("escalation message for %s could not be sent", incident["ref"], exc_info=True)
+            log.warning("escalation message for %s could not be sent", incident.ref, exc_info=True)
             return direct
         return True
 

@@ -18,9 +18,11 @@ class Walk:
 
     @property
     def incident(self) -> dict:
-        found = self.chat.runner.application.bot_data["sunflow"].engine.by_ref(self.ref)
-        assert found is not None, self.ref
-        return found
+        """The incident's row as the store keeps it (JSON), read fresh."""
+        store = self.chat.runner.application.bot_data["sunflow"].engine.store
+        found = store.find("incidents", lambda d: d["ref"] == self.ref, limit=1)
+        assert found, self.ref
+        return found[0]
 
     def live(self) -> SentMessage:
         message = self.incident["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.incidents.model import Incident
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.ports import Notice, NotDelivered, Work
 
@@ -34,39 +35,39 @@ class MemoryNotifier:
         self._ids += 1
         return self._ids
 
-    async def post(self, incident: dict) -> dict:
+    async def post(self, incident: Incident) -> Incident:
         message_id = self._next_id()
-        self.sent.append(Sent("post", incident["ref"], detail={"message_id": message_id}))
-        return self.engine.set_message(incident["id"], chat_id=1, message_id=message_id, thread_id=None)
+        self.sent.append(Sent("post", incident.ref, detail={"message_id": message_id}))
+        return self.engine.set_message(incident.id, chat_id=1, message_id=message_id, thread_id=None)
 
-    def show(self, doc_id: int, *, known: dict | None = None) -> None:
+    def show(self, doc_id: int, *, known: Incident | None = None) -> None:
         self.shown.append(doc_id)
 
-    async def say(self, incident: dict, notice: Notice) -> None:
+    async def say(self, incident: Incident, notice: Notice) -> None:
         self._next_id()
-        self.sent.append(Sent("say", incident["ref"], notice))
+        self.sent.append(Sent("say", incident.ref, notice))
 
-    async def page(self, incident: dict, people: frozenset[int], notice: Notice, *,
+    async def page(self, incident: Incident, people: frozenset[int], notice: Notice, *,
                    stage: str) -> bool:
         if self.down:
             return False
-        self.sent.append(Sent("page", incident["ref"], notice, {"people": people, "stage": stage}))
+        self.sent.append(Sent("page", incident.ref, notice, {"people": people, "stage": stage}))
         return True
 
-    async def question(self, incident: dict, notice: Notice, *, to: str) -> int:
+    async def question(self, incident: Incident, notice: Notice, *, to: str) -> int:
         question = self._next_id()
-        self.sent.append(Sent("question", incident["ref"], notice, {"to": to, "id": question}))
+        self.sent.append(Sent("question", incident.ref, notice, {"to": to, "id": question}))
         return question
 
     def deliver(self, doc_id: int) -> None:
         if self.down:
             return
         incident = self.engine.get(doc_id)
-        for entry in (incident or {}).get("owed") or []:
-            content = self.engine.store.document(entry["file"])
-            self.sent.append(Sent("file", incident["ref"], detail={
-                "filename": entry["filename"], "content": content}))
-            self.engine.delivered(doc_id, entry["file"])
+        for entry in incident.owed if incident else ():
+            content = self.engine.store.document(entry.file)
+            self.sent.append(Sent("file", incident.ref, detail={
+                "filename": entry.filename, "content": content}))
+            self.engine.delivered(doc_id, entry.file)
 
     def of_kind(self, kind: str) -> list[Sent]:
         return [s for s in self.sent if s.kind == kind]

@@ -265,7 +265,7 @@ async def test_the_live_message_stays_within_telegrams_length_limit(chat, sandbo
     await chat.send(f"/incident {walk.ref}")
     text = walk.live().text
     assert len(text) <= 4096 and "x" * 100 in text and "y" * 100 in text
-    assert engine.get(walk.incident["id"])["trace_ids"][-1] == "SF-20261127-0299"
+    assert engine.get(walk.incident["id"]).trace_ids[-1] == "SF-20261127-0299"
 
 
 async def test_two_presses_of_a_checklist_tick_make_one_tick(chat, sandbox) -> None:

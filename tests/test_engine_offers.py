@@ -16,9 +16,8 @@ import pytest
 from bot.actions.registry import Outcome, StepResult
 from bot.config import DEFAULT_ESCALATION_OFFSETS, DEFAULT_RUNBOOKS_DIR
 from bot.incidents.engine import TABLE, IncidentEngine, Refused
-from bot.incidents.model import Status, StepStatus, Verb
+from bot.incidents.model import Incident, Status, StepStatus, Verb
 from bot.incidents.offers import offered, offers, runnable
-from bot.incidents.record import current_step
 from bot.runbooks import RunbookShelf
 from bot.store import Store
 
@@ -52,10 +51,11 @@ def _fields(doc: dict) -> dict:
 
 def _every_press(engine: IncidentEngine, doc_id: int, where: str) -> int:
     """Try every verb with every argument on the incident as it is; put it back after each."""
-    version = engine.get(doc_id)["_v"]
-    before = engine.get(doc_id)
-    legal = {(o.verb, o.arg) for o in offers(before)}
-    top = max(len(before["steps"]), len(before["checklists"]["recovery"])) + 1
+    before = engine.store.get(TABLE, doc_id)  # the stored row, to compare and to put back
+    version = before["_v"]
+    incident = engine.get(doc_id)
+    legal = {(o.verb, o.arg) for o in offers(incident)}
+    top = max(len(incident.steps), len(incident.checklists["recovery"])) + 1
     tried = 0
     for verb in Verb:
         for arg in range(-1, top):
@@ -63,7 +63,7 @@ def _every_press(engine: IncidentEngine, doc_id: int, where: str) -> int:
             try:
                 engine.press(doc_id, arg, verb, actor=ADMIN, admin=True)
             except Refused as refused:
-                after = engine.get(doc_id)
+                after = engine.store.get(TABLE, doc_id)
                 assert after["_v"] == version, f"{where}: refused {verb}/{arg} wrote"
                 assert _fields(after) == _fields(before), f"{where}: refused {verb}/{arg} changed it"
                 if (verb, arg) in legal:
@@ -72,13 +72,13 @@ def _every_press(engine: IncidentEngine, doc_id: int, where: str) -> int:
                 continue
             assert (verb, arg) in legal, f"{where}: {verb}/{arg} is not offered but was taken"
             engine.store.update(TABLE, doc_id, _fields(before))  # back to the state under test
-            version = engine.get(doc_id)["_v"]
+            version = engine.store.version(TABLE, doc_id)
     # the terminal's one-step resolve keeps the same rule as the button
     try:
         engine.resolve(doc_id, actor=ADMIN, admin=True, reason="checked by hand")
     except Refused:
         assert (Verb.RESOLVE, 0) not in legal, f"{where}: resolve offered but the terminal's refused"
-        assert engine.get(doc_id)["_v"] == version, f"{where}: a refused resolve wrote"
+        assert engine.store.version(TABLE, doc_id) == version, f"{where}: a refused resolve wrote"
     else:
         assert (Verb.RESOLVE, 0) in legal, f"{where}: resolved from the terminal though not offered"
         engine.store.update(TABLE, doc_id, _fields(before))
@@ -88,34 +88,34 @@ def _every_press(engine: IncidentEngine, doc_id: int, where: str) -> int:
 def _walk_states(engine: IncidentEngine, scenario: str) -> Iterator[str]:
     """Walk a scenario, yielding (with the incident in that state) at every step: pending,
     asking to confirm, running, failed; then resolved, and resolved with the write-up."""
-    doc_id = engine.open(scenario, topic="autumn-cafe", actor=ADMIN).incident["id"]
+    doc_id = engine.open(scenario, topic="autumn-cafe", actor=ADMIN).incident.id
     incident = engine.get(doc_id)
-    while (found := current_step(incident)) is not None:
+    while (found := incident.current_step()) is not None:
         index, step, _ = found
-        yield f"{scenario} step {index} ({step['phase']}, {incident['status']})"
+        yield f"{scenario} step {index} ({step.phase}, {incident.status})"
         if runnable(step):
             engine.press(doc_id, index, Verb.RUN, actor=ADMIN, admin=True)
             incident = engine.get(doc_id)
-            state = incident["step_state"][index]["status"]
+            state = incident.step_state[index].status
             yield f"{scenario} step {index} {state}"
             if state == StepStatus.CONFIRMING:
                 engine.press(doc_id, index, Verb.CONFIRM, actor=ADMIN, admin=True)
                 yield f"{scenario} step {index} running after confirm"
-            outcome = Outcome.FAIL if step["phase"] == "verify" else Outcome.OK
+            outcome = Outcome.FAIL if step.phase == "verify" else Outcome.OK
             engine.record_result(doc_id, index, StepResult(outcome, "checked"))
             incident = engine.get(doc_id)
-            if incident["step_state"][index]["status"] == StepStatus.FAILED:
+            if incident.step_state[index].status == StepStatus.FAILED:
                 yield f"{scenario} step {index} failed"
                 engine.record_result(doc_id, index, StepResult(Outcome.OK, "checked again"))
-        if index == 1 and incident["status"] == Status.OPEN:
+        if index == 1 and incident.status == Status.OPEN:
             engine.press(doc_id, 0, Verb.ACKNOWLEDGE, actor=ADMIN, admin=True)
             yield f"{scenario} acknowledged at step {index}"
         incident = engine.get(doc_id)
-        if current_step(incident) is not None and current_step(incident)[0] == index:
+        if (now_at := incident.current_step()) is not None and now_at[0] == index:
             verb = Verb.DONE if offered(incident, Verb.DONE, index) else Verb.SKIP
             engine.press(doc_id, index, verb, actor=ADMIN, admin=True)
         incident = engine.get(doc_id)
-    yield f"{scenario} walk finished ({incident['status']})"
+    yield f"{scenario} walk finished ({incident.status})"
     pressed = engine.press(doc_id, 0, Verb.RESOLVE, actor=ADMIN, admin=True)
     if pressed.ask_override:  # a verify step was skipped: resolved on an admin's reason
         engine.ask(doc_id, "override", ADMIN)
@@ -132,11 +132,13 @@ def test_every_verb_at_every_status_and_phase(engine: IncidentEngine, scenario: 
     seen_step_states: set[str] = set()
     tried = 0
     for where in _walk_states(engine, scenario):
-        incident = engine.unresolved()[0] if engine.unresolved() else engine.recent(1)[0]
-        seen_statuses.add(incident["status"])
-        if (found := current_step(incident)) is not None:
-            seen_step_states.add(found[2]["status"])
-        tried += _every_press(engine, incident["id"], where)
+        (only,) = engine.store.find(TABLE)  # the one incident of the walk
+        incident = engine.get(only["id"])
+        assert incident is not None
+        seen_statuses.add(incident.status)
+        if (found := incident.current_step()) is not None:
+            seen_step_states.add(found[2].status)
+        tried += _every_press(engine, incident.id, where)
     assert seen_statuses == set(Status)
     assert {StepStatus.PENDING, StepStatus.RUNNING} <= seen_step_states
     assert tried > 1000
@@ -144,16 +146,16 @@ def test_every_verb_at_every_status_and_phase(engine: IncidentEngine, scenario: 
 
 def test_the_rules_the_buttons_used_to_carry_alone(engine: IncidentEngine) -> None:
     """The three holes the review found, by name."""
-    doc_id = engine.open("stats", topic=None, actor=ADMIN).incident["id"]
+    doc_id = engine.open("stats", topic=None, actor=ADMIN).incident.id
     incident = engine.get(doc_id)
-    manual = next(i for i, item in enumerate(incident["checklists"]["recovery"])
-                  if "manual" in item["ticked_by"])
-    assert incident["steps"][0]["phase"] == "diagnose"
+    manual = next(i for i, item in enumerate(incident.checklists["recovery"])
+                  if "manual" in item.ticked_by)
+    assert incident.steps[0].phase == "diagnose"
     with pytest.raises(Refused) as refused:  # a tick during diagnose
         engine.press(doc_id, manual, Verb.TICK, actor=ADMIN, admin=True)
     assert refused.value.key == "incident.not_now"
-    while current_step(engine.get(doc_id)) is not None:
-        engine.press(doc_id, engine.get(doc_id)["current"], Verb.SKIP, actor=ADMIN, admin=True)
+    while engine.get(doc_id).current_step() is not None:
+        engine.press(doc_id, engine.get(doc_id).current, Verb.SKIP, actor=ADMIN, admin=True)
     engine.press(doc_id, manual, Verb.TICK, actor=ADMIN, admin=True)  # now it is offered
     engine.press(doc_id, 0, Verb.RESOLVE, actor=ADMIN, admin=True)
     engine.ask(doc_id, "override", ADMIN)
@@ -166,19 +168,17 @@ def test_the_rules_the_buttons_used_to_carry_alone(engine: IncidentEngine) -> No
     assert manual_id_ticked(engine.get(doc_id), manual)
 
 
-def manual_id_ticked(incident: dict, index: int) -> bool:
-    return incident["checklists"]["recovery"][index]["id"] in incident["checklist"]["recovery"]
+def manual_id_ticked(incident: Incident, index: int) -> bool:
+    return incident.checklists["recovery"][index].id in incident.ticks["recovery"]
 
 
 def test_a_planned_step_has_nothing_to_run(engine: IncidentEngine) -> None:
     """A recovery action not built yet shows no Run button, and a forged Run is refused."""
-    from bot.incidents.record import planned
-
     for scenario in ("token", "cloudinary", "images", "ratelimit", "stats", "telegram"):
-        doc_id = engine.open(scenario, topic="t", actor=ADMIN).incident["id"]
-        while (found := current_step(engine.get(doc_id))) is not None:
+        doc_id = engine.open(scenario, topic="t", actor=ADMIN).incident.id
+        while (found := engine.get(doc_id).current_step()) is not None:
             index, step, _ = found
-            if planned(step):
+            if step.planned:
                 with pytest.raises(Refused) as refused:
                     engine.press(doc_id, index, Verb.RUN, actor=ADMIN, admin=True)
                 assert refused.value.key == "incident.nothing_to_run"

@@ -17,7 +17,6 @@ from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import Status, StepStatus, Verb
 from bot.incidents.offers import offered
-from bot.incidents.record import current_step
 from bot.sandbox import ADMIN, OPERATOR, Sandbox
 from bot.services import build_services
 from bot.store import Store
@@ -67,7 +66,7 @@ async def world(sandbox: Sandbox) -> AsyncIterator[World]:
 
 async def _walk(world: World, doc_id: int) -> None:
     """Every step in turn: run what can run (confirming what asks for it), else done by hand."""
-    while (found := current_step(world.engine.get(doc_id))) is not None:
+    while (found := world.engine.get(doc_id).current_step()) is not None:
         index = found[0]
         incident = world.engine.get(doc_id)
         if offered(incident, Verb.RUN, index):
@@ -75,12 +74,12 @@ async def _walk(world: World, doc_id: int) -> None:
             if pressed.run is None:  # it changes things: confirm first
                 pressed = await world.flows.press(doc_id, index, Verb.CONFIRM, actor=LEAD, admin=True)
             await world.flows.follow(pressed, LEAD)
-            state = world.engine.get(doc_id)["step_state"][index]
-            assert state["status"] != StepStatus.RUNNING and state["summary"], state
+            state = world.engine.get(doc_id).step_state[index]
+            assert state.status != StepStatus.RUNNING and state.summary, state
         incident = world.engine.get(doc_id)
-        if incident["current"] == index:  # not passed by running it
+        if incident.current == index:  # not passed by running it
             verb = Verb.DONE if offered(incident, Verb.DONE, index) else Verb.SKIP
-            admin = incident["steps"][index]["admin"]  # an admin's step, else anyone's
+            admin = incident.steps[index].admin  # an admin's step, else anyone's
             actor = LEAD if admin else HELPER
             await world.flows.follow(
                 await world.flows.press(doc_id, index, verb, actor=actor, admin=admin), actor)
@@ -88,13 +87,13 @@ async def _walk(world: World, doc_id: int) -> None:
 
 async def test_open_walk_escalate_resolve_and_write_up_without_telegram(world: World) -> None:
     opened = await world.flows.open("stats", topic=None, actor=LEAD)
-    doc_id, ref = opened.incident["id"], opened.incident["ref"]
+    doc_id, ref = opened.incident.id, opened.incident.ref
     assert opened.created and opened.posted
     # the first post is the 0-minute alert
     incident = world.engine.get(doc_id)
     assert [s.kind for s in world.notifier.sent] == ["post"]
-    assert incident["escalation"][0] == {**incident["escalation"][0], "stage": "alert"}
-    assert incident["escalation"][0]["fired_at"] is not None
+    assert incident.escalation[0].stage == "alert"
+    assert incident.escalation[0].fired_at is not None
     assert {f"inc:{doc_id}:{stage}" for stage in ("retries", "pd", "manual")} <= set(world.scheduler.jobs)
 
     # the clock: nobody acknowledged; 30 min the retries check, then reminders, 1 h the PD
@@ -110,13 +109,13 @@ async def test_open_walk_escalate_resolve_and_write_up_without_telegram(world: W
 
     await _walk(world, doc_id)
     incident = world.engine.get(doc_id)
-    assert incident["status"] == Status.MITIGATING and current_step(incident) is None
-    ran_steps = [e["detail"]["step"] for e in incident["timeline"] if e["event"] == "step.result"]
+    assert incident.status == Status.MITIGATING and incident.current_step() is None
+    ran_steps = [e.detail["step"] for e in incident.timeline if e.name == "step.result"]
     assert ran_steps, "no step's action ran"
     # every step of the walk is on the timeline: one result, done or skipped for each
-    finished = {e["detail"]["step"] for e in incident["timeline"]
-                if e["event"] in ("step.done", "step.skipped", "step.result")}
-    assert finished == {step["id"] for step in incident["steps"]}
+    finished = {e.detail["step"] for e in incident.timeline
+                if e.name in ("step.done", "step.skipped", "step.result")}
+    assert finished == {step.id for step in incident.steps}
 
     pressed = await world.flows.press(doc_id, 0, Verb.RESOLVE, actor=LEAD, admin=True)
     await world.flows.follow(pressed, LEAD)
@@ -126,7 +125,7 @@ async def test_open_walk_escalate_resolve_and_write_up_without_telegram(world: W
         assert question.notice.key == "incident.ask_override"
         await world.flows.answer(incident, question.detail["id"], "checked by hand", actor=LEAD, admin=True)
     incident = world.engine.get(doc_id)
-    assert incident["status"] == Status.RESOLVED
+    assert incident.status == Status.RESOLVED
     assert not any(name.startswith(f"inc:{doc_id}:") for name in world.scheduler.jobs)  # clock stopped
 
     # the write-up: root cause, then prevention, then the post-mortem as a file
@@ -137,14 +136,14 @@ async def test_open_walk_escalate_resolve_and_write_up_without_telegram(world: W
                                             actor=LEAD, admin=True)
         assert answered is not None and answered.kind == kind
     incident = world.engine.get(doc_id)
-    assert incident["postmortem"]["written_at"] and not incident["owed"]
+    assert incident.postmortem.written_at and not incident.owed
     files = world.notifier.of_kind("file")
     # the log bundle a step collected went out when it was made; the post-mortem last
     assert files[-1].detail["filename"] == f"{ref}-postmortem.md"
     assert b"the collector's cron died" in files[-1].detail["content"]
     # the questions are on the timeline too (Markdown escapes the _ of a username)
     assert b"| bot | Asked @mina\\_admin for the root cause |" in files[-1].detail["content"]
-    events = [e["event"] for e in incident["timeline"]]
+    events = [e.name for e in incident.timeline]
     for expected in ("opened", "escalation", "reminder", "step.run", "step.result", "resolved",
                      "question.asked", "postmortem.root_cause", "postmortem.prevention",
                      "postmortem.written"):
@@ -156,13 +155,13 @@ async def test_open_walk_escalate_resolve_and_write_up_without_telegram(world: W
 async def test_an_alert_nobody_received_is_tried_again_and_a_restart_rearms(world: World) -> None:
     world.notifier.down = True
     opened = await world.flows.open("stats", topic=None, actor=LEAD)
-    doc_id = opened.incident["id"]
-    assert not opened.posted and world.engine.get(doc_id)["escalation"][0]["fired_at"] is None
+    doc_id = opened.incident.id
+    assert not opened.posted and world.engine.get(doc_id).escalation[0].fired_at is None
     await world.tick(timedelta(seconds=1))  # the alert stage is due at once, and fails again
     assert f"inc:{doc_id}:alert" in world.scheduler.jobs  # tried again in a minute
     world.notifier.down = False
     await world.tick(timedelta(seconds=61))
-    assert world.engine.get(doc_id)["escalation"][0]["fired_at"] is not None
+    assert world.engine.get(doc_id).escalation[0].fired_at is not None
     assert world.notifier.of_kind("post")
 
     # a new process: nothing scheduled until start() re-arms from the record
@@ -173,7 +172,7 @@ async def test_an_alert_nobody_received_is_tried_again_and_a_restart_rearms(worl
 
 
 async def test_the_terminal_resolve_needs_a_reason_when_unverified(world: World) -> None:
-    doc_id = (await world.flows.open("stats", topic=None, actor=LEAD)).incident["id"]
+    doc_id = (await world.flows.open("stats", topic=None, actor=LEAD)).incident.id
     with pytest.raises(Refused) as refused:
         await world.flows.resolve(doc_id, actor=HELPER, admin=False, reason="looks fine")
     assert refused.value.key == "incident.verify_first"
@@ -181,7 +180,7 @@ async def test_the_terminal_resolve_needs_a_reason_when_unverified(world: World)
         await world.flows.resolve(doc_id, actor=LEAD, admin=True, reason="  ")
     assert refused.value.key == "incident.reason_needed"
     incident = await world.flows.resolve(doc_id, actor=LEAD, admin=True, reason="fixed by hand")
-    assert incident["status"] == Status.RESOLVED and incident["resolve_override"] == "fixed by hand"
+    assert incident.status == Status.RESOLVED and incident.resolve_override == "fixed by hand"
     assert world.notifier.of_kind("question")[-1].notice.key == "postmortem.ask_root_cause"
 
 
@@ -207,7 +206,7 @@ async def test_a_topic_is_asked_for_when_the_clock_posts_the_alert_late(world: W
     await world.tick(timedelta(seconds=61))
     questions = world.notifier.of_kind("question")
     assert [(q.notice.key, q.detail["to"]) for q in questions] == [("incident.ask_topic", LEAD)]
-    assert world.engine.get(opened.incident["id"])["pending_reply"]["kind"] == "topic"
+    assert world.engine.get(opened.incident.id).pending_reply.kind == "topic"
     # a topic that is already set is not asked for
     other = await world.flows.open("cloudinary", topic="autumn-cafe", actor=LEAD)
     assert other.posted and len(world.notifier.of_kind("question")) == 1

@@ -7,25 +7,24 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.i18n import Translator
+from bot.incidents.model import Summary
 from bot.incidents.stats import display_width, format_duration, incident_stats, render_stats_text
 
 NOW = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)
 
 
 def _incident(severity: str, opened_ago: timedelta, *, ack_after: timedelta | None = None,
-              resolve_after: timedelta | None = None) -> dict:
+              resolve_after: timedelta | None = None) -> Summary:
     opened = NOW - opened_ago
     status = "resolved" if resolve_after is not None else "acknowledged" if ack_after is not None else "open"
-    return {
-        "severity": severity,
-        "status": status,
-        "opened_at": opened.isoformat(),
-        "acknowledged_at": (opened + ack_after).isoformat() if ack_after is not None else None,
-        "resolved_at": (opened + resolve_after).isoformat() if resolve_after is not None else None,
-    }
+    return Summary(
+        ref="INC-20261127-001", scenario="token", severity=severity, status=status, opened_at=opened,
+        acknowledged_at=opened + ack_after if ack_after is not None else None,
+        resolved_at=opened + resolve_after if resolve_after is not None else None,
+    )
 
 
-def _mix() -> list[dict]:
+def _mix() -> list[Summary]:
     m = timedelta(minutes=1)
     return [
         _incident("P0", timedelta(days=2), ack_after=10 * m, resolve_after=60 * m),
@@ -35,7 +34,6 @@ def _mix() -> list[dict]:
         _incident("P1", timedelta(hours=1)),                                # nobody has answered
         _incident("P1", timedelta(days=30, seconds=1), ack_after=m, resolve_after=2 * m),  # just outside
         _incident("P3", timedelta(days=29), resolve_after=24 * 60 * m),     # closed without an ack
-        {"severity": "P2", "status": "open", "opened_at": "not a date"},    # damaged: ignored
         _incident("P5", timedelta(days=1), ack_after=m),                    # unknown severity: ignored
     ]
 

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.incidents.postmortem import md_block, postmortem_filename, render_postmortem
+from bot.incidents.record import record_problem
+from bot.incidents.stored import from_doc
 
 SEOUL = ZoneInfo("Asia/Seoul")
 OPENED = datetime(2026, 11, 27, 16, 45, 27, 123456, tzinfo=timezone.utc)  # 01:45 on the 28th in Seoul
@@ -112,6 +114,7 @@ def _resolved_incident() -> dict:
         "trace_ids": ["SF-20261127-0041", "SF-20261127-0042"],
         "timeline": timeline,
         "escalation": [], "message": {"chat_id": -100, "message_id": 5, "thread_id": None},
+        "pending_reply": None, "owed": [],
         "linked": ["INC-20261128-002"],
         "postmortem": {"root_cause": ROOT_CAUSE, "prevention": PREVENTION, "written_at": None,
                        "filename": None, "markdown": None},
@@ -207,7 +210,8 @@ EXPECTED = {
 
 
 def _render(incident: dict, lang: str, **kwargs) -> str:
-    return render_postmortem(incident, lang=lang, tz=SEOUL, now=OPENED + timedelta(hours=1, minutes=30), **kwargs)
+    """The stored record (JSON, as the fixtures write it) rendered as the engine reads it."""
+    return render_postmortem(from_doc(incident), lang=lang, tz=SEOUL, now=OPENED + timedelta(hours=1, minutes=30), **kwargs)
 
 
 def _section(doc: str, heading: str) -> list[str]:
@@ -293,12 +297,14 @@ def test_checklists_show_every_item_ticked_by_hand_or_by_what_the_record_shows()
     assert "- [x] Post-incident analysis" in _render(incident, "en").splitlines()
 
 
-def test_a_record_without_checklist_copies_lists_the_ticked_ids() -> None:
+def test_a_record_without_checklist_copies_is_set_aside_not_rendered() -> None:
+    """Every incident has its own copy of the checklists since they were copied at open; a
+    stored one without them does not read as an incident, and the start-up check says so."""
     incident = _resolved_incident()
     del incident["checklists"]
-    incident["checklist"] = {"during": ["health"], "recovery": []}
-    assert _section(_render(incident, "en"), "Checklists")[:4] == [
-        "### During the incident", "- [x] health", "### On recovery", "Nothing ticked."]
+    assert "checklists" in (record_problem(incident) or "")
+    with pytest.raises(KeyError):
+        from_doc(incident)
 
 
 def _open_p1_incident() -> dict:
@@ -358,9 +364,12 @@ def test_an_unknown_language_is_refused() -> None:
 
 
 def test_filename_is_the_ref_and_safe_on_any_file_system() -> None:
-    assert postmortem_filename({"ref": "INC-20261127-001"}) == "INC-20261127-001-postmortem.md"
-    assert postmortem_filename({"ref": "../INC 1/x", "id": 3}) == "INC-1-x-postmortem.md"
-    assert postmortem_filename({"ref": None, "id": 3}) == "incident-3-postmortem.md"
+    def named(ref: str) -> str:
+        return postmortem_filename(from_doc({**_resolved_incident(), "ref": ref, "id": 3}))
+
+    assert named("INC-20261127-001") == "INC-20261127-001-postmortem.md"
+    assert named("../INC 1/x") == "INC-1-x-postmortem.md"
+    assert named("/") == "incident-3-postmortem.md"
 
 
 @pytest.mark.parametrize(("event", "detail", "en", "ko"), [

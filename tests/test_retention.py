@@ -14,7 +14,7 @@ from bot.clock import utc_now
 from bot.config import DEFAULT_ESCALATION_OFFSETS, DEFAULT_RUNBOOKS_DIR
 from bot.incidents.engine import INDEX, TABLE, IncidentEngine, Refused
 from bot.incidents.model import Verb
-from bot.incidents.record import current_step
+from bot.incidents.model import Incident
 from bot.incidents.stats import incident_stats
 from bot.retention import archive_old
 from bot.runbooks import RunbookShelf
@@ -38,10 +38,10 @@ def _engine(store: Store, clock: Clock) -> IncidentEngine:
                           tz=timezone(timedelta(hours=9)), clock=clock)
 
 
-def _settled(engine: IncidentEngine, scenario: str = "stats") -> dict:
+def _settled(engine: IncidentEngine, scenario: str = "stats") -> Incident:
     """An incident walked, resolved and written up."""
-    doc_id = engine.open(scenario, topic="autumn-cafe", actor=ADMIN).incident["id"]
-    while (found := current_step(engine.get(doc_id))) is not None:
+    doc_id = engine.open(scenario, topic="autumn-cafe", actor=ADMIN).incident.id
+    while (found := engine.get(doc_id).current_step()) is not None:
         engine.press(doc_id, found[0], Verb.SKIP, actor=ADMIN, admin=True)
     engine.resolve(doc_id, actor=ADMIN, admin=True, reason="fixed by hand")
     for kind in ("root_cause", "prevention"):
@@ -49,8 +49,10 @@ def _settled(engine: IncidentEngine, scenario: str = "stats") -> dict:
         engine.asked(doc_id, kind, 9)
         engine.answer(doc_id, 9, f"the {kind}", actor=ADMIN, admin=True)
     engine.save_postmortem(doc_id, markdown="# write-up", filename="pm.md")
-    engine.delivered(doc_id, engine.get(doc_id)["owed"][0]["file"])
-    return engine.get(doc_id)
+    engine.delivered(doc_id, engine.get(doc_id).owed[0].file)
+    settled = engine.get(doc_id)
+    assert settled is not None
+    return settled
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -66,27 +68,27 @@ def test_a_settled_incident_leaves_memory_after_a_week_and_stays_findable(store:
     settled = _settled(engine)
     still_open = engine.open("token", topic=None, actor=ADMIN).incident
     unwritten = engine.open("images", topic=None, actor=ADMIN).incident
-    engine.resolve(unwritten["id"], actor=ADMIN, admin=True, reason="by hand")  # no write-up yet
+    engine.resolve(unwritten.id, actor=ADMIN, admin=True, reason="by hand")  # no write-up yet
     clock.now += timedelta(days=6)
     assert archive_old(engine, clock)["incidents"] == 0  # not a week yet
     clock.now += timedelta(days=2)
     assert archive_old(engine, clock)["incidents"] == 1
     assert archive_old(engine, clock)["incidents"] == 0  # once
-    assert {d["ref"] for d in store.find(TABLE)} == {still_open["ref"], unwritten["ref"]}
+    assert {d["ref"] for d in store.find(TABLE)} == {still_open.ref, unwritten.ref}
     assert store.find("postmortems") == []  # its write-up went with it
 
-    found = engine.by_ref(settled["ref"].lower())
-    assert found is not None and found["archived"] and found["timeline"] == settled["timeline"]
+    found = engine.by_ref(settled.ref.lower())
+    assert found is not None and found.archived and found.timeline == settled.timeline
     # /stats still counts it, from its index row
     recent = engine.recent(30)
-    assert settled["ref"] in {d["ref"] for d in recent}
+    assert settled.ref in {d.ref for d in recent}
     stats = {s.severity: s for s in incident_stats(recent, now=clock(), days=30)}
-    assert stats[settled["severity"]].resolved == 1
+    assert stats[settled.severity].resolved == 1
     with pytest.raises(Refused) as refused:  # nothing changes an archived incident
-        engine.press(settled["id"], 0, Verb.RESOLVE, actor=ADMIN, admin=True)
+        engine.press(settled.id, 0, Verb.RESOLVE, actor=ADMIN, admin=True)
     assert refused.value.key == "button.no_longer_valid"  # gone from the store, not "resolved"
-    month = settled["resolved_at"][:7]
-    assert [r["ref"] for r in store.archived("postmortems", month)] == [settled["ref"]]
+    month = f"{settled.resolved_at:%Y-%m}"
+    assert [r["ref"] for r in store.archived("postmortems", month)] == [settled.ref]
 
 
 def test_the_archive_survives_a_restart_and_a_crash_halfway(tmp_path: Path) -> None:
@@ -97,8 +99,8 @@ def test_the_archive_survives_a_restart_and_a_crash_halfway(tmp_path: Path) -> N
         settled = _settled(engine)
         clock.now += timedelta(days=8)
         # a crash after the archive line was written, before the record left the table
-        record = {**store.get(TABLE, settled["id"])}
-        _append_durably(archive_path(data, TABLE, settled["resolved_at"][:7]), encode_records([record]))
+        record = {**store.get(TABLE, settled.id)}
+        _append_durably(archive_path(data, TABLE, f"{settled.resolved_at:%Y-%m}"), encode_records([record]))
     with Store.open(data) as store:
         engine = _engine(store, clock)
         assert store.count(TABLE) == 1  # still in the table: the move is done again
@@ -106,12 +108,12 @@ def test_the_archive_survives_a_restart_and_a_crash_halfway(tmp_path: Path) -> N
     with Store.open(data) as store:  # the snapshot no longer holds it
         engine = _engine(store, clock)
         assert store.count(TABLE) == 0 and store.count(INDEX) == 1
-        assert len(store.archived(TABLE, settled["resolved_at"][:7])) == 1  # not doubled
-        assert engine.by_ref(settled["ref"])["ref"] == settled["ref"]
+        assert len(store.archived(TABLE, f"{settled.resolved_at:%Y-%m}")) == 1  # not doubled
+        assert engine.by_ref(settled.ref).ref == settled.ref
         on_disk = (data / "store.json").read_text() + (data / "store.journal").read_text()
         assert "the root_cause" not in on_disk  # only the index row is read at start
-    lines = archive_path(data, TABLE, settled["resolved_at"][:7]).read_text().splitlines()
-    assert len(lines) == 2 and json.loads(lines[-1])["ref"] == settled["ref"]
+    lines = archive_path(data, TABLE, f"{settled.resolved_at:%Y-%m}").read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[-1])["ref"] == settled.ref
 
 
 def test_a_torn_archive_line_is_skipped_not_fatal(tmp_path: Path, caplog) -> None:
@@ -161,8 +163,8 @@ async def test_a_bot_start_archives_and_an_archived_incident_reads_as_it_ended(s
         assert await sandbox.telegram.await_for(lambda: runner.store.count(INDEX) == 1, timeout=10)
         assert runner.store.count(TABLE) == 0
         chat = Chat(sandbox, runner)
-        shown = await chat.send(f"/incident {settled['ref']}")
-        assert len(shown) == 1 and "archived" in shown[0].text and settled["ref"] in shown[0].text
+        shown = await chat.send(f"/incident {settled.ref}")
+        assert len(shown) == 1 and "archived" in shown[0].text and settled.ref in shown[0].text
         assert shown[0].buttons() == []  # nothing to press
         stats = await chat.send("/stats")  # counted from its index row
         p2 = next(line.split() for line in stats[0].text.splitlines() if line.startswith("P2"))

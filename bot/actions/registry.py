@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock, utc_now
@@ -29,7 +29,7 @@ from bot.i18n import Translator
 
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     OK = "ok"  # ran, and what it found is fine
     WARN = "warn"  # ran, and found something worth a look
     FAIL = "fail"  # ran, and found the problem (or the service refused)

@@ -1,5 +1,8 @@
 """The incident state machine: open, press, record, resolve. No Telegram in here.
 
+It hands out and takes typed `Incident`s; the store's JSON is converted on its way in and out
+here only (`bot.incidents.stored`), and queries over the raw rows stay in this module.
+
 Every change is a read-check-write of the incident record with the version it was read at
 (`Store.update(expect_version=...)`), so of two operators pressing the same button at the same
 moment exactly one changes the incident; the other is re-checked against the new record and told
@@ -15,15 +18,29 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.actions.registry import Document, Outcome, StepResult
 from bot.actors import display_name
-from bot.clock import Clock, parse_time, utc_now
+from bot.clock import Clock, utc_now
 from bot.incidents.escalation_plan import STAGES, escalation_plan
-from bot.incidents.model import TICK_VERBS, UNRESOLVED, Verb
+from bot.incidents.model import (
+    TICK_VERBS,
+    UNRESOLVED,
+    Event,
+    Incident,
+    LiveMessage,
+    Owed,
+    Question,
+    StepSpec,
+    StepState,
+    Summary,
+    Status,
+    StepStatus,
+    Verb,
+)
 from bot.incidents.offers import offered, runnable
 from bot.incidents.record import (
     ACKNOWLEDGED,
@@ -37,17 +54,15 @@ from bot.incidents.record import (
     RESOLVED,
     RUNNING,
     SKIPPED,
-    checklist,
-    current_step,
     done_by_hand_allowed,
     event,
-    iso,
     new_record,
     valid_topic,
     verify_done,
 )
+from bot.incidents.stored import changed_fields, from_doc, iso, summary_of, to_doc
 from bot.runbooks import SEVERITIES, RunbookShelf
-from bot.runbooks.model import Phase
+from bot.runbooks.model import Phase, Severity
 from bot.secrets import Redactor
 from bot.store import Conflict, NotFound, Store
 
@@ -71,8 +86,8 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Rule:
-    statuses: frozenset[str]  # incident statuses the verb is legal in
-    step_states: frozenset[str] | None = None  # a step verb: the current step's legal states
+    statuses: frozenset[Status]  # incident statuses the verb is legal in
+    step_states: frozenset[StepStatus] | None = None  # a step verb: the current step's legal states
 
 
 _ANY_UNRESOLVED = frozenset(UNRESOLVED)
@@ -96,7 +111,7 @@ REPLY_KINDS = ("topic", "override", "root_cause", "prevention")
 
 @dataclass(frozen=True)
 class Opened:
-    incident: dict
+    incident: Incident
     created: bool  # False: an open incident for the scenario already existed; this was linked
     posted: bool = True  # False: its live message could not be posted yet (the clock will)
 
@@ -105,12 +120,15 @@ class Opened:
 class Pressed:
     """What a legal press did, and what the handler must do next."""
 
-    incident: dict
+    incident: Incident
     notice: str  # message key for the callback answer
     run: int | None = None  # run this step's action now (it is claimed: status running)
     ask_override: bool = False  # ask the admin for the reason to resolve unverified
     escalate: str | None = None  # fire this escalation stage now
     resolved: bool = False  # just resolved: ask for the root cause
+
+
+Change = Callable[[Incident], Incident]
 
 
 class IncidentEngine:
@@ -124,38 +142,50 @@ class IncidentEngine:
 
     # -- reading
 
-    def get(self, doc_id: int) -> dict | None:
-        return self.store.get(TABLE, doc_id)
+    def get(self, doc_id: int) -> Incident | None:
+        doc = self.store.get(TABLE, doc_id)
+        return None if doc is None else from_doc(doc)
 
-    def latest(self, incident: dict) -> dict | None:
-        """`incident` itself when the store holds no newer version (no copy made), else a fresh read."""
-        if self.store.version(TABLE, incident["id"]) == incident.get("_v"):
+    def latest(self, incident: Incident) -> Incident | None:
+        """`incident` itself when the store holds no newer version, else a fresh read."""
+        if self.store.version(TABLE, incident.id) == incident.version:
             return incident
-        return self.get(incident["id"])
+        return self.get(incident.id)
 
-    def by_ref(self, ref: str) -> dict | None:
-        """The incident, also an archived one (read from its month's file, with "archived": True:
+    def _find(self, where: Callable[[dict], bool], *, limit: int | None = None,
+              newest_first: bool = True) -> list[Incident]:
+        return [from_doc(d) for d in self.store.find(TABLE, where, limit=limit,
+                                                      newest_first=newest_first)]
+
+    def by_ref(self, ref: str) -> Incident | None:
+        """The incident, also an archived one (read from its month's file, marked `archived`:
         nothing changes it any more)."""
         ref = ref.upper()
-        found = self.store.find(TABLE, lambda d: d["ref"] == ref, limit=1)
+        found = self._find(lambda d: d["ref"] == ref, limit=1)
         if found:
             return found[0]
         index = self.store.find(INDEX, lambda d: d["ref"] == ref, limit=1)
         if not index:
             return None
         archived = [r for r in self.store.archived(TABLE, index[0]["month"]) if r.get("ref") == ref]
-        return {**archived[-1], "archived": True} if archived else None
+        return from_doc({**archived[-1], "archived": True}) if archived else None
 
-    def unresolved(self) -> list[dict]:
+    def unresolved(self) -> list[Incident]:
         """Open incidents, oldest first."""
-        return self.store.find(TABLE, lambda d: d["status"] != RESOLVED, newest_first=False)
+        return self._find(lambda d: d["status"] != RESOLVED, newest_first=False)
 
-    def recent(self, days: int) -> list[dict]:
-        """Incidents opened in the last `days`: the ones in memory whole, archived ones as their
-        index rows (ref, scenario, severity, status and the times /stats reads)."""
+    def recent(self, days: int) -> list[Summary]:
+        """Incidents opened in the last `days`: the ones in memory and the archived ones (from
+        their index rows), as much of each as /stats reads."""
         since = iso(self.clock() - timedelta(days=days))
-        return (self.store.find(TABLE, lambda d: d["opened_at"] >= since)
-                + self.store.find(INDEX, lambda d: d["opened_at"] >= since))
+        found = []
+        for table in (TABLE, INDEX):
+            for d in self.store.find(table, lambda d: str(d.get("opened_at")) >= since):
+                try:
+                    found.append(summary_of(d))
+                except (KeyError, TypeError, ValueError) as exc:  # an index row is not checked at start
+                    log.warning("%s #%s left out of /stats: %s", table, d.get("id"), exc)
+        return found
 
     def archive_settled(self, *, older_than: timedelta = ARCHIVE_AFTER) -> int:
         """Move incidents nobody works on any more out of memory: resolved longer ago than
@@ -181,20 +211,19 @@ class IncidentEngine:
                            month_of=lambda d: str(d["written_at"])[:7])
         return len(moved)
 
-    def unwritten(self, days: int) -> list[dict]:
+    def unwritten(self, days: int) -> list[Incident]:
         """Resolved in the last `days`, no post-mortem yet, and no question out waiting for it
         (one recorded but never sent counts as not asked)."""
         since = iso(self.clock() - timedelta(days=days))
-        return self.store.find(TABLE, lambda d: d["status"] == RESOLVED and (d["resolved_at"] or "") >= since
-                               and not d["postmortem"].get("written_at")
-                               and not (d.get("pending_reply") or {}).get("message_id"),
-                               newest_first=False)
+        return self._find(lambda d: d["status"] == RESOLVED and (d["resolved_at"] or "") >= since
+                          and not d["postmortem"].get("written_at")
+                          and not (d.get("pending_reply") or {}).get("message_id"),
+                          newest_first=False)
 
-    def awaiting_reply(self, chat_id: int, message_id: int) -> dict | None:
+    def awaiting_reply(self, chat_id: int, message_id: int) -> Incident | None:
         """The incident whose question (a bot message) this is a reply to."""
-        found = self.store.find(TABLE, lambda d: (d.get("pending_reply") or {}).get("message_id")
-                                == message_id and (d.get("message") or {}).get("chat_id") == chat_id,
-                                limit=1)
+        found = self._find(lambda d: (d.get("pending_reply") or {}).get("message_id") == message_id
+                           and (d.get("message") or {}).get("chat_id") == chat_id, limit=1)
         return found[0] if found else None
 
     # -- opening
@@ -213,16 +242,12 @@ class IncidentEngine:
             existing = self.store.find(TABLE, lambda d: d["scenario"] == runbook.id
                                        and d["status"] != RESOLVED, limit=1)
             if existing:
-                doc = existing[0]
 
-                def link(d: dict) -> dict:
-                    changes: dict = {"linked": d["linked"] + [actor], "timeline": d["timeline"] + [
-                        event(now, actor, "linked", {"topic": topic})]}
-                    if topic and not d["topic"]:
-                        changes["topic"] = topic
-                    return changes
+                def link(d: Incident) -> Incident:
+                    return replace(d, linked=(*d.linked, actor), topic=d.topic or topic,
+                                   timeline=(*d.timeline, event(now, actor, "linked", {"topic": topic})))
 
-                return Opened(self._mutate(doc["id"], link), created=False)
+                return Opened(self._mutate(existing[0]["id"], link), created=False)
             day = now.astimezone(self.tz).strftime("%Y%m%d")
             prefix = f"INC-{day}-"
             # a durable sequence, never the count of records: a lost record must not free its ref
@@ -232,8 +257,8 @@ class IncidentEngine:
             record = new_record(runbook, {"during": library.during, "recovery": library.recovery},
                                 ref=f"{prefix}{sequence:03d}", topic=topic, actor=actor, now=now,
                                 offsets=self.offsets)
-            doc_id = self.store.insert(TABLE, record)
-        log.info("incident %s opened (%s, %s) by %s", record["ref"], runbook.id,
+            doc_id = self.store.insert(TABLE, to_doc(record))
+        log.info("incident %s opened (%s, %s) by %s", record.ref, runbook.id,
                  runbook.severity, actor)
         opened = self.get(doc_id)
         if opened is None:  # just inserted: gone only if removed in between
@@ -253,225 +278,206 @@ class IncidentEngine:
             raise Refused("button.no_longer_valid")
         outcome: dict[str, Any] = {}
 
-        def change(d: dict) -> dict:
+        def change(d: Incident) -> Incident:
             outcome.clear()
-            live = d.get("message") or {}
-            if message_id is not None and live.get("message_id") not in (None, message_id):
+            if message_id is not None and d.message is not None and d.message.message_id != message_id:
                 raise Refused("button.no_longer_valid")
-            if d["status"] not in rule.statuses:
-                raise Refused("incident.already_resolved" if d["status"] == RESOLVED
-                              else "incident.not_now", ref=d["ref"])
+            if d.status not in rule.statuses:
+                raise Refused("incident.already_resolved" if d.status == RESOLVED
+                              else "incident.not_now", ref=d.ref)
             now = self.clock()
             if rule.step_states is not None:
-                changes = self._step_press(d, arg, verb, rule, actor=actor, admin=admin, now=now,
+                changed = self._step_press(d, arg, verb, rule, actor=actor, admin=admin, now=now,
                                            outcome=outcome)
             else:
                 handler = IncidentEngine._press_tick if verb in TICK_VERBS else self._PRESS[verb]
-                changes = handler(self, d, arg, verb=verb, actor=actor, admin=admin, now=now,
+                changed = handler(self, d, arg, verb=verb, actor=actor, admin=admin, now=now,
                                   outcome=outcome)
             if not offered(d, verb, arg):  # no button for it: a forged or stale press
-                raise Refused("incident.not_now", ref=d["ref"])
-            return changes
+                raise Refused("incident.not_now", ref=d.ref)
+            return changed
 
         incident = self._mutate(doc_id, change)
         return Pressed(incident, **outcome)
 
-    def _step_press(self, d: dict, arg: int, verb: Verb, rule: Rule, *, actor: str, admin: bool,
-                    now: datetime, outcome: dict) -> dict:
-        found = current_step(d)
+    def _step_press(self, d: Incident, arg: int, verb: Verb, rule: Rule, *, actor: str, admin: bool,
+                    now: datetime, outcome: dict) -> Incident:
+        found = d.current_step()
         if found is None or found[0] != arg:
-            raise Refused("incident.step_moved", ref=d["ref"])
+            raise Refused("incident.step_moved", ref=d.ref)
         index, step, state = found
-        if rule.step_states is None or state["status"] not in rule.step_states:
-            if state["status"] == RUNNING:
-                raise Refused("incident.step_running", by=display_name(state["by"]))
-            raise Refused("incident.step_moved", ref=d["ref"])
-        if step["admin"] and not admin:
+        if rule.step_states is None or state.status not in rule.step_states:
+            if state.status == RUNNING:
+                raise Refused("incident.step_running", by=display_name(state.by))
+            raise Refused("incident.step_moved", ref=d.ref)
+        if step.admin and not admin:
             raise Refused("access.needs_admin_short")
-        states = [dict(s) for s in d["step_state"]]
-        timeline = list(d["timeline"])
-        changes: dict = {"step_state": states, "timeline": timeline}
-        mine = states[index]
         if verb in (Verb.RUN, Verb.CONFIRM):
             if not runnable(step):
                 raise Refused("incident.nothing_to_run")
-            if verb == Verb.RUN and step["confirm"]:
-                mine.update(status=CONFIRMING, by=actor, at=iso(now))
-                timeline.append(event(now, actor, "step.confirm_asked", {"step": step["id"]}))
+            if verb == Verb.RUN and step.confirm:
                 outcome.update(notice="incident.confirm_asked")
-                return changes
-            mine.update(status=RUNNING, by=actor, at=iso(now), runs=mine["runs"] + 1)
-            timeline.append(event(now, actor, "step.run", {"step": step["id"],
-                                                           "action": step["action"]}))
+                return _step_moved(d, index, replace(state, status=CONFIRMING, by=actor, at=now),
+                                   event(now, actor, "step.confirm_asked", {"step": step.id}))
             outcome.update(notice="incident.running", run=index)
-        elif verb == Verb.CANCEL:
-            mine.update(status=PENDING, by=actor, at=iso(now))
-            timeline.append(event(now, actor, "step.cancelled", {"step": step["id"]}))
+            return _step_moved(d, index, replace(state, status=RUNNING, by=actor, at=now,
+                                                 runs=state.runs + 1),
+                               event(now, actor, "step.run", {"step": step.id, "action": step.action}))
+        if verb == Verb.CANCEL:
             outcome.update(notice="incident.cancelled")
-        elif verb == Verb.DONE:
-            if not done_by_hand_allowed(step, mine):
+            return _step_moved(d, index, replace(state, status=PENDING, by=actor, at=now),
+                               event(now, actor, "step.cancelled", {"step": step.id}))
+        if verb == Verb.DONE:
+            if not done_by_hand_allowed(step, state):
                 raise Refused("incident.run_it")
-            mine.update(status=DONE, by=actor, at=iso(now))
-            timeline.append(event(now, actor, "step.done", {"step": step["id"]}))
-            changes.update(self._advance(d, index, step, actor, now, timeline))
             outcome.update(notice="incident.step_done")
-        else:  # skip
-            mine.update(status=SKIPPED, by=actor, at=iso(now))
-            timeline.append(event(now, actor, "step.skipped", {"step": step["id"]}))
-            changes["current"] = index + 1
-            outcome.update(notice="incident.step_skipped")
-        return changes
+            moved = _step_moved(d, index, replace(state, status=DONE, by=actor, at=now),
+                                event(now, actor, "step.done", {"step": step.id}))
+            return self._advance(moved, index, step, actor, now)
+        # skip
+        outcome.update(notice="incident.step_skipped")
+        return replace(_step_moved(d, index, replace(state, status=SKIPPED, by=actor, at=now),
+                                   event(now, actor, "step.skipped", {"step": step.id})),
+                       current=index + 1)
 
-    def _advance(self, d: dict, index: int, step: dict, actor: str, now: datetime,
-                 timeline: list[dict]) -> dict:
+    @staticmethod
+    def _advance(d: Incident, index: int, step: StepSpec, actor: str, now: datetime) -> Incident:
         """Move past a finished step; doing a respond step means the team is mitigating."""
-        changes: dict = {"current": index + 1}
-        if step["phase"] == Phase.RESPOND and d["status"] in (OPEN, ACKNOWLEDGED):
-            changes.update(status=MITIGATING, mitigating_at=iso(now))
-            if d["acknowledged_at"] is None:  # working on it is acknowledging it
-                changes.update(acknowledged_at=iso(now), lead=actor)
-                timeline.append(event(now, actor, "acknowledged", {"implicit": True}))
-        return changes
+        d = replace(d, current=index + 1)
+        if step.phase == Phase.RESPOND and d.status in (OPEN, ACKNOWLEDGED):
+            d = replace(d, status=MITIGATING, mitigating_at=now)
+            if d.acknowledged_at is None:  # working on it is acknowledging it
+                d = replace(d, acknowledged_at=now, lead=actor, timeline=(
+                    *d.timeline, event(now, actor, "acknowledged", {"implicit": True})))
+        return d
 
-    def _press_ack(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
-                   outcome: dict) -> dict:
+    def _press_ack(self, d: Incident, arg: int, *, verb: Verb, actor: str, admin: bool,
+                   now: datetime, outcome: dict) -> Incident:
         outcome.update(notice="incident.acknowledged_short")
-        return {"status": ACKNOWLEDGED, "acknowledged_at": iso(now), "lead": actor,
-                "timeline": d["timeline"] + [event(now, actor, "acknowledged")]}
+        return replace(d, status=ACKNOWLEDGED, acknowledged_at=now, lead=actor,
+                       timeline=(*d.timeline, event(now, actor, "acknowledged")))
 
-    def _press_esc(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
-                   outcome: dict) -> dict:
-        last = next((e for e in reversed(d["timeline"]) if e["event"] == "escalate.pressed"), None)
-        pressed_at = parse_time(last["at"]) if last is not None else None
-        if last is not None and pressed_at is not None and now - pressed_at < ESCALATE_COOLDOWN:
-            raise Refused("incident.escalated_recently", by=display_name(last["actor"]))
+    def _press_esc(self, d: Incident, arg: int, *, verb: Verb, actor: str, admin: bool,
+                   now: datetime, outcome: dict) -> Incident:
+        last = next((e for e in reversed(d.timeline) if e.name == "escalate.pressed"), None)
+        if last is not None and now - last.at < ESCALATE_COOLDOWN:
+            raise Refused("incident.escalated_recently", by=display_name(last.actor))
         # pressing Escalate means "more people, now": the PD, then the admins, then the PD again
-        unfired = [e["stage"] for e in d["escalation"]
-                   if e["fired_at"] is None and e["stage"] in ("pd", "manual")]
+        unfired = [e.stage for e in d.escalation if e.fired_at is None and e.stage in ("pd", "manual")]
         stage = unfired[0] if unfired else "pd"
         outcome.update(notice="incident.escalating", escalate=stage)
-        return {"timeline": d["timeline"] + [event(now, actor, "escalate.pressed", {"stage": stage})]}
+        return replace(d, timeline=(*d.timeline, event(now, actor, "escalate.pressed", {"stage": stage})))
 
-    def _press_res(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
-                   outcome: dict) -> dict:
+    def _press_res(self, d: Incident, arg: int, *, verb: Verb, actor: str, admin: bool,
+                   now: datetime, outcome: dict) -> Incident:
         if verify_done(d):
             outcome.update(notice="incident.resolved_short", resolved=True)
             return self._resolution(d, actor, now, override=None)
         if not admin:
             raise Refused("incident.verify_first")
         outcome.update(notice="incident.override_asked", ask_override=True)
-        return {"timeline": d["timeline"] + [event(now, actor, "resolve.override_asked")]}
+        return replace(d, timeline=(*d.timeline, event(now, actor, "resolve.override_asked")))
 
-    def _press_tick(self, d: dict, arg: int, *, verb: Verb, actor: str, admin: bool, now: datetime,
-                    outcome: dict) -> dict:
-        items = checklist(d, "recovery")
-        if not 0 <= arg < len(items) or "manual" not in items[arg]["ticked_by"]:
+    def _press_tick(self, d: Incident, arg: int, *, verb: Verb, actor: str, admin: bool,
+                    now: datetime, outcome: dict) -> Incident:
+        items = d.checklists["recovery"]
+        if not 0 <= arg < len(items) or "manual" not in items[arg].ticked_by:
             raise Refused("button.no_longer_valid")
-        item = items[arg]["id"]
-        ticks = list(d["checklist"]["recovery"])
+        item = items[arg].id
+        ticks = d.ticks["recovery"]
         want = verb == Verb.TICK
         if (item in ticks) == want:
             raise Refused("incident.already_ticked" if want else "incident.already_unticked")
-        if want:
-            ticks.append(item)
-        else:
-            ticks.remove(item)
         name = "checklist.ticked" if want else "checklist.unticked"
         outcome.update(notice="incident.ticked" if want else "incident.unticked")
-        return {"checklist": {**d["checklist"], "recovery": ticks},
-                "timeline": d["timeline"] + [event(now, actor, name, {"list": "recovery",
-                                                                      "item": item})]}
+        return replace(d, ticks={**d.ticks, "recovery": (*ticks, item) if want
+                                 else tuple(t for t in ticks if t != item)},
+                       timeline=(*d.timeline, event(now, actor, name, {"list": "recovery", "item": item})))
 
     _PRESS = {Verb.ACKNOWLEDGE: _press_ack, Verb.ESCALATE: _press_esc, Verb.RESOLVE: _press_res}
 
-    def resolve(self, doc_id: int, *, actor: str, admin: bool, reason: str | None) -> dict:
+    def resolve(self, doc_id: int, *, actor: str, admin: bool, reason: str | None) -> Incident:
         """Resolve in one step, without a question: verified, or unverified on an admin's
         `reason` (the terminal's way; a button asks for the reason instead). Raises Refused."""
 
-        def change(d: dict) -> dict:
-            if d["status"] == RESOLVED:
-                raise Refused("incident.already_resolved", ref=d["ref"])
+        def change(d: Incident) -> Incident:
+            if d.status == RESOLVED:
+                raise Refused("incident.already_resolved", ref=d.ref)
             if not offered(d, Verb.RESOLVE, 0):
-                raise Refused("incident.not_now", ref=d["ref"])
+                raise Refused("incident.not_now", ref=d.ref)
             if verify_done(d):
                 return self._resolution(d, actor, self.clock(), override=None)
             if not admin:
                 raise Refused("incident.verify_first")
             if reason is None or not reason.strip():
-                raise Refused("incident.reason_needed", ref=d["ref"])
+                raise Refused("incident.reason_needed", ref=d.ref)
             return self._resolution(d, actor, self.clock(), override=self.redact(reason.strip()))
 
         return self._mutate(doc_id, change)
 
     @staticmethod
-    def _resolution(d: dict, actor: str, now: datetime, *, override: str | None) -> dict:
+    def _resolution(d: Incident, actor: str, now: datetime, *, override: str | None) -> Incident:
         detail = {"override": override} if override else {}
-        return {"status": RESOLVED, "resolved_at": iso(now), "resolved_by": actor,
-                "resolve_override": override, "pending_reply": None,
-                "timeline": d["timeline"] + [event(now, actor, "resolved", detail)]}
+        return replace(d, status=RESOLVED, resolved_at=now, resolved_by=actor,
+                       resolve_override=override, pending_reply=None,
+                       timeline=(*d.timeline, event(now, actor, "resolved", detail)))
 
     # -- results and replies
 
-    def record_result(self, doc_id: int, index: int, result: StepResult) -> dict:
+    def record_result(self, doc_id: int, index: int, result: StepResult) -> Incident:
         """Write a step's result on the record and move the walk on when it passed. A document
         the result carries is kept first (`Store.put_document`) and owed to the group in the
         same write, so it is sent until it is delivered, also after a restart."""
         owed = self._keep(doc_id, result.document, "file") if result.document else None
 
-        def change(d: dict) -> dict:
+        def change(d: Incident) -> Incident:
             now = self.clock()
-            states = [dict(s) for s in d["step_state"]]
-            mine, step = states[index], d["steps"][index]
-            if mine["status"] != RUNNING:  # a restart already reset it; keep the result anyway
-                log.warning("result for %s step %s arrived in state %s", d["ref"], step["id"],
-                            mine["status"])
+            mine, step = d.step_state[index], d.steps[index]
+            if mine.status != RUNNING:  # a restart already reset it; keep the result anyway
+                log.warning("result for %s step %s arrived in state %s", d.ref, step.id, mine.status)
             outcome = result.outcome
             if outcome in (Outcome.ERROR, Outcome.UNAVAILABLE):
                 status = PENDING
-            elif step["phase"] == Phase.VERIFY and outcome is not Outcome.OK:
+            elif step.phase == Phase.VERIFY and outcome is not Outcome.OK:
                 # verified means 🟢: a 🟡 (stale stats, a warning) is not fixed yet
                 status = FAILED
             else:
                 status = DONE
             summary = self.redact(result.summary)
-            mine.update(status=status, outcome=outcome.value, summary=summary,
-                        lines=[self.redact(line) for line in result.lines[:SUMMARY_LINES]],
-                        more=max(0, len(result.lines) - SUMMARY_LINES), at=iso(now))
-            timeline = d["timeline"] + [event(
-                now, mine["by"], "step.result",
-                {"step": step["id"], "outcome": outcome.value, "summary": summary})]
-            changes: dict = {"step_state": states, "timeline": timeline}
+            mine = replace(mine, status=status, outcome=outcome, summary=summary,
+                           lines=tuple(self.redact(line) for line in result.lines[:SUMMARY_LINES]),
+                           more=max(0, len(result.lines) - SUMMARY_LINES), at=now)
+            d = _step_moved(d, index, mine, event(now, mine.by, "step.result", {
+                "step": step.id, "outcome": outcome.value, "summary": summary}))
             if owed is not None:
-                changes["owed"] = d.get("owed", []) + [owed]
-            new_traces = [t for t in result.trace_ids if t not in d["trace_ids"]]
-            if new_traces:
-                changes["trace_ids"] = d["trace_ids"] + new_traces
-            if status == DONE and d["current"] == index:
-                changes.update(self._advance(d, index, step, mine["by"] or BOT_ACTOR, now, timeline))
-            return changes
+                d = replace(d, owed=(*d.owed, owed))
+            d = replace(d, trace_ids=(*d.trace_ids, *(t for t in dict.fromkeys(result.trace_ids)
+                                                       if t not in d.trace_ids)))
+            if status == DONE and d.current == index:
+                d = self._advance(d, index, step, mine.by or BOT_ACTOR, now)
+            return d
 
         return self._mutate(doc_id, change)
 
-    def ask(self, doc_id: int, kind: str, actor: str) -> dict:
+    def ask(self, doc_id: int, kind: str, actor: str) -> Incident:
         """Record that the bot is about to ask `kind`, before the question is sent: a reply can
         arrive before the send returns. `asked` then names the question's message."""
         assert kind in REPLY_KINDS
-        return self._mutate(doc_id, lambda d: {"pending_reply": {
-            "kind": kind, "message_id": None, "by": actor}})
+        return self._mutate(doc_id, lambda d: replace(d, pending_reply=Question(kind, None, actor)))
 
-    def asked(self, doc_id: int, kind: str, message_id: int) -> dict | None:
+    def asked(self, doc_id: int, kind: str, message_id: int) -> Incident | None:
         """The question `ask` recorded went out as `message_id`; None when it is moot (another
         question replaced it meanwhile)."""
 
-        def change(d: dict) -> dict:
-            pending = d.get("pending_reply") or {}
-            if pending.get("kind") != kind or pending.get("message_id") is not None:
+        def change(d: Incident) -> Incident:
+            pending = d.pending_reply
+            if pending is None or pending.kind != kind or pending.message_id is not None:
                 raise Refused("incident.question_closed")
-            changes: dict = {"pending_reply": {**pending, "message_id": message_id}}
+            d = replace(d, pending_reply=replace(pending, message_id=message_id))
             if kind != "override":  # (that one is on the timeline as the press that asked it)
-                changes["timeline"] = d["timeline"] + [event(self.clock(), BOT_ACTOR, "question.asked",
-                                                             {"kind": kind, "to": pending.get("by")})]
-            return changes
+                d = replace(d, timeline=(*d.timeline, event(self.clock(), BOT_ACTOR, "question.asked",
+                                                            {"kind": kind, "to": pending.by})))
+            return d
 
         try:
             return self._mutate(doc_id, change)
@@ -481,11 +487,11 @@ class IncidentEngine:
     def not_asked(self, doc_id: int, kind: str) -> None:
         """The question `ask` recorded could not be sent: no question is out."""
 
-        def change(d: dict) -> dict:
-            pending = d.get("pending_reply") or {}
-            if pending.get("kind") != kind or pending.get("message_id") is not None:
+        def change(d: Incident) -> Incident:
+            pending = d.pending_reply
+            if pending is None or pending.kind != kind or pending.message_id is not None:
                 raise Refused("incident.question_closed")
-            return {"pending_reply": None}
+            return replace(d, pending_reply=None)
 
         with contextlib.suppress(Refused):
             self._mutate(doc_id, change)
@@ -497,168 +503,175 @@ class IncidentEngine:
             and (d.get("message") or {}).get("chat_id") == chat_id)]
 
     def answer(self, doc_id: int, message_id: int, text: str, *, actor: str,
-               admin: bool) -> tuple[str, dict]:
+               admin: bool) -> tuple[str, Incident]:
         """Apply a reply to the bot's question; (what was answered, the incident)."""
         answered: list[str] = []
         text = self.redact(text)
 
-        def change(d: dict) -> dict:
-            pending = d.get("pending_reply") or {}
-            if pending.get("message_id") != message_id:
+        def change(d: Incident) -> Incident:
+            pending = d.pending_reply
+            if pending is None or pending.message_id != message_id:
                 raise Refused("incident.question_closed")
-            kind = pending["kind"]
+            kind = pending.kind
             answered[:] = [kind]
             now = self.clock()
             if kind == "topic":
-                return {"topic": text, "pending_reply": None,
-                        "timeline": d["timeline"] + [event(now, actor, "topic", {"topic": text})]}
+                return replace(d, topic=text, pending_reply=None,
+                               timeline=(*d.timeline, event(now, actor, "topic", {"topic": text})))
             if kind == "override":
                 if not admin:
                     raise Refused("access.needs_admin_short")
-                if d["status"] == RESOLVED:
-                    raise Refused("incident.already_resolved", ref=d["ref"])
+                if d.status == RESOLVED:
+                    raise Refused("incident.already_resolved", ref=d.ref)
                 return self._resolution(d, actor, now, override=text)
-            postmortem = {**d["postmortem"], kind: text}
-            return {"postmortem": postmortem, "pending_reply": None,
-                    "timeline": d["timeline"] + [event(now, actor, f"postmortem.{kind}")]}
+            postmortem = (replace(d.postmortem, root_cause=text) if kind == "root_cause"
+                          else replace(d.postmortem, prevention=text))
+            return replace(d, postmortem=postmortem, pending_reply=None,
+                           timeline=(*d.timeline, event(now, actor, f"postmortem.{kind}")))
 
         incident = self._mutate(doc_id, change)
         return answered[0], incident
 
-    def save_postmortem(self, doc_id: int, *, markdown: str, filename: str, caption: str = "") -> dict:
+    def save_postmortem(self, doc_id: int, *, markdown: str, filename: str,
+                        caption: str = "") -> Incident:
         """Store the write-up, and owe it to the group as a file (sent until delivered)."""
         owed = self._keep(doc_id, Document(filename, markdown.encode("utf-8"), caption), "postmortem")
 
-        def change(d: dict) -> dict:
+        def change(d: Incident) -> Incident:
             now = self.clock()
-            return {"postmortem": {**d["postmortem"], "filename": filename,
-                                   "written_at": iso(now)},
-                    "owed": d.get("owed", []) + [owed],
-                    "timeline": d["timeline"] + [event(now, BOT_ACTOR, "postmortem.written",
-                                                       {"filename": filename})]}
+            return replace(d, postmortem=replace(d.postmortem, filename=filename, written_at=now),
+                           owed=(*d.owed, owed),
+                           timeline=(*d.timeline, event(now, BOT_ACTOR, "postmortem.written",
+                                                        {"filename": filename})))
 
         incident = self._mutate(doc_id, change)
         # the write-up's own record (the incident keeps only when and under which name)
-        self.store.insert("postmortems", {"incident_id": doc_id, "ref": incident["ref"],
+        written_at = incident.postmortem.written_at
+        self.store.insert("postmortems", {"incident_id": doc_id, "ref": incident.ref,
                                           "filename": filename, "markdown": markdown,
-                                          "written_at": incident["postmortem"]["written_at"]})
+                                          "written_at": None if written_at is None else iso(written_at)})
         return incident
 
     # -- documents owed to the group
 
-    def _keep(self, doc_id: int, document: Document, kind: str) -> dict:
+    def _keep(self, doc_id: int, document: Document, kind: str) -> Owed:
         """Keep the file on disk; the `owed` entry that names it."""
         incident = self.get(doc_id)
-        folder = incident["ref"] if incident else f"incident-{doc_id}"
+        folder = incident.ref if incident else f"incident-{doc_id}"
         ref = self.store.put_document(folder, _SAFE_FILE.sub("-", document.filename).strip(".-")
                                       or "document", document.content)
-        return {"kind": kind, "filename": document.filename, "file": ref,
-                "caption": self.redact(document.caption), "at": iso(self.clock())}
+        return Owed(kind=kind, filename=document.filename, file=ref,
+                    caption=self.redact(document.caption), at=self.clock())
 
-    def delivered(self, doc_id: int, file: str) -> dict | None:
+    def delivered(self, doc_id: int, file: str) -> Incident | None:
         """The group has the document kept as `file`: it is owed no longer."""
 
-        def change(d: dict) -> dict:
-            owed = [entry for entry in d.get("owed", []) if entry["file"] != file]
-            if len(owed) == len(d.get("owed", [])):
-                raise Refused("incident.not_now", ref=d["ref"])
-            return {"owed": owed}
+        def change(d: Incident) -> Incident:
+            owed = tuple(entry for entry in d.owed if entry.file != file)
+            if len(owed) == len(d.owed):
+                raise Refused("incident.not_now", ref=d.ref)
+            return replace(d, owed=owed)
 
         try:
             return self._mutate(doc_id, change)
         except Refused:
             return None
 
-    def owing(self) -> list[dict]:
+    def owing(self) -> list[Incident]:
         """Incidents (open or not) with a document the group has not received yet."""
-        return self.store.find(TABLE, lambda d: bool(d.get("owed")), newest_first=False)
+        return self._find(lambda d: bool(d.get("owed")), newest_first=False)
 
     # -- the live message, severity, escalation
 
     def set_message(self, doc_id: int, *, chat_id: int, message_id: int,
-                    thread_id: int | None) -> dict:
-        return self._mutate(doc_id, lambda d: {"message": {
-            "chat_id": chat_id, "message_id": message_id, "thread_id": thread_id}})
+                    thread_id: int | None) -> Incident:
+        return self._mutate(doc_id, lambda d: replace(d, message=LiveMessage(chat_id, message_id,
+                                                                             thread_id)))
 
-    def set_severity(self, doc_id: int, severity: str, *, actor: str) -> dict:
+    def set_severity(self, doc_id: int, severity: str, *, actor: str) -> Incident:
         """An admin's call: the response deadline and the unfired escalation stages follow."""
         if severity not in SEVERITIES:
             raise Refused("incident.bad_severity", given=severity)
 
-        def change(d: dict) -> dict:
-            if d["status"] == RESOLVED:
-                raise Refused("incident.already_resolved", ref=d["ref"])
-            if d["severity"] == severity:
-                raise Refused("incident.same_severity", ref=d["ref"], severity=severity)
-            opened = parse_time(d["opened_at"])
-            assert opened is not None  # the record check at open guarantees it
-            plan = {e["stage"]: e for e in escalation_plan(severity, opened, self.offsets)}
-            escalation = [e if e["fired_at"] else {**e, "due_at": plan[e["stage"]]["due_at"]}
-                          for e in d["escalation"]]
-            return {"severity": severity, "escalation": escalation,
-                    "timeline": d["timeline"] + [event(self.clock(), actor, "severity",
-                                                       {"from": d["severity"], "to": severity})]}
+        def change(d: Incident) -> Incident:
+            if d.status == RESOLVED:
+                raise Refused("incident.already_resolved", ref=d.ref)
+            if d.severity == severity:
+                raise Refused("incident.same_severity", ref=d.ref, severity=severity)
+            plan = {e.stage: e for e in escalation_plan(severity, d.opened_at, self.offsets)}
+            escalation = tuple(e if e.fired_at else replace(e, due_at=plan[e.stage].due_at)
+                               for e in d.escalation)
+            return replace(d, severity=Severity(severity), escalation=escalation,
+                           timeline=(*d.timeline, event(self.clock(), actor, "severity",
+                                                        {"from": d.severity.value, "to": severity})))
 
         return self._mutate(doc_id, change)
 
-    def mark_fired(self, doc_id: int, stage: str) -> dict | None:
+    def mark_fired(self, doc_id: int, stage: str) -> Incident | None:
         """Record that an escalation stage went out; None when it is moot (resolved, already)."""
         assert stage in STAGES
 
-        def change(d: dict) -> dict:
-            if d["status"] == RESOLVED:
-                raise Refused("incident.already_resolved", ref=d["ref"])
+        def change(d: Incident) -> Incident:
+            if d.status == RESOLVED:
+                raise Refused("incident.already_resolved", ref=d.ref)
             now = self.clock()
-            escalation = [{**e, "fired_at": e["fired_at"] or iso(now)} if e["stage"] == stage else e
-                          for e in d["escalation"]]
-            return {"escalation": escalation, "timeline": d["timeline"] + [
-                event(now, BOT_ACTOR, "escalation", {"stage": stage})]}
+            escalation = tuple(replace(e, fired_at=e.fired_at or now) if e.stage == stage else e
+                               for e in d.escalation)
+            return replace(d, escalation=escalation, timeline=(
+                *d.timeline, event(now, BOT_ACTOR, "escalation", {"stage": stage})))
 
         try:
             return self._mutate(doc_id, change)
         except Refused:
             return None
 
-    def note_reminder(self, doc_id: int) -> dict | None:
-        def change(d: dict) -> dict:
-            if d["status"] != OPEN:
-                raise Refused("incident.not_now", ref=d["ref"])
-            return {"timeline": d["timeline"] + [event(self.clock(), BOT_ACTOR, "reminder")]}
+    def note_reminder(self, doc_id: int) -> Incident | None:
+        def change(d: Incident) -> Incident:
+            if d.status != OPEN:
+                raise Refused("incident.not_now", ref=d.ref)
+            return replace(d, timeline=(*d.timeline, event(self.clock(), BOT_ACTOR, "reminder")))
 
         try:
             return self._mutate(doc_id, change)
         except Refused:
             return None
 
-    def recover_interrupted(self) -> list[dict]:
+    def recover_interrupted(self) -> list[Incident]:
         """At start: a step left running by a crash goes back to pending, on the record."""
-        recovered = []
-        for doc in self.store.find(TABLE, lambda d: d["status"] != RESOLVED and any(
-                s["status"] == RUNNING for s in d["step_state"])):
-            def change(d: dict) -> dict:
-                now = self.clock()
-                states = [dict(s, status=PENDING) if s["status"] == RUNNING else s
-                          for s in d["step_state"]]
-                return {"step_state": states,
-                        "timeline": d["timeline"] + [event(now, BOT_ACTOR, "step.interrupted")]}
 
-            recovered.append(self._mutate(doc["id"], change))
-        return recovered
+        def change(d: Incident) -> Incident:
+            states = tuple(replace(s, status=PENDING) if s.status == RUNNING else s
+                           for s in d.step_state)
+            return replace(d, step_state=states, timeline=(
+                *d.timeline, event(self.clock(), BOT_ACTOR, "step.interrupted")))
+
+        return [self._mutate(doc["id"], change) for doc in self.store.find(
+            TABLE, lambda d: d["status"] != RESOLVED and any(
+                s["status"] == RUNNING for s in d["step_state"]))]
 
     # -- the one write path
 
-    def _mutate(self, doc_id: int, change: Callable[[dict], dict]) -> dict:
-        """Read, check, write at the read version; on a lost race re-read and re-check."""
+    def _mutate(self, doc_id: int, change: Change) -> Incident:
+        """Read, check, write at the read version; on a lost race re-read and re-check. The
+        record is typed only here: read from JSON, changed, and the fields that changed written."""
         for _ in range(WRITE_ATTEMPTS):
             doc = self.store.get(TABLE, doc_id)
             if doc is None:
                 raise Refused("button.no_longer_valid")
-            changes = change(doc)
+            changed = change(from_doc(doc))
             try:
-                return self.store.update(TABLE, doc_id, changes, expect_version=doc["_v"])
+                return from_doc(self.store.update(TABLE, doc_id, changed_fields(doc, changed),
+                                                  expect_version=doc["_v"]))
             except Conflict:
                 continue
         raise Refused("incident.busy")
+
+
+def _step_moved(d: Incident, index: int, state: StepState, entry: Event) -> Incident:
+    """`d` with step `index` in `state` and `entry` on the timeline."""
+    states = list(d.step_state)
+    states[index] = state
+    return replace(d, step_state=tuple(states), timeline=(*d.timeline, entry))
 
 
 def _month(d: dict) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
-from bot.clock import parse_time
+from bot.incidents.model import Incident, Stage, Status
 
 STAGES = ("alert", "retries", "pd", "manual")
 
@@ -30,8 +30,8 @@ def _utc(moment: datetime) -> datetime:
 
 
 def escalation_plan(severity: str, opened_at: datetime,
-                    offsets: Mapping[str, tuple[timedelta, ...]]) -> list[dict]:
-    """One entry per stage, `{"stage", "due_at": iso UTC, "fired_at": None}`, due at opened_at + the severity's offset."""
+                    offsets: Mapping[str, tuple[timedelta, ...]]) -> tuple[Stage, ...]:
+    """One unfired `Stage` per stage, due at opened_at + the severity's offset (UTC)."""
     if severity not in offsets:
         raise ValueError(f"no escalation offsets for severity {severity!r} (have: {', '.join(offsets)})")
     stage_offsets = offsets[severity]
@@ -39,36 +39,26 @@ def escalation_plan(severity: str, opened_at: datetime,
         raise ValueError(f"severity {severity} needs {len(STAGES)} escalation offsets "
                          f"({', '.join(STAGES)}), got {len(stage_offsets)}")
     start = _utc(opened_at)
-    return [{"stage": stage, "due_at": (start + offset).isoformat(), "fired_at": None}
-            for stage, offset in zip(STAGES, stage_offsets)]
+    return tuple(Stage(stage, start + offset) for stage, offset in zip(STAGES, stage_offsets))
 
 
-def _stage_fired_at(incident: dict, stage: str) -> datetime | None:
-    for entry in incident.get("escalation") or []:
-        if entry.get("stage") == stage:
-            return parse_time(entry.get("fired_at"))
-    return None
-
-
-def next_reminder(incident: dict, *, every: timedelta | None, now: datetime) -> datetime | None:
+def next_reminder(incident: Incident, *, every: timedelta | None, now: datetime) -> datetime | None:
     """When to repeat the group reminder: `every` after the last one (or the retries check).
 
     Only while nobody has taken the incident (status "open"); None when reminders are off, the
     retries stage has not fired yet, or the incident was acknowledged or resolved. Never earlier
     than `now`: after downtime one reminder is due at once, not one per missed period.
     """
-    if every is None or every <= timedelta(0) or incident.get("status") != "open":
+    if every is None or every <= timedelta(0) or incident.status != Status.OPEN:
         return None
-    retries_fired = _stage_fired_at(incident, "retries")
-    if retries_fired is None:
+    retries = incident.stage("retries")
+    if retries is None or retries.fired_at is None:
         return None
-    last = retries_fired
-    for entry in incident.get("timeline") or []:
-        event, detail = entry.get("event"), entry.get("detail") or {}
-        if event == "reminder" or (event == "escalation" and detail.get("stage") == "retries"):
-            at = parse_time(entry.get("at"))
-            if at is not None and at > last:
-                last = at
+    last = retries.fired_at
+    for entry in incident.timeline:
+        if entry.name == "reminder" or (entry.name == "escalation"
+                                        and entry.detail.get("stage") == "retries"):
+            last = max(last, entry.at)
     return max(last + every, _utc(now))
 
 

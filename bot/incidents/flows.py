@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta, tzinfo
+from typing import Any, Protocol
 
 from bot.actions.registry import StepResult
 from bot.actors import display_name
 from bot.clock import Clock
 from bot.incidents.engine import IncidentEngine, Opened, Pressed
 from bot.incidents.escalation_plan import next_reminder
-from bot.incidents.model import Status, Verb
+from bot.incidents.model import Incident, Status, Verb
 from bot.incidents.ports import Notice, NotDelivered, Notifier, Scheduler
 from bot.incidents.postmortem import postmortem_filename, render_postmortem
-from bot.incidents.record import BOT_ACTOR, iso, record_time, title_of, valid_topic
+from bot.incidents.record import BOT_ACTOR, valid_topic
 from bot.incidents.stats import Translate, format_duration
 from bot.secrets import Redactor
 
@@ -44,7 +45,14 @@ ANSWER_LIMIT = 2000  # characters of a free-text answer the record takes
 RESUME_WITHIN_DAYS = 7  # older unfinished write-ups are left for a repost of the incident
 WRITEUP_ORDER = ("root_cause", "prevention")  # the post-mortem's questions, in turn
 
-RunStep = Callable[[dict, dict, str], Awaitable[StepResult]]  # (step, incident, actor)
+
+
+class RunStep(Protocol):
+    """Runs a step's action for an incident (`Services.run_step`)."""
+
+    def __call__(self, action: str, args: Mapping[str, Any], *, topic: str | None,
+                 incident_ref: str, actor: str) -> Awaitable[StepResult]: ...
+
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,7 @@ class Team:
 @dataclass(frozen=True)
 class Answered:
     kind: str  # "topic", "override", "root_cause", "prevention"
-    incident: dict
+    incident: Incident
 
 
 class IncidentFlows:
@@ -87,37 +95,36 @@ class IncidentFlows:
             incident = await self.notifier.post(incident)
         except NotDelivered as exc:
             # not posted: the clock still runs, and its unfired 0-minute alert posts it when it can
-            log.warning("%s: the live message could not be posted now (%s)", incident["ref"], exc)
-            self.arm(await asyncio.to_thread(self.engine.get, incident["id"]))
+            log.warning("%s: the live message could not be posted now (%s)", incident.ref, exc)
+            self.arm(await asyncio.to_thread(self.engine.get, incident.id))
             return Opened(incident, created=opened.created, posted=False)
         if opened.created:  # the live message that just went out is the playbook's 0-minute alert
-            fired = await asyncio.to_thread(self.engine.mark_fired, incident["id"], "alert")
+            fired = await asyncio.to_thread(self.engine.mark_fired, incident.id, "alert")
             incident = fired or incident
-            self.notifier.show(incident["id"], known=incident)
+            self.notifier.show(incident.id, known=incident)
             await self._ask_topic(incident, actor)
         self.arm(incident)
         return Opened(incident, created=opened.created)
 
-    async def _ask_topic(self, incident: dict, actor: str) -> None:
+    async def _ask_topic(self, incident: Incident, actor: str) -> None:
         """A runbook whose steps need the topic asks for it once the incident is in the group
         (at open, or when the clock's alert posts it later); best effort, like the write-up."""
-        runbook = self.engine.shelf.library.find(incident["scenario"])
-        if (runbook is None or not runbook.needs_topic or incident["topic"]
-                or incident.get("pending_reply")):
+        runbook = self.engine.shelf.library.find(incident.scenario)
+        if runbook is None or not runbook.needs_topic or incident.topic or incident.pending_reply:
             return
         try:
-            await self._ask(incident, "topic", actor, Notice("incident.ask_topic", {"ref": incident["ref"]}))
+            await self._ask(incident, "topic", actor, Notice("incident.ask_topic", {"ref": incident.ref}))
         except NotDelivered as exc:
-            log.warning("the topic of %s was not asked for (%s)", incident["ref"], exc)
+            log.warning("the topic of %s was not asked for (%s)", incident.ref, exc)
 
-    async def repost(self, incident: dict) -> None:
+    async def repost(self, incident: Incident) -> None:
         """The live message again at the bottom, a write-up that stopped resumed, anything owed
         sent now (`/incident <id>`)."""
         await self.notifier.post(incident)
         await self.resume_writeup(incident)
-        self.notifier.deliver(incident["id"])
+        self.notifier.deliver(incident.id)
 
-    async def set_severity(self, doc_id: int, severity: str, *, actor: str) -> dict:
+    async def set_severity(self, doc_id: int, severity: str, *, actor: str) -> Incident:
         """An admin's call; the unfired stages follow. Raises Refused."""
         incident = await asyncio.to_thread(self.engine.set_severity, doc_id, severity, actor=actor)
         self.arm(incident)  # replaces the jobs of every unfired stage
@@ -139,16 +146,16 @@ class IncidentFlows:
         if pressed.run is not None:
             await self._run(incident, pressed.run, actor)
         else:
-            self.notifier.show(incident["id"], known=incident)
+            self.notifier.show(incident.id, known=incident)
         if pressed.escalate is not None:
-            await self.escalate(incident["id"], pressed.escalate, by=actor)
+            await self.escalate(incident.id, pressed.escalate, by=actor)
         if pressed.ask_override:
             await self._ask(incident, "override", actor,
-                            Notice("incident.ask_override", {"ref": incident["ref"]}))
+                            Notice("incident.ask_override", {"ref": incident.ref}))
         if pressed.resolved:
             await self._resolved(incident, actor)
 
-    async def resolve(self, doc_id: int, *, actor: str, admin: bool, reason: str | None) -> dict:
+    async def resolve(self, doc_id: int, *, actor: str, admin: bool, reason: str | None) -> Incident:
         """Resolve at once, without a question: verified, or an admin's `reason` when it is not
         (the terminal's way). Raises Refused. The write-up starts as after a press."""
         incident = await asyncio.to_thread(self.engine.resolve, doc_id, actor=actor, admin=admin,
@@ -156,39 +163,41 @@ class IncidentFlows:
         await self._resolved(incident, actor)
         return incident
 
-    async def _run(self, incident: dict, index: int, actor: str) -> None:
+    async def _run(self, incident: Incident, index: int, actor: str) -> None:
         """Run a claimed step's action, record what it found, show it. The message shows
         "running" only when the action is slow to answer: a group gets about 20 messages (edits
         included) a minute, so a quick step costs one edit, not two."""
-        task = asyncio.ensure_future(self._run_step(incident["steps"][index], incident, actor))
+        step = incident.steps[index]
+        task = asyncio.ensure_future(self._run_step(step.action or "", step.args, topic=incident.topic,
+                                                    incident_ref=incident.ref, actor=actor))
         done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
         if not done:
-            self.notifier.show(incident["id"], known=incident)
+            self.notifier.show(incident.id, known=incident)
         result = await task
-        updated = await asyncio.to_thread(self.engine.record_result, incident["id"], index, result)
+        updated = await asyncio.to_thread(self.engine.record_result, incident.id, index, result)
         if result.document is not None:  # kept and owed on the record: sent until delivered
-            self.notifier.deliver(incident["id"])
-        self.notifier.show(incident["id"], known=updated)
+            self.notifier.deliver(incident.id)
+        self.notifier.show(incident.id, known=updated)
 
     # -- questions and answers
 
-    async def _ask(self, incident: dict, kind: str, actor: str, notice: Notice) -> None:
+    async def _ask(self, incident: Incident, kind: str, actor: str, notice: Notice) -> None:
         """Put a question to `actor`; a reply to it is the answer. It is on the record before it
         is sent and its id right after, so a reply in between waits instead of being dropped.
         Raises NotDelivered (the record then says no question is out)."""
-        done = self.asking[incident["id"]] = asyncio.Event()
+        done = self.asking[incident.id] = asyncio.Event()
         try:
-            await asyncio.to_thread(self.engine.ask, incident["id"], kind, actor)
+            await asyncio.to_thread(self.engine.ask, incident.id, kind, actor)
             try:
                 question = await self.notifier.question(incident, notice, to=actor)
             except NotDelivered:
-                await asyncio.to_thread(self.engine.not_asked, incident["id"], kind)
+                await asyncio.to_thread(self.engine.not_asked, incident.id, kind)
                 raise
-            await asyncio.to_thread(self.engine.asked, incident["id"], kind, question)
+            await asyncio.to_thread(self.engine.asked, incident.id, kind, question)
         finally:
             done.set()
-            if self.asking.get(incident["id"]) is done:
-                del self.asking[incident["id"]]
+            if self.asking.get(incident.id) is done:
+                del self.asking[incident.id]
 
     async def waiting_for_question(self, doc_ids: list[int], timeout_s: float) -> None:
         """Until the questions being put for these incidents are on the record (or `timeout_s`)."""
@@ -199,93 +208,91 @@ class IncidentFlows:
                 except (TimeoutError, asyncio.TimeoutError):
                     pass
 
-    async def answer(self, incident: dict, question: int, text: str, *, actor: str,
+    async def answer(self, incident: Incident, question: int, text: str, *, actor: str,
                      admin: bool) -> Answered | None:
         """A reply to the question `question`; None when it was not acceptable and the question
         went out again saying why. Raises Refused."""
         text = text.strip()
-        asked = (incident.get("pending_reply") or {}).get("kind")
+        asked = incident.pending_reply.kind if incident.pending_reply else None
         if len(text) > ANSWER_LIMIT or (asked == "topic" and not valid_topic(text)):
             why = (Notice("incident.bad_topic") if asked == "topic"
                    else Notice("postmortem.answer_too_long", {"limit": ANSWER_LIMIT}))
             await self._ask(incident, str(asked), actor, why)
             return None
-        kind, incident = await asyncio.to_thread(self.engine.answer, incident["id"], question,
+        kind, incident = await asyncio.to_thread(self.engine.answer, incident.id, question,
                                                  text, actor=actor, admin=admin)
         if kind == "override":
             await self._resolved(incident, actor)
         elif kind in WRITEUP_ORDER:
             await self._next_writeup_step(incident, actor)
         else:
-            self.notifier.show(incident["id"], known=incident)
+            self.notifier.show(incident.id, known=incident)
         return Answered(kind, incident)
 
     # -- resolving and the write-up
 
-    async def _resolved(self, incident: dict, actor: str) -> None:
+    async def _resolved(self, incident: Incident, actor: str) -> None:
         """The clock stops, the write-up starts with its first question, the team sees it."""
-        self.disarm(incident["id"])
+        self.disarm(incident.id)
         try:
             await self._next_writeup_step(incident, actor)
         except NotDelivered as exc:  # asked again at the next start, or on a repost
-            log.warning("the write-up of %s was not asked for (%s)", incident["ref"], exc)
-        self.notifier.show(incident["id"], known=incident)
+            log.warning("the write-up of %s was not asked for (%s)", incident.ref, exc)
+        self.notifier.show(incident.id, known=incident)
 
-    async def _next_writeup_step(self, incident: dict, actor: str) -> None:
+    async def _next_writeup_step(self, incident: Incident, actor: str) -> None:
         """The next unanswered question of the write-up, or the post-mortem when all are in."""
-        postmortem = incident["postmortem"]
         for kind in WRITEUP_ORDER:
-            if postmortem[kind] is None:
+            if incident.postmortem.answer(kind) is None:
                 await self._ask(incident, kind, actor,
-                                Notice(f"postmortem.ask_{kind}", {"ref": incident["ref"]}))
+                                Notice(f"postmortem.ask_{kind}", {"ref": incident.ref}))
                 return
         await self.write_postmortem(incident)
 
-    async def resume_writeup(self, incident: dict) -> bool:
+    async def resume_writeup(self, incident: Incident) -> bool:
         """A resolved incident whose write-up stopped (the transport failed, a restart): ask the
         next question again, or write the post-mortem. True when it did."""
-        if (incident["status"] != Status.RESOLVED or incident["postmortem"]["written_at"]
-                or (incident.get("pending_reply") or {}).get("message_id")):
+        if (incident.status != Status.RESOLVED or incident.postmortem.written_at
+                or (incident.pending_reply and incident.pending_reply.message_id)):
             return False  # (a question recorded but never sent is asked again)
-        await self._next_writeup_step(incident, incident["resolved_by"] or BOT_ACTOR)
+        await self._next_writeup_step(incident, incident.resolved_by or BOT_ACTOR)
         return True
 
-    async def write_postmortem(self, incident: dict) -> dict:
+    async def write_postmortem(self, incident: Incident) -> Incident:
         """Render, store and owe the post-mortem; the live message shows it is written."""
         now = self.clock()
         # written as of now, so its own checklist shows the write-up ticked
-        final = {**incident, "postmortem": {**incident["postmortem"], "written_at": iso(now)}}
+        final = replace(incident, postmortem=replace(incident.postmortem, written_at=now))
         markdown = render_postmortem(final, lang=self.lang, tz=self.tz, now=now, redact=self.redact)
         saved = await asyncio.to_thread(
-            self.engine.save_postmortem, incident["id"], markdown=markdown,
+            self.engine.save_postmortem, incident.id, markdown=markdown,
             filename=postmortem_filename(incident),
-            caption=self.tr("postmortem.caption", ref=incident["ref"]))
-        self.notifier.deliver(incident["id"])  # kept and owed on the record: sent until delivered
-        self.notifier.show(incident["id"], known=saved)
+            caption=self.tr("postmortem.caption", ref=incident.ref))
+        self.notifier.deliver(incident.id)  # kept and owed on the record: sent until delivered
+        self.notifier.show(incident.id, known=saved)
         return saved
 
     # -- the escalation clock
 
-    def arm(self, incident: dict | None) -> None:
+    def arm(self, incident: Incident | None) -> None:
         """Schedule every unfired stage of an unresolved incident, and its next reminder."""
-        if incident is None or incident["status"] == Status.RESOLVED:
+        if incident is None or incident.status == Status.RESOLVED:
             return
-        doc_id = incident["id"]
-        for entry in incident["escalation"]:
-            if entry["fired_at"] is None:
-                self.scheduler.at(_job(doc_id, entry["stage"]), record_time(entry["due_at"]),
-                                  _later(self.escalate, doc_id, entry["stage"]))
+        for entry in incident.escalation:
+            if entry.fired_at is None:
+                self.scheduler.at(_job(incident.id, entry.stage), entry.due_at,
+                                  _later(self.escalate, incident.id, entry.stage))
         self._arm_reminder(incident)
 
     def disarm(self, doc_id: int) -> None:
         self.scheduler.cancel(_job(doc_id, ""))
 
-    def _arm_reminder(self, incident: dict) -> None:
-        name = _job(incident["id"], "remind")
+    def _arm_reminder(self, incident: Incident) -> None:
+        name = _job(incident.id, "remind")
         self.scheduler.cancel(name)
         due = next_reminder(incident, every=self.team.remind_every, now=self.clock())
         if due is not None:
-            self.scheduler.at(name, due, _later(self._remind, incident["id"]))
+            self.scheduler.at(name, due, _later(self._remind, incident.id))
 
     async def escalate(self, doc_id: int, stage: str, *, by: str | None = None) -> None:
         """Send one stage of the clock: by the clock (`by` None), or early by someone's press."""
@@ -294,12 +301,12 @@ class IncidentFlows:
 
     async def _escalate(self, doc_id: int, stage: str, *, by: str | None) -> None:
         incident = await asyncio.to_thread(self.engine.get, doc_id)
-        if incident is None or incident["status"] == Status.RESOLVED:
+        if incident is None or incident.status == Status.RESOLVED:
             return
-        entry = next((e for e in incident["escalation"] if e["stage"] == stage), None)
-        if by is None and entry is not None and entry["fired_at"] is not None:
+        entry = incident.stage(stage)
+        if by is None and entry is not None and entry.fired_at is not None:
             return  # already sent (pressed early, or before a restart)
-        ref = incident["ref"]
+        ref = incident.ref
         age = self._age(incident)
         if stage == "alert":
             try:
@@ -309,12 +316,12 @@ class IncidentFlows:
                 log.warning("alert for %s could not be posted (%s)", ref, exc)
                 delivered = False
         elif stage == "retries":
-            key = "escalation.retries" if incident["acknowledged_at"] else "escalation.retries_unacked"
+            key = "escalation.retries" if incident.acknowledged_at else "escalation.retries_unacked"
             delivered = await self._say(incident, Notice(key, {"ref": ref, "age": age}))
         else:  # pd, manual: a page, by the clock or by someone's press
             people = self.team.pd_user_ids if stage == "pd" else self.team.admin_user_ids
             notice = Notice(f"escalation.{stage}" + ("_pressed" if by else ""), {
-                "ref": ref, "title": title_of(incident, self.lang), "age": age,
+                "ref": ref, "title": incident.title.get(self.lang), "age": age,
                 "by": display_name(by)})
             delivered = await self.notifier.page(incident, people, notice, stage=stage)
         if not delivered:  # nobody heard it: not fired; try again shortly rather than lose it
@@ -326,12 +333,12 @@ class IncidentFlows:
             self._arm_reminder(fired)
             self.notifier.show(doc_id, known=fired)
             if stage == "alert":  # posted by the clock: the incident is in the group only now
-                await self._ask_topic(fired, fired["opened_by"] or BOT_ACTOR)
+                await self._ask_topic(fired, fired.opened_by or BOT_ACTOR)
 
     async def _remind(self, doc_id: int) -> None:
         async with self._clock_lock(doc_id):
             incident = await asyncio.to_thread(self.engine.get, doc_id)
-            if incident is None or incident["status"] != Status.OPEN:
+            if incident is None or incident.status != Status.OPEN:
                 return
             now = self.clock()
             due = next_reminder(incident, every=self.team.remind_every, now=now)
@@ -341,21 +348,21 @@ class IncidentFlows:
                 self._arm_reminder(incident)
                 return
             await self._say(incident, Notice("escalation.reminder",
-                                             {"ref": incident["ref"], "age": self._age(incident)}))
+                                             {"ref": incident.ref, "age": self._age(incident)}))
             noted = await asyncio.to_thread(self.engine.note_reminder, doc_id)
             if noted is not None:
                 self._arm_reminder(noted)
 
-    async def _say(self, incident: dict, notice: Notice) -> bool:
+    async def _say(self, incident: Incident, notice: Notice) -> bool:
         try:
             await self.notifier.say(incident, notice)
         except NotDelivered as exc:
-            log.warning("escalation message for %s could not be sent (%s)", incident["ref"], exc)
+            log.warning("escalation message for %s could not be sent (%s)", incident.ref, exc)
             return False
         return True
 
-    def _age(self, incident: dict) -> str:
-        return format_duration(self.clock() - record_time(incident["opened_at"]), self.tr)
+    def _age(self, incident: Incident) -> str:
+        return format_duration(self.clock() - incident.opened_at, self.tr)
 
     def _clock_lock(self, doc_id: int) -> asyncio.Lock:
         return self._clock_locks.setdefault(doc_id, asyncio.Lock())
@@ -367,27 +374,27 @@ class IncidentFlows:
         clock runs again and its message shows the stored state (also what the terminal changed
         meanwhile); stopped write-ups resume; owed documents go out. (open, resumed, owing)."""
         for incident in await asyncio.to_thread(self.engine.recover_interrupted):
-            log.warning("%s: a step was running when the bot stopped; it is pending again", incident["ref"])
+            log.warning("%s: a step was running when the bot stopped; it is pending again", incident.ref)
         incidents = await asyncio.to_thread(self.engine.unresolved)
         for incident in incidents:
             self.arm(incident)
-            if incident.get("message"):
-                self.notifier.show(incident["id"], known=incident)
+            if incident.message:
+                self.notifier.show(incident.id, known=incident)
         resumed = 0
         for incident in await asyncio.to_thread(self.engine.unwritten, RESUME_WITHIN_DAYS):
             try:
                 # resolved while the bot was away (from the terminal): the team sees it resolved
                 # before the write-up's question, also when it was never posted at all
-                if incident.get("message"):
-                    self.notifier.show(incident["id"], known=incident)
+                if incident.message:
+                    self.notifier.show(incident.id, known=incident)
                 else:
                     incident = await self.notifier.post(incident)
                 resumed += await self.resume_writeup(incident)
             except NotDelivered as exc:
-                log.warning("write-up of %s not resumed (%s)", incident["ref"], exc)
+                log.warning("write-up of %s not resumed (%s)", incident.ref, exc)
         owing = await asyncio.to_thread(self.engine.owing)
         for incident in owing:
-            self.notifier.deliver(incident["id"])
+            self.notifier.deliver(incident.id)
         return len(incidents), resumed, len(owing)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.incidents.model import Status, StepStatus, Verb
+from bot.incidents.model import Incident, Status, StepSpec, StepStatus, Verb
+from bot.incidents.record import done_by_hand_allowed, ticked
 from bot.runbooks.model import Phase
-from bot.incidents.record import checklist, current_step, done_by_hand_allowed, planned, ticked
 
 
 class Row(Enum):
@@ -28,48 +28,48 @@ class Offer:
     row: Row = Row.INCIDENT
 
 
-def runnable(step: dict) -> bool:
-    return bool(step["action"]) and not planned(step)
+def runnable(step: StepSpec) -> bool:
+    return bool(step.action) and not step.planned
 
 
-def ticks_open(incident: dict) -> bool:
+def ticks_open(incident: Incident) -> bool:
     """Hand ticks are offered once the team is checking recovery (the walk is at verify or
     prevent, finished, or resolved) and until the post-mortem is written, which freezes them."""
-    if incident["postmortem"].get("written_at"):
+    if incident.postmortem.written_at is not None:
         return False
-    if incident["status"] == Status.RESOLVED:
+    if incident.status == Status.RESOLVED:
         return True
-    found = current_step(incident)
-    return found is None or found[1]["phase"] in (Phase.VERIFY, Phase.PREVENT)
+    found = incident.current_step()
+    return found is None or found[1].phase in (Phase.VERIFY, Phase.PREVENT)
 
 
-def offers(incident: dict) -> list[Offer]:
+def offers(incident: Incident) -> list[Offer]:
     """Every legal press, in the order the live message shows them."""
     found: list[Offer] = []
-    if incident["status"] != Status.RESOLVED:
-        step_now = current_step(incident)
+    if incident.status != Status.RESOLVED:
+        step_now = incident.current_step()
         if step_now is not None:
             index, step, state = step_now
-            if state["status"] == StepStatus.CONFIRMING:
+            if state.status == StepStatus.CONFIRMING:
                 found += [Offer(Verb.CONFIRM, index, Row.STEP), Offer(Verb.CANCEL, index, Row.STEP)]
-            elif state["status"] in (StepStatus.PENDING, StepStatus.FAILED):
+            elif state.status in (StepStatus.PENDING, StepStatus.FAILED):
                 if runnable(step):
                     found.append(Offer(Verb.RUN, index, Row.STEP))
                 if done_by_hand_allowed(step, state):
                     found.append(Offer(Verb.DONE, index, Row.STEP))
                 found.append(Offer(Verb.SKIP, index, Row.STEP))
-        if incident["status"] == Status.OPEN:
+        if incident.status == Status.OPEN:
             found.append(Offer(Verb.ACKNOWLEDGE))
         found += [Offer(Verb.ESCALATE), Offer(Verb.RESOLVE)]
     if ticks_open(incident):
         marks = ticked(incident, "recovery")
-        by_hand = set(incident["checklist"]["recovery"])
-        for i, item in enumerate(checklist(incident, "recovery")):
+        by_hand = set(incident.ticks["recovery"])
+        for i, item in enumerate(incident.checklists["recovery"]):
             # an item the record already ticks by itself has nothing to press
-            if "manual" in item["ticked_by"] and (not marks[i] or item["id"] in by_hand):
+            if "manual" in item.ticked_by and (not marks[i] or item.id in by_hand):
                 found.append(Offer(Verb.UNTICK if marks[i] else Verb.TICK, i, Row.TICKS))
     return found
 
 
-def offered(incident: dict, verb: Verb, arg: int) -> bool:
+def offered(incident: Incident, verb: Verb, arg: int) -> bool:
     return any(o.verb == verb and o.arg == arg for o in offers(incident))

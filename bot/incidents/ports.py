@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.incidents.model import Incident
+
 
 class NotDelivered(Exception):
     """The notifier could not reach anyone this time (the transport is down or refused)."""
@@ -25,27 +27,27 @@ class Notice:
 
 
 class Notifier(Protocol):
-    async def post(self, incident: dict) -> dict:
+    async def post(self, incident: Incident) -> Incident:
         """Post the incident's live message as the newest in its channel (the old one says where
         it went); the record as it now is. Raises NotDelivered."""
         ...
 
-    def show(self, doc_id: int, *, known: dict | None = None) -> None:
+    def show(self, doc_id: int, *, known: Incident | None = None) -> None:
         """Have the live message show the stored state soon; returns at once, best effort.
         `known`: a record just written, used when nothing newer is stored."""
         ...
 
-    async def say(self, incident: dict, notice: Notice) -> None:
+    async def say(self, incident: Incident, notice: Notice) -> None:
         """A message under the live message. Raises NotDelivered."""
         ...
 
-    async def page(self, incident: dict, people: frozenset[int], notice: Notice, *,
+    async def page(self, incident: Incident, people: frozenset[int], notice: Notice, *,
                    stage: str) -> bool:
         """Reach each person directly and the team under the live message; True when anyone
         got it (a page is never an exception: who could not be reached is said in it)."""
         ...
 
-    async def question(self, incident: dict, notice: Notice, *, to: str) -> int:
+    async def question(self, incident: Incident, notice: Notice, *, to: str) -> int:
         """Put a question to actor `to` under the live message; the id a reply will answer."""
         ...
 

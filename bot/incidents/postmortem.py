@@ -2,24 +2,22 @@
 
 Everything that came from people or services (titles, summaries, the root cause the team wrote)
 is escaped on the way in, so a '#' at the start of a line or a '|' in a table cell shows up as
-text instead of reshaping the document. Record fields are picked one by one: a detail dict is
-never dumped wholesale, so whatever else lands in a record does not leak into a file that gets
-shared.
+text instead of reshaping the document. Fields are picked one by one: an event's detail is never
+dumped wholesale, so whatever else lands in it does not leak into a file that gets shared.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from bot.actors import display_name
-from bot.incidents.escalation_plan import response_deadline
 from bot.i18n import Translator
+from bot.incidents.escalation_plan import response_deadline
+from bot.incidents.model import Event, Incident, StepStatus
 from bot.incidents.record import ticked
-from bot.clock import parse_time
 from bot.incidents.stats import Translate, elapsed, format_duration
+from bot.incidents.stored import redacted
 from bot.secrets import Redactor
 
 # Characters that mean something to Markdown wherever they stand (emphasis, code, links, HTML,
@@ -87,29 +85,15 @@ def _action_name(action: object) -> _Markdown | None:
     return None
 
 
-def _text(value: Any, lang: str) -> str:
-    """A runbook text in `lang`: {"ko","en"} dicts, Text-like objects or plain strings."""
-    if isinstance(value, Mapping):
-        return str(value.get(lang) or value.get("en") or value.get("ko") or "")
-    if hasattr(value, "get") and callable(value.get):
-        return str(value.get(lang))
-    return "" if value is None else str(value)
-
-
 class _Renderer:
     """Holds the record and the language while the document is built section by section."""
 
-    def __init__(self, incident: dict, lang: str, tz: tzinfo, now: datetime) -> None:
+    def __init__(self, incident: Incident, lang: str, tz: tzinfo, now: datetime) -> None:
         self.incident = incident
         self.lang = lang
         self.tr: Translate = Translator(lang)
         self.tz = tz
         self.now = now
-        # The record's own copy of the checklists ({id, text, ticked_by}), made at open.
-        copies = incident.get("checklists")
-        self.checklists: Mapping[str, list] = copies if isinstance(copies, Mapping) else {}
-        self.steps: list[dict] = list(incident.get("steps") or [])
-        self.state: list[dict] = list(incident.get("step_state") or [])
         self.none = self.tr("report.duration.none")
 
     # -- small pieces -------------------------------------------------------------------------
@@ -138,19 +122,20 @@ class _Renderer:
 
     def step_text(self, ref: object) -> str:
         """A step named by index or id, as its text in the document's language."""
+        steps = self.incident.steps
         index = None
-        if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(self.steps):
+        if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(steps):
             index = ref
         elif isinstance(ref, str):
-            index = next((i for i, s in enumerate(self.steps) if s.get("id") == ref), None)
+            index = next((i for i, s in enumerate(steps) if s.id == ref), None)
         if index is None:
             return self.none if ref is None else str(ref)
-        return _text(self.steps[index].get("text"), self.lang) or str(self.steps[index].get("id"))
+        return steps[index].text.get(self.lang) or steps[index].id
 
     def checklist_item(self, list_name: object, item_id: object) -> str:
-        for item in self.checklists.get(str(list_name)) or ():
-            if isinstance(item, Mapping) and item.get("id") == item_id:
-                return _text(item.get("text"), self.lang) or str(item_id)
+        for item in self.incident.checklists.get(str(list_name)) or ():
+            if item.id == item_id:
+                return item.text.get(self.lang) or item.id
         return str(item_id)
 
     def field(self, label_key: str, value: str) -> str:
@@ -170,48 +155,47 @@ class _Renderer:
 
     def title(self) -> list[str]:
         inc = self.incident
-        title = self.tr("report.pm.title", ref=inc.get("ref") or self.none,
-                        title=_text(inc.get("title"), self.lang) or inc.get("scenario") or self.none,
-                        severity=inc.get("severity") or self.none)
+        title = self.tr("report.pm.title", ref=inc.ref or self.none,
+                        title=inc.title.get(self.lang) or inc.scenario or self.none,
+                        severity=inc.severity.value)
         return [f"# {md_inline(title, heading=True)}"]
 
     def summary(self) -> list[str]:
         inc, tr = self.incident, self.tr
-        scenario = _text(inc.get("title"), self.lang)
-        if inc.get("scenario_number") is not None:
-            scenario = f"{inc['scenario_number']}. {scenario}"
-        if inc.get("scenario"):
-            scenario = f"{scenario} ({inc['scenario']})"
-        severity = inc.get("severity") or self.none
-        meaning = self.translated("report.severity", severity) if severity != self.none else ""
+        scenario = inc.title.get(self.lang)
+        if inc.scenario_number is not None:
+            scenario = f"{inc.scenario_number}. {scenario}"
+        if inc.scenario:
+            scenario = f"{scenario} ({inc.scenario})"
+        severity = inc.severity.value
+        meaning = self.translated("report.severity", severity)
         lines = [
             self.field("report.pm.label.scenario", scenario),
-            self.field("report.pm.label.topic", inc.get("topic") or self.none),
+            self.field("report.pm.label.topic", inc.topic or self.none),
             self.field("report.pm.label.severity",
                        f"{severity} — {meaning}" if meaning and meaning != severity else severity),
-            self.field("report.pm.label.status", self.translated("report.status", inc.get("status"))),
-            self.field("report.pm.label.opened_by", self.actor(inc.get("opened_by"))),
-            self.field("report.pm.label.lead", self.actor(inc.get("lead"))),
+            self.field("report.pm.label.status", self.translated("report.status", inc.status.value)),
+            self.field("report.pm.label.opened_by", self.actor(inc.opened_by)),
+            self.field("report.pm.label.lead", self.actor(inc.lead)),
         ]
-        if inc.get("resolved_by"):
-            lines.append(self.field("report.pm.label.resolved_by", self.actor(inc["resolved_by"])))
-        linked = [self.actor(who) for who in inc.get("linked") or []]
+        if inc.resolved_by:
+            lines.append(self.field("report.pm.label.resolved_by", self.actor(inc.resolved_by)))
+        linked = [self.actor(who) for who in inc.linked]
         if linked:
             lines.append(self.field("report.pm.label.linked", ", ".join(linked)))
-        if inc.get("resolve_override"):
-            lines.append(self.field("report.pm.label.override", str(inc["resolve_override"])))
+        if inc.resolve_override:
+            lines.append(self.field("report.pm.label.override", inc.resolve_override))
         return [f"## {md_inline(tr('report.pm.section.summary'), heading=True)}", "", *lines]
 
     def impact(self) -> list[str]:
         tr, inc = self.tr, self.incident
-        opened = parse_time(inc.get("opened_at"))
-        resolved = parse_time(inc.get("resolved_at"))
+        opened, resolved = inc.opened_at, inc.resolved_at
         if resolved is not None:
             resolved_text = self.local(resolved)
-            duration = format_duration(elapsed(inc, "opened_at", "resolved_at"), tr)
+            duration = format_duration(elapsed(opened, resolved), tr)
         else:
             resolved_text = tr("report.pm.not_resolved", time=self.local(self.now))
-            so_far = None if opened is None else max(self.now - opened, timedelta(0))
+            so_far = max(self.now - opened, timedelta(0))
             duration = tr("report.pm.so_far", duration=format_duration(so_far, tr))
         return [f"## {md_inline(tr('report.pm.section.impact'), heading=True)}", "",
                 self.field("report.pm.label.opened", self.local(opened)),
@@ -220,13 +204,13 @@ class _Renderer:
 
     def response(self) -> list[str]:
         tr, inc = self.tr, self.incident
-        tta = elapsed(inc, "opened_at", "acknowledged_at")
+        opened = inc.opened_at
+        tta = elapsed(opened, inc.acknowledged_at)
         lines = [f"## {md_inline(tr('report.pm.section.response'), heading=True)}", "",
                  self.field("report.pm.label.tta", format_duration(tta, tr)),
-                 self.field("report.pm.label.ttr", format_duration(elapsed(inc, "opened_at", "resolved_at"), tr))]
-        opened = parse_time(inc.get("opened_at"))
-        deadline = None if opened is None else response_deadline(str(inc.get("severity")), opened)
-        if opened is not None and deadline is not None:
+                 self.field("report.pm.label.ttr", format_duration(elapsed(opened, inc.resolved_at), tr))]
+        deadline = response_deadline(inc.severity, opened)
+        if deadline is not None:
             allowed = deadline - opened
             if allowed <= timedelta(0):
                 # P0's "immediately" has no margin to meet or miss; state it, judge nothing.
@@ -241,16 +225,15 @@ class _Renderer:
 
     def timeline(self) -> list[str]:
         tr = self.tr
-        rows = [[self.local(parse_time(e.get("at")), seconds=True), self.actor(e.get("actor")), self.event(e)]
-                for e in self.incident.get("timeline") or [] if isinstance(e, Mapping)]
+        rows = [[self.local(e.at, seconds=True), self.actor(e.actor), self.event(e)]
+                for e in self.incident.timeline]
         header = [tr("report.pm.col.time"), tr("report.pm.col.who"), tr("report.pm.col.what")]
         return [f"## {md_inline(tr('report.pm.section.timeline'), heading=True)}", "", *self.table(header, rows)]
 
-    def event(self, entry: Mapping) -> str:
+    def event(self, entry: Event) -> str:
         """One timeline entry in words; only the fields each event is known to carry are shown."""
         tr = self.tr
-        event = str(entry.get("event") or "")
-        detail = value if isinstance(value := entry.get("detail"), Mapping) else {}
+        event, detail = entry.name, entry.detail
 
         def short(value: object) -> str:
             text = self.none if value in (None, "") else str(value)
@@ -299,27 +282,24 @@ class _Renderer:
         ran: list[list[str]] = []
         skipped: list[str] = []
         not_reached = 0
-        for index, step in enumerate(self.steps):
-            state = self.state[index] if index < len(self.state) and isinstance(self.state[index], Mapping) else {}
-            status = state.get("status") or "pending"
-            runs = state.get("runs") or 0
-            if status == "skipped":
+        for index, (step, state) in enumerate(zip(self.incident.steps, self.incident.step_state)):
+            if state.status == StepStatus.SKIPPED:
                 skipped.append(self.step_text(index))
                 continue
-            if status == "pending" and not runs and state.get("outcome") is None:
+            if state.status == StepStatus.PENDING and not state.runs and state.outcome is None:
                 not_reached += 1
                 continue
-            outcome = (self.translated("report.outcome", state["outcome"]) if state.get("outcome")
-                       else self.translated("report.step", status))
-            if isinstance(runs, int) and runs > 1:
-                outcome = tr("report.pm.runs", outcome=outcome, runs=runs)
+            outcome = (self.translated("report.outcome", state.outcome.value) if state.outcome
+                       else self.translated("report.step", state.status.value))
+            if state.runs > 1:
+                outcome = tr("report.pm.runs", outcome=outcome, runs=state.runs)
             ran.append([
                 self.step_text(index),
-                (_action_name(step.get("action")) or step.get("action") or tr("report.pm.guidance")),
+                (_action_name(step.action) or step.action or tr("report.pm.guidance")),
                 outcome,
-                state.get("summary") or self.none,
-                self.actor(state.get("by")),
-                self.local(parse_time(state.get("at"))),
+                state.summary or self.none,
+                self.actor(state.by),
+                self.local(state.at),
             ])
         lines = [f"## {md_inline(tr('report.pm.section.actions'), heading=True)}", ""]
         if ran:
@@ -341,34 +321,30 @@ class _Renderer:
         return lines + [md_inline(self.tr(empty_key))]
 
     def written(self, section_key: str, field: str) -> list[str]:
-        postmortem = value if isinstance(value := self.incident.get("postmortem"), Mapping) else {}
-        text = postmortem.get(field)
-        body = md_block(text) if isinstance(text, str) and text.strip() else ""
+        text = self.incident.postmortem.answer(field)
+        body = md_block(text) if text and text.strip() else ""
         return [f"## {md_inline(self.tr(section_key), heading=True)}", "",
                 body or f"_{md_inline(self.tr('report.pm.not_written'))}_"]
 
     def checklist_sections(self) -> list[str]:
         tr = self.tr
-        manual = value if isinstance(value := self.incident.get("checklist"), Mapping) else {}
         lines = [f"## {md_inline(tr('report.pm.section.checklists'), heading=True)}"]
         for list_name in ("during", "recovery"):
             lines += ["", f"### {md_inline(tr(f'report.pm.checklist.{list_name}'), heading=True)}", ""]
-            items = [i for i in self.checklists.get(list_name) or () if isinstance(i, Mapping)]
+            items = self.incident.checklists.get(list_name) or ()
             if items:
                 # Ticked by hand or by what the record shows, exactly as the live message shows it.
                 marks = ticked(self.incident, list_name)
-                lines += [f"- [{'x' if mark else ' '}] {md_inline(_text(item.get('text'), self.lang) or item.get('id'))}"
+                lines += [f"- [{'x' if mark else ' '}] {md_inline(item.text.get(self.lang) or item.id)}"
                           for item, mark in zip(items, marks)]
-                continue
-            ticks = [str(i) for i in manual.get(list_name) or []]
-            lines += ([f"- [x] {md_inline(i)}" for i in ticks] if ticks
-                      else [md_inline(tr("report.pm.checklist.none_ticked"))])
+            else:
+                lines.append(md_inline(tr("report.pm.checklist.none_ticked")))
         return lines
 
     def document(self) -> str:
         inc = self.incident
-        traces = [str(t) for t in inc.get("trace_ids") or []]
-        prevention = [_text(item, self.lang) for item in inc.get("prevention_items") or []]
+        traces = list(inc.trace_ids)
+        prevention = [item.get(self.lang) for item in inc.prevention_items]
         sections = [
             self.title(), self.summary(), self.impact(), self.response(), self.timeline(), self.actions(),
             self.bullets("report.pm.section.traces", traces, "report.pm.no_traces"),
@@ -382,7 +358,7 @@ class _Renderer:
         return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
-def render_postmortem(incident: dict, *, lang: str, tz: tzinfo, now: datetime,
+def render_postmortem(incident: Incident, *, lang: str, tz: tzinfo, now: datetime,
                       redact: Redactor | None = None) -> str:
     """The incident as a Markdown post-mortem in `lang` (ko or en), times shown in `tz`.
 
@@ -390,12 +366,12 @@ def render_postmortem(incident: dict, *, lang: str, tz: tzinfo, now: datetime,
     `_` into `\\_`, and an escaped secret no longer matches), and the document once more after.
     """
     redact = redact or Redactor()
-    return redact(_Renderer(redact.deep(incident), lang, tz, now).document())
+    return redact(_Renderer(redacted(incident, redact.deep), lang, tz, now).document())
 
 
-def postmortem_filename(incident: dict) -> str:
+def postmortem_filename(incident: Incident) -> str:
     """`INC-20261127-001-postmortem.md`: the ref, reduced to characters safe in any file system."""
-    ref = _SAFE_FILENAME.sub("-", str(incident.get("ref") or "")).strip(".-")
+    ref = _SAFE_FILENAME.sub("-", incident.ref).strip(".-")
     if not ref:
-        ref = f"incident-{incident.get('id', 'unknown')}"
+        ref = f"incident-{incident.id}"
     return f"{ref}-postmortem.md"

@@ -1,47 +1,35 @@
-"""The incident record: how one is made from a runbook, and the small reads everyone shares.
+"""The incident record: how one is made from a runbook, whether a stored one can be walked, and
+the small reads everyone shares.
 
-An incident is a plain JSON dict in the store's `incidents` table; its store id (never reused)
-is what buttons carry. The fields:
-
-    ref                 "INC-20261127-001": the local date and that day's sequence
-    scenario, scenario_number, title{ko,en}, severity (P0..P3), topic
-    status              open -> acknowledged -> mitigating -> resolved
-    opened_at/by, acknowledged_at, lead, mitigating_at, resolved_at/by, resolve_override
-    steps[]             the runbook's steps in walk order, copied at open, so an edited runbook
-                        never changes an incident under way
-                        (each with `planned`: its action is not built yet, done by hand)
-    step_state[]        parallel to steps: status pending|running|confirming|done|failed|skipped,
-                        by, at, outcome, summary, lines, runs
-    current             index of the current step (len(steps) once the walk is finished)
-    checklists          {"during": [...], "recovery": [...]}: the checklists' items, copied at open
-    checklist           {"during": [ids], "recovery": [ids]} ticked items (manual ones only;
-                        the rest are derived from the record, see `ticked`)
-    trace_ids, timeline[{at, actor, event, detail}], escalation[{stage, due_at, fired_at}]
-    message             {chat_id, message_id, thread_id}: the one live message
-    pending_reply       {kind, message_id, by}: a question the bot asked, answered by a reply
-    linked[]            who reported the same scenario again while this one was open
-    owed[]              {kind, filename, file, caption, at}: documents kept for the group and not
-                        delivered yet (a log bundle, the post-mortem); sent until they are
-    postmortem          {root_cause, prevention, written_at, filename} (the text itself is in
-                        the `postmortems` table and a document file)
-    prevention_items[]  the runbook's prevent-phase texts {ko, en}
-
-Times are ISO-8601 UTC strings.
+The record is `bot.incidents.model.Incident` (its fields are described there); the store keeps
+it as JSON in its `incidents` table, converted by `bot.incidents.stored` only. Its store id
+(never reused) is what buttons carry. Steps and checklists are copied from the runbook at open,
+so an edited runbook never changes an incident under way.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from bot.actions.registry import PLANNED, Outcome
-from bot.incidents.escalation_plan import escalation_plan
-from bot.incidents.model import Status, StepStatus
+from bot.actions.registry import Outcome
 from bot.clock import parse_time
+from bot.incidents.escalation_plan import escalation_plan
+from bot.incidents.model import (
+    ChecklistCopy,
+    Event,
+    Incident,
+    Status,
+    StepSpec,
+    StepState,
+    StepStatus,
+    Writeup,
+)
+from bot.incidents.stored import CHECKLISTS, from_doc
 from bot.runbooks import ChecklistItem, Runbook
-from bot.runbooks.model import Phase
+from bot.runbooks.model import Phase, Severity, plain_copy
 from bot.store import shape_problem
 
 OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = Status  # in that order
@@ -61,61 +49,33 @@ def valid_ref(text: str) -> bool:
     return bool(REF_RE.match(text))
 
 
-def title_of(incident: dict, lang: str) -> str:
-    return incident["title"].get(lang) or incident["title"]["en"]
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
-
-
-def record_time(value: object) -> datetime:
-    """A time of a stored incident that `record_problem` vouches for (opened_at, an escalation
-    stage's due_at): a record where it does not parse is set aside at start. ValueError if not."""
-    moment = parse_time(value)
-    if moment is None:
-        raise ValueError(f"not a time: {value!r}")
-    return moment
+def event(now: datetime, actor: str | None, name: str, detail: Mapping[str, Any] | None = None) -> Event:
+    return Event(at=now, actor=actor, name=name, detail=dict(detail or {}))
 
 
 def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, ...]], *, ref: str,
-               topic: str | None, actor: str, now: datetime, offsets: Any) -> dict:
-    """A fresh incident at its first step, with the escalation clock planned from now."""
-    return {
-        "ref": ref,
-        "scenario": runbook.id,
-        "scenario_number": runbook.number,
-        "title": runbook.title.to_dict(),
-        "severity": runbook.severity,
-        "status": OPEN,
-        "topic": topic,
-        "opened_at": iso(now),
-        "opened_by": actor,
-        "acknowledged_at": None,
-        "lead": None,
-        "mitigating_at": None,
-        "resolved_at": None,
-        "resolved_by": None,
-        "resolve_override": None,
-        "steps": [step.to_record() for step in runbook.steps],
-        "step_state": [{"status": PENDING, "by": None, "at": None, "outcome": None,
-                        "summary": None, "lines": [], "runs": 0} for _ in runbook.steps],
-        "current": 0,
-        "checklists": {which: [{"id": item.id, "text": item.text.to_dict(),
-                                "ticked_by": list(item.ticked_by)} for item in items]
-                       for which, items in checklists.items()},
-        "checklist": {"during": [], "recovery": []},
-        "trace_ids": [],
-        "timeline": [event(now, actor, "opened", {"scenario": runbook.id, "topic": topic})],
-        "escalation": escalation_plan(runbook.severity, now, offsets),
-        "message": None,
-        "pending_reply": None,
-        "linked": [],
-        "owed": [],
-        "postmortem": {"root_cause": None, "prevention": None, "written_at": None,
-                       "filename": None},
-        "prevention_items": [step.text.to_dict() for step in runbook.prevention()],
-    }
+               topic: str | None, actor: str, now: datetime, offsets: Any) -> Incident:
+    """A fresh incident at its first step, with the escalation clock planned from now (its id
+    and version are the store's, given when it is inserted)."""
+    return Incident(
+        id=0, version=0, ref=ref, scenario=runbook.id, scenario_number=runbook.number,
+        title=runbook.title, severity=Severity(runbook.severity), status=OPEN, topic=topic,
+        opened_at=now, opened_by=actor, acknowledged_at=None, lead=None, mitigating_at=None,
+        resolved_at=None, resolved_by=None, resolve_override=None,
+        steps=tuple(StepSpec(id=step.id, phase=Phase(step.phase), text=step.text, action=step.action,
+                             args=plain_copy(step.args), admin=step.admin, confirm=step.confirm,
+                             command=step.command, planned=step.planned) for step in runbook.steps),
+        step_state=tuple(StepState() for _ in runbook.steps),
+        current=0,
+        checklists={which: tuple(ChecklistCopy(id=item.id, text=item.text, ticked_by=tuple(item.ticked_by))
+                                 for item in checklists.get(which, ())) for which in CHECKLISTS},
+        ticks={which: () for which in CHECKLISTS},
+        trace_ids=(),
+        timeline=(event(now, actor, "opened", {"scenario": runbook.id, "topic": topic}),),
+        escalation=escalation_plan(runbook.severity, now, offsets),
+        message=None, pending_reply=None, linked=(), owed=(), postmortem=Writeup(),
+        prevention_items=tuple(step.text for step in runbook.prevention()),
+    )
 
 
 _STATUSES = frozenset({OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED})
@@ -192,73 +152,51 @@ def record_problem(doc: dict) -> str | None:
         return "the pending question is malformed"
     if not all(k in doc["postmortem"] for k in ("root_cause", "prevention", "written_at")):
         return "the post-mortem fields are malformed"
+    try:  # and whatever else the typed record needs (a known severity and phase, ...)
+        from_doc({**doc, "id": doc.get("id", 0)})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return f"it does not read as an incident ({type(exc).__name__}: {exc})"
     return None
 
 
 RECORD_CHECKS = {"incidents": record_problem}
 
 
-def event(now: datetime, actor: str | None, name: str, detail: dict | None = None) -> dict:
-    return {"at": iso(now), "actor": actor, "event": name, "detail": detail or {}}
-
-
-def current_step(incident: dict) -> tuple[int, dict, dict] | None:
-    """(index, step, state) of the current step, or None when the walk is finished."""
-    index = incident["current"]
-    if index >= len(incident["steps"]):
-        return None
-    return index, incident["steps"][index], incident["step_state"][index]
-
-
-def planned(step: dict) -> bool:
-    """The step names a recovery action not built yet (as the runbook said when the incident
-    opened): it is done by hand. A record from before the flag: the planned names."""
-    if "planned" in step:
-        return bool(step["planned"])
-    return step["action"] in PLANNED
-
-
-def done_by_hand_allowed(step: dict, state: dict) -> bool:
+def done_by_hand_allowed(step: StepSpec, state: StepState) -> bool:
     """Whether a person may mark the step done: guidance, a recovery action not built yet, or an
     action that could not run — except a verify check that could not run: that is not verified
     (run it again, or skip it and resolve with an admin's reason)."""
-    if not step["action"] or planned(step):
+    if not step.action or step.planned:
         return True
-    return step["phase"] != Phase.VERIFY and state["outcome"] in (Outcome.UNAVAILABLE.value,
-                                                             Outcome.ERROR.value)
+    return step.phase != Phase.VERIFY and state.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR)
 
 
-def verify_done(incident: dict) -> bool:
+def verify_done(incident: Incident) -> bool:
     """Every verify step passed (skipped ones do not count: that needs an admin's override)."""
-    pairs = [(s, st) for s, st in zip(incident["steps"], incident["step_state"])
-             if s["phase"] == Phase.VERIFY]
-    return bool(pairs) and all(st["status"] == DONE for _, st in pairs)
+    states = [st for s, st in zip(incident.steps, incident.step_state) if s.phase == Phase.VERIFY]
+    return bool(states) and all(st.status == DONE for st in states)
 
 
-def _rule_holds(rule: str, incident: dict) -> bool:
-    steps = list(zip(incident["steps"], incident["step_state"]))
+def _rule_holds(rule: str, incident: Incident) -> bool:
+    steps = list(zip(incident.steps, incident.step_state))
     if rule.startswith("action:"):
         name = rule.split(":", 1)[1]
-        return any(s["action"] == name and st["status"] == DONE for s, st in steps)
+        return any(s.action == name and st.status == DONE for s, st in steps)
     if rule.startswith("phase:"):
         phase = rule.split(":", 1)[1]
-        return any(s["phase"] == phase and st["status"] == DONE for s, st in steps)
+        return any(s.phase == phase and st.status == DONE for s, st in steps)
     if rule == "verified":
         return verify_done(incident)
     if rule == "resolved":
-        return incident["status"] == RESOLVED
+        return incident.status == RESOLVED
     if rule == "postmortem":
-        return bool(incident["postmortem"].get("written_at"))
+        return incident.postmortem.written_at is not None
     return False  # "manual": only a person's tick
 
 
-def checklist(incident: dict, which: str) -> list[dict]:
-    """The incident's own copy of a checklist ({id, text{ko,en}, ticked_by}), made at open."""
-    return incident["checklists"][which]
-
-
-def ticked(incident: dict, which: str) -> list[bool]:
-    """Per item: ticked by hand, or by what the record shows (a rule in its `ticked_by`)."""
-    manual = set(incident["checklist"].get(which, []))
-    return [item["id"] in manual or any(_rule_holds(rule, incident) for rule in item["ticked_by"])
-            for item in checklist(incident, which)]
+def ticked(incident: Incident, which: str) -> list[bool]:
+    """Per item of a checklist: ticked by hand, or by what the record shows (a rule in its
+    `ticked_by`)."""
+    manual = set(incident.ticks.get(which, ()))
+    return [item.id in manual or any(_rule_holds(rule, incident) for rule in item.ticked_by)
+            for item in incident.checklists[which]]

@@ -1,6 +1,7 @@
 """MTTA and MTTR per severity over recent incidents, and the human durations both reports use.
 
-Pure functions over incident records (plain dicts as the store keeps them): no Telegram, no store.
+Pure functions over `Summary`s (an incident's times, or an archived one's index row): no
+Telegram, no store.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.clock import parse_time
 from bot.i18n import Translate
+from bot.incidents.model import Status, Summary
 from bot.runbooks.model import SEVERITIES
 
 
@@ -27,9 +28,8 @@ class SeverityStats:
     open: int          # of those, how many are not resolved yet
 
 
-def elapsed(incident: dict, since: str, until: str) -> timedelta | None:
-    """Time between two of the record's timestamps, never negative; None when either is missing."""
-    start, end = parse_time(incident.get(since)), parse_time(incident.get(until))
+def elapsed(start: datetime | None, end: datetime | None) -> timedelta | None:
+    """Time between two of a record's times, never negative; None when either is missing."""
     if start is None or end is None:
         return None
     # A clock stepped backwards must not produce a negative "time to acknowledge".
@@ -40,7 +40,7 @@ def _mean(deltas: list[timedelta]) -> timedelta | None:
     return sum(deltas, timedelta(0)) / len(deltas) if deltas else None
 
 
-def incident_stats(incidents: Iterable[dict], *, now: datetime, days: int = 30) -> list[SeverityStats]:
+def incident_stats(incidents: Iterable[Summary], *, now: datetime, days: int = 30) -> list[SeverityStats]:
     """One row per severity P0..P3 over the incidents opened in the last `days` days before `now`."""
     since = now - timedelta(days=days)
     counts = {sev: 0 for sev in SEVERITIES}
@@ -48,18 +48,17 @@ def incident_stats(incidents: Iterable[dict], *, now: datetime, days: int = 30) 
     to_ack: dict[str, list[timedelta]] = {sev: [] for sev in SEVERITIES}
     to_resolve: dict[str, list[timedelta]] = {sev: [] for sev in SEVERITIES}
     for incident in incidents:
-        severity = incident.get("severity")
-        opened = parse_time(incident.get("opened_at"))
-        if severity not in counts or opened is None or opened < since:
+        severity, opened = incident.severity, incident.opened_at
+        if severity not in counts or opened < since:
             continue
         counts[severity] += 1
-        ack = elapsed(incident, "opened_at", "acknowledged_at")
+        ack = elapsed(opened, incident.acknowledged_at)
         if ack is not None:
             to_ack[severity].append(ack)
-        fix = elapsed(incident, "opened_at", "resolved_at")
+        fix = elapsed(opened, incident.resolved_at)
         if fix is not None:
             to_resolve[severity].append(fix)
-        if incident.get("status") != "resolved":
+        if incident.status != Status.RESOLVED:
             open_counts[severity] += 1
     return [
         SeverityStats(

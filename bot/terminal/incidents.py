@@ -30,9 +30,9 @@ from bot.exit_codes import (
 )
 from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
-from bot.incidents.model import StepStatus, Verb
+from bot.incidents.model import Incident, StepStatus, Verb
 from bot.incidents.ports import NotDelivered
-from bot.incidents.record import RECORD_CHECKS, current_step, valid_ref, valid_topic
+from bot.incidents.record import RECORD_CHECKS, valid_ref, valid_topic
 from bot.incidents.view import Viewer
 from bot.runbooks import RunbookError
 from bot.services import Services, build_services
@@ -152,7 +152,7 @@ class _Session:
     def say(self, key: str, **params: object) -> str:
         return self.services.redact(self.services.tr(key, **params))
 
-    def show(self, incident: dict) -> None:
+    def show(self, incident: Incident) -> None:
         print(incident_text(incident, self.viewer, self.services.clock()))
 
     async def run(self, args: argparse.Namespace) -> int:
@@ -170,13 +170,13 @@ class _Session:
         if command == "show":
             self.show(incident)
             return EX_OK
-        if incident.get("archived"):
-            print(self.say("incident.archived", ref=incident["ref"]))
+        if incident.archived:
+            print(self.say("incident.archived", ref=incident.ref))
             return EX_REFUSED
         await asyncio.to_thread(self.services.store.audit, f"terminal.{command}", actor=self.who.actor,
-                                detail={"ref": incident["ref"]})
+                                detail={"ref": incident.ref})
         if command == "resolve":
-            resolved = await self.flows.resolve(incident["id"], actor=self.who.actor,
+            resolved = await self.flows.resolve(incident.id, actor=self.who.actor,
                                                 admin=self.who.admin, reason=args.reason)
             self.show(resolved)
             print("\nThe bot asks for the root cause and the prevention in the group when it next runs.")
@@ -197,39 +197,38 @@ class _Session:
         except Refused as refused:
             print(self.say(refused.key, **refused.params))
             return EX_USAGE
-        incident = await asyncio.to_thread(self.engine.get, opened.incident["id"]) or opened.incident
+        incident = await asyncio.to_thread(self.engine.get, opened.incident.id) or opened.incident
         self.show(incident)
-        print("\n" + ("Opened" if opened.created else f"Joined the open {incident['ref']}")
+        print("\n" + ("Opened" if opened.created else f"Joined the open {incident.ref}")
               + ": the group sees it when the bot next runs.")
         return EX_OK
 
-    async def _step(self, incident: dict, verb: Verb, args: argparse.Namespace) -> int:
-        found = current_step(incident)
-        if args.step is not None and not 1 <= args.step <= len(incident["steps"]):
-            print(f"sunflow-ops incident: {incident['ref']} has steps 1 to {len(incident['steps'])}")
+    async def _step(self, incident: Incident, verb: Verb, args: argparse.Namespace) -> int:
+        found = incident.current_step()
+        if args.step is not None and not 1 <= args.step <= len(incident.steps):
+            print(f"sunflow-ops incident: {incident.ref} has steps 1 to {len(incident.steps)}")
             return EX_USAGE
         index = args.step - 1 if args.step is not None else (found[0] if found else 0)
-        if verb == Verb.RUN and found is not None and found[0] == index and found[1]["confirm"] \
+        if verb == Verb.RUN and found is not None and found[0] == index and found[1].confirm \
                 and not args.yes:
             print("This step changes things: run it again with --yes to confirm.")
             return EX_REFUSED
         code = await self._press(incident, verb, index)
         if code == EX_OK and verb == Verb.RUN:
-            after = await asyncio.to_thread(self.engine.get, incident["id"])
-            if after is not None and after["step_state"][index]["status"] == StepStatus.CONFIRMING:
+            after = await asyncio.to_thread(self.engine.get, incident.id)
+            if after is not None and after.step_state[index].status == StepStatus.CONFIRMING:
                 code = await self._press(after, Verb.CONFIRM, index)
         return code
 
-    async def _press(self, incident: dict, verb: Verb, arg: int) -> int:
-        pressed = await self.flows.press(incident["id"], arg, verb, actor=self.who.actor,
+    async def _press(self, incident: Incident, verb: Verb, arg: int) -> int:
+        pressed = await self.flows.press(incident.id, arg, verb, actor=self.who.actor,
                                          admin=self.who.admin)
         await self.flows.follow(pressed, self.who.actor)
-        after = await asyncio.to_thread(self.engine.get, incident["id"]) or pressed.incident
+        after = await asyncio.to_thread(self.engine.get, incident.id) or pressed.incident
         if pressed.notice != "incident.confirm_asked":
             self.show(after)
             if pressed.run is None:  # a run's outcome is the last result shown above
                 print("\n" + self.say(pressed.notice))
-        owed = after.get("owed") or []
-        if owed:
-            print(f"{len(owed)} file(s) kept for the group: the bot sends them when it next runs.")
+        if after.owed:
+            print(f"{len(after.owed)} file(s) kept for the group: the bot sends them when it next runs.")
         return EX_OK

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.incidents.model import Incident
 from bot.incidents.ports import Notice, NotDelivered, Work
 
 NOT_HERE = "the terminal reaches nobody: the bot does this in the group when it next runs"
 
 
 class TerminalNotifier:
-    async def post(self, incident: dict) -> dict:
+    async def post(self, incident: Incident) -> Incident:
         raise NotDelivered(NOT_HERE)
 
-    def show(self, doc_id: int, *, known: dict | None = None) -> None:
+    def show(self, doc_id: int, *, known: Incident | None = None) -> None:
         """The command prints the incident itself when it is done."""
 
-    async def say(self, incident: dict, notice: Notice) -> None:
+    async def say(self, incident: Incident, notice: Notice) -> None:
         raise NotDelivered(NOT_HERE)
 
-    async def page(self, incident: dict, people: frozenset[int], notice: Notice, *,
+    async def page(self, incident: Incident, people: frozenset[int], notice: Notice, *,
                    stage: str) -> bool:
         return False
 
-    async def question(self, incident: dict, notice: Notice, *, to: str) -> int:
+    async def question(self, incident: Incident, notice: Notice, *, to: str) -> int:
         raise NotDelivered(NOT_HERE)
 
     def deliver(self, doc_id: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.incidents.model import Incident
 from bot.health.token import TokenStatus
 from bot.health import HealthReport
 from bot.i18n import Translator
@@ -34,9 +35,9 @@ def guide_text(viewer: Viewer) -> str:
     return viewer.redact(to_plain(guide_lines(viewer.tr)))
 
 
-def incident_text(incident: dict, viewer: Viewer, now: datetime) -> str:
+def incident_text(incident: Incident, viewer: Viewer, now: datetime) -> str:
     return viewer.redact(to_plain(incident_lines(viewer, incident, now)))
 
 
-def incidents_text(incidents: list[dict], viewer: Viewer, now: datetime) -> str:
+def incidents_text(incidents: list[Incident], viewer: Viewer, now: datetime) -> str:
     return viewer.redact(to_plain(incidents_lines(viewer, incidents, now)))
