@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Mapping
@@ -274,21 +273,6 @@ def test_checklists_tick_as_the_playbook_lists_them(library: Library) -> None:
         ("Send a notification", ("resolved", "manual")),
         ("Write it up", ("postmortem",)),
     ]
-
-
-def test_step_records_are_plain_json_copies(library: Library) -> None:
-    step = next(s for s in library.find("2").steps if s.id == "check-cloudinary")
-    record = step.to_record()
-    assert json.loads(json.dumps(record)) == record == {
-        "id": "check-cloudinary", "phase": "diagnose",
-        "text": {"ko": step.text.ko, "en": step.text.en},
-        "action": "health.check", "args": {"components": ["cloudinary"]},
-        "admin": False, "confirm": False, "command": step.command, "planned": False,
-    }
-    record["args"]["components"].append("fal")
-    assert step.args["components"] == ["cloudinary"]
-    assert step.source == "cloudinary-upload.toml"
-    assert step.text.get("ko") == step.text.ko and step.text.get("fr") == step.text.ko
 
 
 def test_digest_is_a_short_version_that_changes_with_the_files(books: Path, library: Library) -> None:

@@ -3,6 +3,7 @@ nothing lost or rewritten on the way (a write sends only what a change changed).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta, timezone
 
 from bot.actions.registry import Outcome, StepResult
@@ -91,3 +92,22 @@ def test_an_unknown_severity_or_phase_is_named_by_the_start_up_check() -> None:
     assert "P9" in (record_problem({**row, "severity": "P9"}) or "")
     steps = [{**row["steps"][0], "phase": "pray"}, *row["steps"][1:]]
     assert "pray" in (record_problem({**row, "steps": steps}) or "")
+
+
+def test_an_incidents_steps_are_plain_json_copies_of_the_runbooks() -> None:
+    """Copied at open: an edit of the runbook (or of the copy) never reaches the other."""
+    engine = _engine()
+    library = engine.shelf.library
+    runbook = library.find("2")
+    step = next(s for s in runbook.steps if s.id == "check-cloudinary")
+    doc_id = engine.open("2", topic=None, actor=ADMIN).incident.id
+    stored = next(s for s in engine.store.get(TABLE, doc_id)["steps"] if s["id"] == "check-cloudinary")
+    assert json.loads(json.dumps(stored)) == stored == {
+        "id": "check-cloudinary", "phase": "diagnose",
+        "text": {"ko": step.text.ko, "en": step.text.en},
+        "action": "health.check", "args": {"components": ["cloudinary"]},
+        "admin": False, "confirm": False, "command": step.command, "planned": False,
+    }
+    copy = next(s for s in engine.get(doc_id).steps if s.id == "check-cloudinary")
+    copy.args["components"].append("fal")
+    assert step.args["components"] == ["cloudinary"]

@@ -73,12 +73,6 @@ class Step:
     source: str  # the file it came from: "token-expired.toml" or "common.toml"
     planned: bool = False  # its action is a recovery action not built yet: done by hand
 
-    def to_record(self) -> dict:
-        """The step as plain JSON, for an incident record (a copy: later edits never leak in)."""
-        return {"id": self.id, "phase": self.phase, "text": self.text.to_dict(), "action": self.action,
-                "args": plain_copy(self.args), "admin": self.admin, "confirm": self.confirm,
-                "command": self.command, "planned": self.planned}
-
 
 @dataclass(frozen=True)
 class Runbook:
