@@ -6,17 +6,17 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from telegram.ext import ContextTypes
 
-from bot.incidents.model import Incident
 from bot.clock import local_date, local_time
 from bot.config import Settings
+from bot.i18n import Translator
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows
-from bot.i18n import Translator
+from bot.incidents.model import Incident
 from bot.secrets import Redactor
 from bot.services import Services
 

@@ -15,11 +15,11 @@ from telegram import Bot, ForceReply, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot.incidents.model import Incident
 from bot.actions.registry import Document
+from bot.actors import display_name
+from bot.incidents.model import Incident
 from handlers.access import user_id_of
 from handlers.context import BotContext
-from bot.actors import display_name
 from handlers.incident_render import incident_keyboard, incident_text, moved_text
 from handlers.messages import message_gone, not_modified
 from handlers.send_pacer import PREPAID, URGENT, Priority, Send, SendPacer

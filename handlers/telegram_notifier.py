@@ -10,7 +10,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.incidents.model import Incident
-from bot.incidents.ports import Notice, NotDelivered
+from bot.incidents.ports import NotDelivered, Notice
 from handlers.context import BotContext
 from handlers.deliveries import deliver
 from handlers.incident_live import post_live, refresh_live, reply_to_live

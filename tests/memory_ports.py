@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.incidents.model import Incident
 from bot.incidents.engine import IncidentEngine
-from bot.incidents.ports import Notice, NotDelivered, Work
+from bot.incidents.model import Incident
+from bot.incidents.ports import NotDelivered, Notice, Work
 
 
 @dataclass

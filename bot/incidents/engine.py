@@ -34,11 +34,11 @@ from bot.incidents.model import (
     LiveMessage,
     Owed,
     Question,
+    Status,
     StepSpec,
     StepState,
-    Summary,
-    Status,
     StepStatus,
+    Summary,
     Verb,
 )
 from bot.incidents.offers import offered, runnable

@@ -31,7 +31,7 @@ from bot.clock import Clock
 from bot.incidents.engine import IncidentEngine, Opened, Pressed
 from bot.incidents.escalation_plan import next_reminder
 from bot.incidents.model import Incident, Status, Verb
-from bot.incidents.ports import Notice, NotDelivered, Notifier, Scheduler
+from bot.incidents.ports import NotDelivered, Notice, Notifier, Scheduler
 from bot.incidents.postmortem import postmortem_filename, render_postmortem
 from bot.incidents.record import BOT_ACTOR, valid_topic
 from bot.incidents.stats import Translate, format_duration

@@ -1,6 +1,7 @@
 """The incident record at the store's boundary: JSON as the `incidents` table keeps it, to the
-typed `Incident` and back. Only the engine calls this (and the checks at start), so nothing else
-reads an incident by string keys.
+typed `Incident` and back. The engine converts on every read and write; besides it only the
+checks at start (`record_problem`) and the post-mortem's redaction of a whole record
+(`redacted`) use it, so nothing else reads an incident by string keys.
 
 The JSON is unchanged from the untyped days: times are ISO-8601 UTC strings, a step state's
 `outcome` the outcome's value, the hand ticks are under "checklist". A record from before a
@@ -24,9 +25,9 @@ from bot.incidents.model import (
     Owed,
     Question,
     Stage,
+    Status,
     StepSpec,
     StepState,
-    Status,
     StepStatus,
     Summary,
     Writeup,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.incidents.model import Incident
-from bot.incidents.ports import Notice, NotDelivered, Work
+from bot.incidents.ports import NotDelivered, Notice, Work
 
 NOT_HERE = "the terminal reaches nobody: the bot does this in the group when it next runs"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.incidents.model import Incident
-from bot.health.token import TokenStatus
 from bot.health import HealthReport
+from bot.health.token import TokenStatus
 from bot.i18n import Translator
+from bot.incidents.model import Incident
 from bot.incidents.view import Viewer, incident_lines, incidents_lines
 from bot.rich_text import to_plain
 from bot.secrets import Redactor
