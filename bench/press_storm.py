@@ -113,19 +113,19 @@ async def _run(args, rng, sandbox, runner, watch, operators, members, limited) -
 
     opened = tg.send_message(OPS_CHAT, ADMIN, "/incident stats")
     await app.wait_handled(opened.update_id, 30)
-    incident = ctx.engine.store.find("incidents")[0]
+    doc_id = ctx.engine.store.find("incidents")[0]["id"]
+    incident = ctx.engine.get(doc_id)
     for _ in range(200):  # the live message is posted (its id is on the record)
-        incident = ctx.engine.get(incident["id"])
-        if incident.get("message"):
+        incident = ctx.engine.get(doc_id)
+        if incident.message:
             break
         await asyncio.sleep(0.05)
-    live_id = incident["message"]["message_id"]
+    live_id = incident.message.message_id
     watch.live_id = live_id
-    doc_id = incident["id"]
     # to the verify phase by hand (untimed), so the message offers step buttons and the
     # recovery checklist's ticks: most presses change something
-    while incident["steps"][incident["current"]]["phase"] not in ("verify", "prevent"):
-        data = f"v1:i:{doc_id}:{incident['current']}:skip"
+    while incident.steps[incident.current].phase not in ("verify", "prevent"):
+        data = f"v1:i:{doc_id}:{incident.current}:skip"
         tg.press_button(OPS_CHAT, ADMIN, live_id, data)
         await app.wait_handled(tg.last_update_id, 30)
         incident = ctx.engine.get(doc_id)
@@ -138,8 +138,8 @@ async def _run(args, rng, sandbox, runner, watch, operators, members, limited) -
         last = None
         while not stop.is_set():
             record = ctx.engine.get(doc_id)
-            if record["_v"] != last:
-                last = record["_v"]
+            if record.version != last:
+                last = record.version
                 versions.append((time.monotonic(), last, incident_text(ctx, record, ctx.services.clock())))
             await asyncio.sleep(0.02)
 

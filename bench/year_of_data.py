@@ -45,7 +45,6 @@ from bot.incidents.engine import IncidentEngine  # noqa: E402
 from bot.incidents.model import Verb  # noqa: E402
 from bot.incidents.offers import offered, runnable  # noqa: E402
 from bot.incidents.postmortem import postmortem_filename, render_postmortem  # noqa: E402
-from bot.incidents.record import current_step  # noqa: E402
 from bot.runbooks import RunbookShelf  # noqa: E402
 from bot.sandbox import ADMIN, OPS_CHAT, Sandbox  # noqa: E402
 from bot.sandbox.runner import BotRunner  # noqa: E402
@@ -72,26 +71,26 @@ def walked_incidents(now: datetime) -> list[dict]:
                             tz=KST, clock=lambda: clock[0])
     out = []
     for scenario in SCENARIOS:
-        doc_id = engine.open(scenario, topic="autumn-cafe", actor=LEAD).incident["id"]
+        doc_id = engine.open(scenario, topic="autumn-cafe", actor=LEAD).incident.id
         for stage in ("alert", "retries", "pd"):
             engine.mark_fired(doc_id, stage)
         engine.press(doc_id, 0, Verb.ACKNOWLEDGE, actor=LEAD, admin=True)
-        while (found := current_step(engine.get(doc_id))) is not None:
+        while (found := engine.get(doc_id).current_step()) is not None:
             index, step, _ = found
             clock[0] += timedelta(minutes=3)
             if runnable(step):
                 engine.press(doc_id, index, Verb.RUN, actor=LEAD, admin=True)
-                if engine.get(doc_id)["step_state"][index]["status"] == "confirming":
+                if engine.get(doc_id).step_state[index].status == "confirming":
                     engine.press(doc_id, index, Verb.CONFIRM, actor=LEAD, admin=True)
-                lines = [f"line {n}: checked {step['id']} and found it in order" for n in range(6)]
-                engine.record_result(doc_id, index, StepResult(Outcome.OK, f"{step['id']}: ok", lines,
-                                                               trace_ids=[f"SF-20261120-{index:04d}"]))
+                lines = tuple(f"line {n}: checked {step.id} and found it in order" for n in range(6))
+                engine.record_result(doc_id, index, StepResult(Outcome.OK, f"{step.id}: ok", lines,
+                                                               trace_ids=(f"SF-20261120-{index:04d}",)))
             incident = engine.get(doc_id)
-            if incident["current"] == index:
+            if incident.current == index:
                 verb = Verb.DONE if offered(incident, Verb.DONE, index) else Verb.SKIP
                 engine.press(doc_id, index, verb, actor=LEAD, admin=True)
         engine.press(doc_id, 0, Verb.RESOLVE, actor=LEAD, admin=True)
-        if engine.get(doc_id)["status"] != "resolved":
+        if engine.get(doc_id).status != "resolved":
             engine.resolve(doc_id, actor=LEAD, admin=True, reason="verified by hand")
         for kind, text in (("root_cause", "the collector's cron job died after a host reboot"),
                            ("prevention", "watch the daemon in the health check; alert on stale stats")):
@@ -101,8 +100,8 @@ def walked_incidents(now: datetime) -> list[dict]:
         incident = engine.get(doc_id)
         markdown = render_postmortem(incident, lang="en", tz=KST, now=clock[0])
         engine.save_postmortem(doc_id, markdown=markdown, filename=postmortem_filename(incident))
-        engine.delivered(doc_id, engine.get(doc_id)["owed"][0]["file"])
-        out.append({**engine.get(doc_id), "_markdown": markdown})
+        engine.delivered(doc_id, engine.get(doc_id).owed[0].file)
+        out.append({**engine.store.get("incidents", doc_id), "_markdown": markdown})  # the stored row
     store.close()
     return out
 
@@ -229,11 +228,11 @@ async def latencies(settings: Settings, fake: FakeTelegram, runs: int) -> dict[s
         for n in range(runs):
             open_ones = engine.unresolved()
             incident = open_ones[n % len(open_ones)]
-            found = current_step(incident)
-            if found is None:
+            found = incident.current_step()
+            if found is None or incident.message is None:
                 continue
-            data = cb.incident(incident["id"], found[0], Verb.SKIP)
-            query = fake.press_button(OPS_CHAT, ADMIN, incident["message"]["message_id"], data)
+            data = cb.incident(incident.id, found[0], Verb.SKIP)
+            query = fake.press_button(OPS_CHAT, ADMIN, incident.message.message_id, data)
             started = time.perf_counter()
             await runner.wait_handled(fake.last_update_id)
             out["press"].append((time.perf_counter() - started) * 1000)
