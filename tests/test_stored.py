@@ -4,12 +4,13 @@ nothing lost or rewritten on the way (a write sends only what a change changed).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta, timezone
 
 from bot.actions.registry import Outcome, StepResult
 from bot.config import DEFAULT_ESCALATION_OFFSETS, DEFAULT_RUNBOOKS_DIR
 from bot.incidents.engine import TABLE, IncidentEngine
-from bot.incidents.model import Status, StepStatus, Verb
+from bot.incidents.model import Event, Status, StepStatus, Verb
 from bot.incidents.record import record_problem
 from bot.incidents.stored import changed_fields, from_doc, to_doc
 from bot.runbooks import RunbookShelf
@@ -60,7 +61,6 @@ def test_a_stored_incident_reads_typed_and_writes_back_unchanged() -> None:
     assert incident.ticks["recovery"] and incident.trace_ids == ("SF-20261127-0001",)
     stored = {k: v for k, v in row.items() if k not in ("id", "_v")}
     assert to_doc(incident) == stored
-    assert changed_fields(row, incident) == {}
 
 
 def test_a_record_from_before_the_newer_fields_still_reads() -> None:
@@ -82,8 +82,18 @@ def test_a_write_sends_only_the_fields_a_change_changed() -> None:
     engine = _engine()
     doc_id = engine.open("token", topic=None, actor=ADMIN).incident.id
     row = engine.store.get(TABLE, doc_id)
+    before = from_doc(row)
     pressed = engine.press(doc_id, 0, Verb.ACKNOWLEDGE, actor=ADMIN, admin=True).incident
-    assert set(changed_fields(row, pressed)) == {"status", "acknowledged_at", "lead", "timeline"}
+    changed = changed_fields(row, before, pressed)
+    assert set(changed) == {"status", "acknowledged_at", "lead", "timeline"}
+    assert changed["timeline"] == engine.store.get(TABLE, doc_id)["timeline"]
+    assert changed_fields(row, before, before) == {}
+    # an event appended to what was read: the events read are written as they were read
+    grown = replace(before, timeline=(*before.timeline, Event(OPENED, ADMIN, "reminder")))
+    timeline = changed_fields(row, before, grown)["timeline"]
+    assert timeline[0] is row["timeline"][0] and timeline[-1]["event"] == "reminder"
+    # and what the engine hands back is what the store now holds
+    assert pressed == engine.get(doc_id) and pressed.version == before.version + 1
 
 
 def test_an_unknown_severity_or_phase_is_named_by_the_start_up_check() -> None:
@@ -109,5 +119,20 @@ def test_an_incidents_steps_are_plain_json_copies_of_the_runbooks() -> None:
         "admin": False, "confirm": False, "command": step.command, "planned": False,
     }
     copy = next(s for s in engine.get(doc_id).steps if s.id == "check-cloudinary")
-    copy.args["components"].append("fal")
-    assert step.args["components"] == ["cloudinary"]
+    assert copy.args == step.args and copy.args["components"] is not step.args["components"]
+
+
+def test_the_engine_hands_out_the_stored_state_also_after_a_write_elsewhere() -> None:
+    """What it read or wrote last is handed out again only while the store holds that version."""
+    engine = _engine()
+    doc_id = engine.open("token", topic=None, actor=ADMIN).incident.id
+    first = engine.get(doc_id)
+    assert engine.get(doc_id) is first  # nothing changed: not read and converted again
+    engine.store.update(TABLE, doc_id, {"topic": "winter-sale"})  # not through the engine
+    changed = engine.get(doc_id)
+    assert changed.topic == "winter-sale" and changed.version == first.version + 1
+    pressed = engine.press(doc_id, 0, Verb.ACKNOWLEDGE, actor=ADMIN, admin=True).incident
+    assert pressed.topic == "winter-sale" and engine.get(doc_id) is pressed
+    assert pressed == from_doc(engine.store.get(TABLE, doc_id))
+    engine.store.remove(TABLE, doc_id)
+    assert engine.get(doc_id) is None

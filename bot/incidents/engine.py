@@ -139,12 +139,30 @@ class IncidentEngine:
         # outlives the chat message (post-mortems, /stats, backups of DATA_DIR)
         self.redact = redact or Redactor()
         self._open_lock = threading.Lock()
+        # the last version of each incident read or written here, with the JSON it was read from:
+        # a record nobody changed since is not copied out of the store and converted again
+        self._known: dict[int, tuple[Incident, dict]] = {}
 
     # -- reading
 
     def get(self, doc_id: int) -> Incident | None:
+        """The incident as stored now. Hand it around, never change it: it may be shared."""
+        read = self._read(doc_id)
+        return None if read is None else read[0]
+
+    def _read(self, doc_id: int) -> tuple[Incident, dict] | None:
+        version = self.store.version(TABLE, doc_id)
+        known = self._known.get(doc_id)
+        if version is None:
+            self._known.pop(doc_id, None)
+            return None
+        if known is not None and known[0].version == version:
+            return known
         doc = self.store.get(TABLE, doc_id)
-        return None if doc is None else from_doc(doc)
+        if doc is None:  # removed in between
+            return None
+        read = self._known[doc_id] = (from_doc(doc), doc)
+        return read
 
     def latest(self, incident: Incident) -> Incident | None:
         """`incident` itself when the store holds no newer version, else a fresh read."""
@@ -206,6 +224,8 @@ class IncidentEngine:
 
         moved = self.store.archive(TABLE, settled, month_of=_month, index_table=INDEX,
                                    index_of=index_row)
+        for doc_id in moved:
+            self._known.pop(doc_id, None)
         # their write-ups go with them, also those of a move a crash cut short
         self.store.archive("postmortems", lambda d: self.store.version(TABLE, d["incident_id"]) is None,
                            month_of=lambda d: str(d["written_at"])[:7])
@@ -655,15 +675,19 @@ class IncidentEngine:
         """Read, check, write at the read version; on a lost race re-read and re-check. The
         record is typed only here: read from JSON, changed, and the fields that changed written."""
         for _ in range(WRITE_ATTEMPTS):
-            doc = self.store.get(TABLE, doc_id)
-            if doc is None:
+            read = self._read(doc_id)
+            if read is None:
                 raise Refused("button.no_longer_valid")
-            changed = change(from_doc(doc))
+            before, doc = read
+            after = change(before)
             try:
-                return from_doc(self.store.update(TABLE, doc_id, changed_fields(doc, changed),
-                                                  expect_version=doc["_v"]))
+                written = self.store.update(TABLE, doc_id, changed_fields(doc, before, after),
+                                            expect_version=before.version)
             except Conflict:
                 continue
+            incident = replace(after, version=written["_v"])
+            self._known[doc_id] = (incident, written)
+            return incident
         raise Refused("incident.busy")
 
 

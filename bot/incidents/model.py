@@ -164,8 +164,10 @@ class ChecklistCopy:
 
 @dataclass(frozen=True)
 class Incident:
-    """One incident, typed. The engine reads it from the store and writes it back whole
-    (`bot.incidents.stored`); everything else only reads it. Times are aware UTC datetimes."""
+    """One incident, typed. The engine reads it from the store and writes what a change changed
+    (`bot.incidents.stored`); everything else only reads it, and must not change what it holds
+    (a step's args, an event's detail): the engine hands the same object to every reader of
+    that version. Times are aware UTC datetimes."""
 
     id: int  # the store's id, never reused: what buttons carry
     version: int  # the store's version it was read at

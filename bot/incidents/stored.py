@@ -66,7 +66,7 @@ def _text(value: Mapping[str, Any]) -> Text:
 def _step(doc: Mapping[str, Any]) -> StepSpec:
     action = doc["action"]
     return StepSpec(id=doc["id"], phase=Phase(doc["phase"]), text=_text(doc["text"]), action=action,
-                    args=plain_copy(doc["args"]), admin=bool(doc["admin"]),
+                    args=doc["args"], admin=bool(doc["admin"]),
                     confirm=bool(doc["confirm"]), command=doc["command"],
                     planned=bool(doc["planned"]) if "planned" in doc else action in PLANNED)
 
@@ -96,8 +96,7 @@ def _event(doc: Mapping[str, Any]) -> Event:
     detail = doc.get("detail") or {}
     if not isinstance(detail, Mapping):
         raise TypeError("a timeline entry's detail is not an object")
-    return Event(at=_time(doc["at"]), actor=doc.get("actor"), name=str(doc["event"]),
-                 detail=plain_copy(detail))
+    return Event(at=_time(doc["at"]), actor=doc.get("actor"), name=str(doc["event"]), detail=detail)
 
 
 def event_doc(entry: Event) -> dict:
@@ -138,8 +137,10 @@ def _owed_doc(owed: Owed) -> dict:
 
 
 def from_doc(doc: Mapping[str, Any]) -> Incident:
-    """The stored JSON (with its "id" and "_v", as the store hands it out) as an `Incident`.
-    KeyError, TypeError or ValueError when it is not one (`record_problem` says why at start)."""
+    """The stored JSON (with its "id" and "_v", as the store hands it out) as an `Incident`; it
+    takes `doc`'s nested values (a step's args, an event's detail) as they are: pass a copy
+    (`Store.get` and `find` hand out copies). KeyError, TypeError or ValueError when it is not
+    an incident (`record_problem` says why at start)."""
     postmortem = doc["postmortem"]
     return Incident(
         id=int(doc["id"]), version=int(doc.get("_v", 0)), ref=doc["ref"], scenario=doc["scenario"],
@@ -167,47 +168,84 @@ def from_doc(doc: Mapping[str, Any]) -> Incident:
     )
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _checklists_doc(checklists: Mapping[str, tuple[ChecklistCopy, ...]]) -> dict:
+    return {which: [{"id": item.id, "text": item.text.to_dict(), "ticked_by": list(item.ticked_by)}
+                    for item in items] for which, items in checklists.items()}
+
+
+def _message_doc(message: LiveMessage | None) -> dict | None:
+    return None if message is None else {"chat_id": message.chat_id, "message_id": message.message_id,
+                                         "thread_id": message.thread_id}
+
+
+def _question_doc(question: Question | None) -> dict | None:
+    return None if question is None else {"kind": question.kind, "message_id": question.message_id,
+                                          "by": question.by}
+
+
+def _writeup_doc(pm: Writeup) -> dict:
+    return {"root_cause": pm.root_cause, "prevention": pm.prevention,
+            "written_at": _maybe_iso(pm.written_at), "filename": pm.filename}
+
+
+# Each stored field: the key it has in the JSON, and how the typed value is written there.
+_OUT: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
+    "ref": ("ref", _same), "scenario": ("scenario", _same),
+    "scenario_number": ("scenario_number", _same), "title": ("title", Text.to_dict),
+    "severity": ("severity", str), "status": ("status", str), "topic": ("topic", _same),
+    "opened_at": ("opened_at", iso), "opened_by": ("opened_by", _same),
+    "acknowledged_at": ("acknowledged_at", _maybe_iso), "lead": ("lead", _same),
+    "mitigating_at": ("mitigating_at", _maybe_iso), "resolved_at": ("resolved_at", _maybe_iso),
+    "resolved_by": ("resolved_by", _same), "resolve_override": ("resolve_override", _same),
+    "steps": ("steps", lambda steps: [_step_doc(s) for s in steps]),
+    "step_state": ("step_state", lambda states: [_state_doc(s) for s in states]),
+    "current": ("current", _same),
+    "checklists": ("checklists", _checklists_doc),
+    "ticks": ("checklist", lambda ticks: {which: list(ids) for which, ids in ticks.items()}),
+    "trace_ids": ("trace_ids", list),
+    "timeline": ("timeline", lambda events: [event_doc(e) for e in events]),
+    "escalation": ("escalation", lambda stages: [_stage_doc(s) for s in stages]),
+    "message": ("message", _message_doc), "pending_reply": ("pending_reply", _question_doc),
+    "linked": ("linked", list), "owed": ("owed", lambda owed: [_owed_doc(o) for o in owed]),
+    "postmortem": ("postmortem", _writeup_doc),
+    "prevention_items": ("prevention_items", lambda texts: [t.to_dict() for t in texts]),
+}
+
+
 def to_doc(incident: Incident) -> dict:
     """The JSON the store keeps (without "id", "_v" and "archived": those are the store's)."""
-    pm = incident.postmortem
-    message, question = incident.message, incident.pending_reply
-    return {
-        "ref": incident.ref, "scenario": incident.scenario,
-        "scenario_number": incident.scenario_number, "title": incident.title.to_dict(),
-        "severity": incident.severity.value, "status": incident.status.value,
-        "topic": incident.topic, "opened_at": iso(incident.opened_at),
-        "opened_by": incident.opened_by, "acknowledged_at": _maybe_iso(incident.acknowledged_at),
-        "lead": incident.lead, "mitigating_at": _maybe_iso(incident.mitigating_at),
-        "resolved_at": _maybe_iso(incident.resolved_at), "resolved_by": incident.resolved_by,
-        "resolve_override": incident.resolve_override,
-        "steps": [_step_doc(s) for s in incident.steps],
-        "step_state": [_state_doc(s) for s in incident.step_state],
-        "current": incident.current,
-        "checklists": {which: [{"id": item.id, "text": item.text.to_dict(),
-                                "ticked_by": list(item.ticked_by)} for item in items]
-                       for which, items in incident.checklists.items()},
-        "checklist": {which: list(ids) for which, ids in incident.ticks.items()},
-        "trace_ids": list(incident.trace_ids),
-        "timeline": [event_doc(e) for e in incident.timeline],
-        "escalation": [_stage_doc(s) for s in incident.escalation],
-        "message": None if message is None else {
-            "chat_id": message.chat_id, "message_id": message.message_id,
-            "thread_id": message.thread_id},
-        "pending_reply": None if question is None else {
-            "kind": question.kind, "message_id": question.message_id, "by": question.by},
-        "linked": list(incident.linked),
-        "owed": [_owed_doc(o) for o in incident.owed],
-        "postmortem": {"root_cause": pm.root_cause, "prevention": pm.prevention,
-                       "written_at": _maybe_iso(pm.written_at), "filename": pm.filename},
-        "prevention_items": [t.to_dict() for t in incident.prevention_items],
-    }
+    return {key: write(getattr(incident, name)) for name, (key, write) in _OUT.items()}
 
 
-def changed_fields(before: Mapping[str, Any], incident: Incident) -> dict:
-    """The stored fields `incident` changes against the JSON it was read from: what a write
-    sends (fields the record has and this code does not know are left as they are)."""
-    return {key: value for key, value in to_doc(incident).items()
-            if key not in before or before[key] != value}
+# Fields that are sequences converted element by element: an element a change kept (the very
+# object read from the stored JSON) is written as the JSON it was read from.
+_EACH: Mapping[str, Callable[[Any], Any]] = {
+    "steps": _step_doc, "step_state": _state_doc, "timeline": event_doc,
+    "escalation": _stage_doc, "owed": _owed_doc,
+}
+
+
+def changed_fields(doc: Mapping[str, Any], before: Incident, after: Incident) -> dict:
+    """What a write of `after` sends: the stored fields a change made new (`dataclasses.replace`
+    keeps the ones it did not touch), as JSON. `before` is `from_doc(doc)`: a timeline that grew
+    by one event converts that event, not the whole timeline again. Fields the stored record
+    has and this code does not know are left as they are."""
+    changed = {}
+    for name, (key, write) in _OUT.items():
+        old, new = getattr(before, name), getattr(after, name)
+        if new is old or new == old:
+            continue
+        each, stored = _EACH.get(name), doc.get(key)
+        if each is not None and isinstance(stored, list) and len(stored) == len(old):
+            changed[key] = [stored[i] if i < len(old) and item is old[i] else each(item)
+                            for i, item in enumerate(new)]
+        else:
+            changed[key] = write(new)
+    return changed
 
 
 def summary_of(doc: Mapping[str, Any]) -> Summary:
