@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from bot.actions.registry import PLANNED, Outcome
-from bot.clock import parse_time
 from bot.incidents.model import (
     ChecklistCopy,
     Event,
@@ -42,10 +42,10 @@ def iso(moment: datetime) -> str:
 
 
 def _time(value: object) -> datetime:
-    moment = parse_time(value)
-    if moment is None:
+    if not isinstance(value, str):
         raise ValueError(f"not a time: {value!r}")
-    return moment
+    moment = datetime.fromisoformat(value)  # (ValueError when it is not one)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _maybe_time(value: object) -> datetime | None:
@@ -60,6 +60,12 @@ def _text(value: Mapping[str, Any]) -> Text:
     ko, en = value["ko"], value["en"]
     if not isinstance(ko, str) or not isinstance(en, str):
         raise TypeError("a text is not two strings")
+    return _shared_text(ko, en)
+
+
+@lru_cache(maxsize=2048)
+def _shared_text(ko: str, en: str) -> Text:
+    """Runbook texts repeat in every incident of a scenario: one `Text` each (it is frozen)."""
     return Text(ko=ko, en=en)
 
 
@@ -77,12 +83,20 @@ def _step_doc(step: StepSpec) -> dict:
             "confirm": step.confirm, "command": step.command, "planned": step.planned}
 
 
+_UNTOUCHED = StepState()  # a step nobody has pressed yet: most of a walk's steps, for a while
+
+
 def _state(doc: Mapping[str, Any]) -> StepState:
+    if doc["status"] == "pending" and not any(doc.get(k) for k in _TOUCHED):
+        return _UNTOUCHED
     outcome = doc.get("outcome")
     return StepState(status=StepStatus(doc["status"]), by=doc.get("by"), at=_maybe_time(doc.get("at")),
                      outcome=None if outcome is None else Outcome(outcome), summary=doc.get("summary"),
                      lines=tuple(str(line) for line in doc.get("lines") or ()),
                      more=int(doc.get("more") or 0), runs=int(doc.get("runs") or 0))
+
+
+_TOUCHED = ("by", "at", "outcome", "summary", "lines", "more", "runs")
 
 
 def _state_doc(state: StepState) -> dict:
