@@ -6,7 +6,7 @@ checks at start (`record_problem`) and the post-mortem's redaction of a whole re
 The JSON is unchanged from the untyped days: times are ISO-8601 UTC strings, a step state's
 `outcome` the outcome's value, the hand ticks are under "checklist". A record from before a
 field existed reads with that field's default (a step without "planned" is planned when its
-action is one of `PLANNED`); `to_doc` then writes it out in full.
+action is one of `PLANNED`); a write adds only the fields a change touched (`changed_fields`).
 """
 
 from __future__ import annotations
