@@ -11,7 +11,13 @@ reason about *what went wrong*, never about *which library said so*::
     ├── QuotaExceeded              quota            the plan or balance is used up
     ├── ServiceUnavailable         unavailable      the vendor is down or unreachable (5xx, refused)
     ├── ServiceTimeout             timeout          no answer in time
+    ├── NotReady                   not_ready        the vendor is still processing: check again soon
+    ├── VendorAction               vendor_action    a person must act at the vendor (an account
+    │                                               restricted or locked): retrying cannot help
     └── BadRequest                 bad_request      we sent something the vendor rejected
+
+`RETRY_HELPS` names the kinds that waiting and trying again can fix by themselves; every other
+kind needs a person first, and an automatic retry only makes it worse (or costs money).
 
 `detail` is a short, secret-free description (never a raw URL: Graph and Bot API URLs carry
 tokens). Adapters build it from status codes and vendor error codes only.
@@ -29,7 +35,13 @@ class ErrorKind(str, Enum):
     QUOTA = "quota"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
+    NOT_READY = "not_ready"
+    VENDOR_ACTION = "vendor_action"
     BAD_REQUEST = "bad_request"
+
+
+RETRY_HELPS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT,
+                         ErrorKind.NOT_READY})
 
 
 class ServiceError(Exception):
@@ -78,6 +90,14 @@ class ServiceUnavailable(ServiceError):
 
 class ServiceTimeout(ServiceError):
     kind = ErrorKind.TIMEOUT
+
+
+class NotReady(ServiceError):
+    kind = ErrorKind.NOT_READY
+
+
+class VendorAction(ServiceError):
+    kind = ErrorKind.VENDOR_ACTION
 
 
 class BadRequest(ServiceError):

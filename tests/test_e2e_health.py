@@ -42,6 +42,8 @@ FAULTS = [
     # (fake, mode, params, component, icon, words in the reason)
     ("instagram", "token_expired", {}, "token", "🔴", "token expired"),
     ("instagram", "token_expired", {}, "instagram", "🔴", "190/463"),
+    # graph.instagram.com's form: no subcode, the message says so
+    ("instagram", "token_expired", {"subcode": "none"}, "token", "🔴", "token expired"),
     ("instagram", "token_invalid", {"subcode": 460}, "token", "🔴", "credentials rejected"),
     ("instagram", "rate_limited", {"retry_after": 900}, "instagram", "🟡", "retry in ~15 min"),
     ("instagram", "rate_limited", {"code": 4, "retry_after": 60}, "instagram", "🟡", "Graph 4"),
@@ -55,7 +57,9 @@ FAULTS = [
     ("cloudinary", "5xx", {}, "cloudinary", "🔴", "service unavailable"),
     ("cloudinary", "hang", {}, "cloudinary", "🔴", "timed out"),
     ("fal", "key_invalid", {}, "fal", "🔴", "credentials rejected"),
-    ("fal", "quota", {"scope": "all"}, "fal", "🔴", "quota used up"),
+    # an account lock: fal's support may have to lift it even after a top-up
+    ("fal", "quota", {"scope": "all"}, "fal", "🔴", "a person must act at the vendor"),
+    ("fal", "quota", {"scope": "all", "reason": "admin"}, "fal", "🔴", "contact fal support"),
     ("fal", "rate_limited", {"retry_after": 120}, "fal", "🟡", "retry in ~2 min"),
     ("fal", "5xx", {}, "fal", "🔴", "service unavailable"),
     ("fal", "hang", {}, "fal", "🔴", "timed out"),

@@ -9,6 +9,12 @@ The key check asks the queue for the status of a random, unknown request id: fal
 for a good key (nothing to find) and 401/403 for a rejected one, and no model runs.
 fal-client raises `FalClientHTTPError` (status_code, message from the body's "detail") for
 HTTP errors and lets httpx's own exceptions through for timeouts and refused connections.
+
+A 403 "User is locked. Reason: ..." is an account lock, not a used-up balance: public fal
+issue threads show accounts staying locked after a top-up ("Exhausted balance") or locked by
+fal ("Admin lock. Please contact support@fal.ai") until fal's support unlocks them, so it is
+`VendorAction`. A 504 is fal's request timeout (`request_timeout`, or a `start_timeout` the
+caller set), so `ServiceTimeout`, not "fal is down".
 """
 
 from __future__ import annotations
@@ -28,13 +34,17 @@ from bot.errors import (
     ServiceTimeout,
     ServiceUnavailable,
     TokenInvalid,
+    VendorAction,
 )
 from bot.secrets import Secret
 
 SERVICE = "fal"
 DEFAULT_MODEL = "fal-ai/flux-2-pro"
 PLAYBOOK_ATTEMPTS = 3  # "retry (3 automatic tries)", playbook scenario 3
-_QUOTA_WORDS = ("balance", "locked", "quota", "billing")
+_QUOTA_WORDS = ("balance", "quota", "billing")
+_TOPPED_UP = "balance exhausted; top up, and if it stays locked fal support must unlock it"
+_LOCK_REASONS = (("exhausted balance", _TOPPED_UP), ("top_up", _TOPPED_UP),
+                 ("admin lock", "locked by fal; contact fal support"))
 
 
 def configure_fal_client(queue_url: str, max_attempts: int = PLAYBOOK_ATTEMPTS) -> None:
@@ -54,6 +64,9 @@ def classify_fal_error(exc: Exception) -> ServiceError:
     status = exc.status_code
     text = str(exc.message).lower() if exc.message else ""
     label = f"HTTP {status}"
+    if status in (401, 403) and "user is locked" in text:
+        why = next((said for reason, said in _LOCK_REASONS if reason in text), "contact fal support")
+        return VendorAction(SERVICE, f"{label}: account locked ({why})", status=status)
     if status in (401, 403) and any(word in text for word in _QUOTA_WORDS):
         return QuotaExceeded(SERVICE, f"{label}: balance exhausted", status=status)
     if status in (401, 403):
@@ -62,6 +75,8 @@ def classify_fal_error(exc: Exception) -> ServiceError:
         retry = exc.response_headers.get("retry-after") or exc.response_headers.get("Retry-After")
         wait_s = float(retry) if retry and retry.isdigit() else None
         return RateLimited(SERVICE, label, retry_after_s=wait_s, status=status)
+    if status == 504:
+        return ServiceTimeout(SERVICE, f"{label}: request timed out at fal.ai", status=status)
     if status >= 500:
         return ServiceUnavailable(SERVICE, label, status=status)
     return BadRequest(SERVICE, label, status=status)

@@ -1,13 +1,20 @@
 """Instagram Graph API over httpx: token check, debug_token expiry, publishing quota.
 
-Graph reports most failures as HTTP 400 with a JSON error whose `code` says what happened, so
-errors are classified on the body's code, not on the status:
-    190 / subcode 463          token expired
+Graph reports most failures as HTTP 400 with a JSON error whose `code` and `error_subcode`
+say what happened, so errors are classified on that pair first (`GRAPH_PAIRS`), then on the
+code, never on the status alone:
+    190 / subcode 463          token expired; also 190 with no subcode (or 0) whose message says
+                               "Session has expired" (what graph.instagram.com answers)
     190 / other subcodes       token invalid (460 password changed, 467 logged out, ...)
     10, 200-299                permission missing: also a token problem (re-issue with scopes)
-    4, 17, 32, 613, 80002      rate limited (or HTTP 429); usage and the wait come from the
-                               X-App-Usage / X-Business-Use-Case-Usage headers
+    the publishing pairs       -1/2207001, -1/2207032 Instagram's own failure, -2/2207003 it timed
+                               out fetching the image, 24/2207008 retry in 30 s to 2 min: retry;
+                               9007/2207027 the container is not FINISHED yet: poll it
+    4/2207051, 25/2207050      suspected spam, account restricted: a person must act at
+                               Instagram; never retried (4 is a rate limit otherwise)
     9 / subcode 2207042        the 24-hour publishing quota is used up
+    4, 17, 32, 341, 613, 80002 rate limited (or HTTP 429); usage and the wait come from the
+                               X-App-Usage / X-Business-Use-Case-Usage headers
     1, 2, HTTP 5xx             Graph itself is down
 The access token travels in the Authorization header, never in the URL, so an httpx log line
 or exception text cannot carry it (debug_token is the exception: Graph wants it in the query).
@@ -22,20 +29,34 @@ import httpx
 
 from bot.errors import (
     BadRequest,
+    NotReady,
     QuotaExceeded,
     RateLimited,
     ServiceError,
+    ServiceTimeout,
     ServiceUnavailable,
     TokenExpired,
     TokenInvalid,
+    VendorAction,
 )
 from bot.adapters.http import request_json
 from bot.ports import IgAccount, PublishingQuota, TokenDebug
 from bot.secrets import Secret
 
 SERVICE = "instagram"
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80002})
-PUBLISHING_QUOTA = (9, 2207042)
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80002})
+RETRY_SOON_S = 30.0  # Meta: "retry within 30 seconds to 2 minutes"
+# (code, error_subcode) -> the error, its label, and a wait when Meta names one
+GRAPH_PAIRS: dict[tuple[int, int], tuple[type[ServiceError], str, float | None]] = {
+    (-1, 2207001): (ServiceUnavailable, "Instagram server error", RETRY_SOON_S),
+    (-1, 2207032): (ServiceUnavailable, "media upload failed at Instagram", RETRY_SOON_S),
+    (-2, 2207003): (ServiceTimeout, "Instagram timed out fetching the media", RETRY_SOON_S),
+    (24, 2207008): (ServiceUnavailable, "media builder unavailable", RETRY_SOON_S),
+    (9007, 2207027): (NotReady, "container not finished yet", None),
+    (4, 2207051): (VendorAction, "suspected spam: review the account at Instagram", None),
+    (25, 2207050): (VendorAction, "account restricted at Instagram", None),
+    (9, 2207042): (QuotaExceeded, "publishing limit", None),
+}
 
 
 def _usage_from_headers(headers: httpx.Headers) -> tuple[float | None, float | None]:
@@ -80,16 +101,18 @@ def classify_graph_error(status: int, body: object, headers: httpx.Headers) -> S
     label = f"HTTP {status}" + (f", Graph {code}" if code is not None else "") + (
         f"/{subcode}" if subcode is not None else "")
     common = {"status": status, "code": code}
+    if isinstance(code, int) and isinstance(subcode, int) and (code, subcode) in GRAPH_PAIRS:
+        cls, what, wait_s = GRAPH_PAIRS[(code, subcode)]
+        return cls(SERVICE, f"{label}: {what}", retry_after_s=wait_s, **common)
     if code == 190:
-        cls = TokenExpired if subcode == 463 else TokenInvalid
-        return cls(SERVICE, label, **common)
+        message = str(error.get("message") or "") if isinstance(error, dict) else ""
+        expired = subcode == 463 or (not subcode and "session has expired" in message.lower())
+        return (TokenExpired if expired else TokenInvalid)(SERVICE, label, **common)
     if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
         return TokenInvalid(SERVICE, f"{label}: permission missing", **common)
     if code in RATE_LIMIT_CODES or status == 429:
         usage, wait_s = _usage_from_headers(headers)
         return RateLimited(SERVICE, label, retry_after_s=wait_s, usage_pct=usage, **common)
-    if (code, subcode) == PUBLISHING_QUOTA:
-        return QuotaExceeded(SERVICE, f"{label}: publishing limit", **common)
     if code in (1, 2) or status >= 500:
         return ServiceUnavailable(SERVICE, label, **common)
     return BadRequest(SERVICE, label, **common)

@@ -27,6 +27,8 @@ MESSAGES: dict[str, str] = {
     "error.quota": "quota used up",
     "error.unavailable": "service unavailable",
     "error.timeout": "timed out",
+    "error.not_ready": "still processing: check again shortly",
+    "error.vendor_action": "a person must act at the vendor",
     "error.bad_request": "request rejected",
     "error.retry_in": "retry in ~{minutes} min",
     "error.usage": "usage {pct}%",

@@ -27,6 +27,8 @@ MESSAGES: dict[str, str] = {
     "error.quota": "할당량 소진",
     "error.unavailable": "서비스 응답 불가",
     "error.timeout": "시간 초과",
+    "error.not_ready": "처리 중: 잠시 후 다시 확인",
+    "error.vendor_action": "서비스 측에서 사람이 조치해야 함",
     "error.bad_request": "요청 거부됨",
     "error.retry_in": "약 {minutes}분 후 재시도",
     "error.usage": "사용량 {pct}%",

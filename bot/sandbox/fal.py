@@ -15,9 +15,11 @@ free key check (401 when the key is refused).
 
 Faults (`fake.set_fault(name, **params)`), on top of the shared `slow <ms>` and `hang`:
     key_invalid                     401 "No user found for Key ID and Secret"
-    quota [scope="submit"|"all"]    403 "User is locked. Reason: Exhausted balance. ..."; like
-                                    fal, only billable calls (submits) are refused unless
-                                    scope="all"
+    quota [scope="submit"|"all"] [reason="balance"|"admin"|"top_up"]
+                                    403 "User is locked. Reason: Exhausted balance. ..." (or
+                                    "Admin lock. Please contact support@fal.ai", or "TOP_UP."),
+                                    the bodies public fal issue threads quote; like fal, only
+                                    billable calls (submits) are refused unless scope="all"
     rate_limited [retry_after]      429 {"detail": ...} (+ Retry-After); fal-client retries 429
     5xx [status=500] [ingress=False]  500 with `x-fal-request-id` (fal-client does not retry);
                                     ingress=True: an nginx 502/503/504 page without it, which
@@ -121,13 +123,13 @@ class FakeFal(FakeServer):
         if rest[:1] == ["requests"] and len(rest) in (2, 3):
             request_id = rest[1]
             if mode == "quota" and params.get("scope") == "all":
-                return _quota()
+                return _quota(params.get("reason", "balance"))
             action = rest[2] if len(rest) == 3 else None
             return self._on_request(request, app, request_id, action)
         if request.method != "POST":
             return _detail(405, "Method Not Allowed")
         if mode == "quota":
-            return _quota()
+            return _quota(params.get("reason", "balance"))
         return self._submit(request, app, "/".join(rest), mode, params)
 
     def _check_key(self, request: Request, mode: str | None) -> Reply | None:
@@ -318,9 +320,17 @@ def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> 
     return Reply(status, {"detail": detail}, headers=dict(headers or {}))
 
 
-def _quota() -> Reply:
-    return _detail(403, "User is locked. Reason: Exhausted balance. "
-                        "Top up your balance at fal.ai/dashboard/billing.")
+LOCK_REASONS = {
+    "balance": "Exhausted balance. Top up your balance at fal.ai/dashboard/billing.",
+    "admin": "Admin lock. Please contact support@fal.ai",
+    "top_up": "TOP_UP.",
+}
+
+
+def _quota(reason: str) -> Reply:
+    if reason not in LOCK_REASONS:
+        raise ValueError(f"unknown lock reason {reason!r}; known: {sorted(LOCK_REASONS)}")
+    return _detail(403, f"User is locked. Reason: {LOCK_REASONS[reason]}")
 
 
 def _log(message: str) -> dict[str, Any]:

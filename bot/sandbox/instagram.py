@@ -12,11 +12,17 @@ on the status). Every answer carries `X-App-Usage`; answers about the IG user al
 `X-Business-Use-Case-Usage`.
 
 Faults (`fake.set_fault(name, **params)`), on top of the shared `slow <ms>` and `hang`:
-    token_expired [expired_at]       190/463 "Session has expired on ..." (HTTP 400)
+    token_expired [expired_at] [subcode=463]
+                                     190/463 "Session has expired on ..." (HTTP 400);
+                                     subcode="none": no subcode, as graph.instagram.com says it
     token_invalid [subcode=460|467|458]  190/<subcode>, the token was invalidated (HTTP 400)
     rate_limited [code=80002] [retry_after=300] [http429=False]
-                                     code 4/17/32/613/80002, usage headers at 100 and
+                                     code 4/17/32/341/613/80002, usage headers at 100 and
                                      `estimated_time_to_regain_access` in minutes
+    publish_error [code=-1] [subcode=2207001] [on="both"|"media"|"media_publish"]
+                                     creating a container and/or publishing it fails with one
+                                     of `PUBLISHING_ERRORS` (the pairs Meta documents for
+                                     content publishing, with their messages)
     5xx [status=500]                 500 → code 1 "An unknown error has occurred.",
                                      503 → code 2 "Service temporarily unavailable"
 A token that is not the configured one gets 190 "Invalid OAuth access token - Cannot parse
@@ -43,6 +49,7 @@ RATE_LIMIT_MESSAGES = {
     4: "(#4) Application request limit reached",
     17: "(#17) User request limit reached",
     32: "(#32) Page request limit reached",
+    341: "(#341) Application limit reached",
     613: "(#613) Calls to this api have exceeded the rate limit.",
     80002: "(#80002) There have been too many calls to this Instagram account. "
            "Wait a bit and try again.",
@@ -54,6 +61,27 @@ INVALIDATED_MESSAGES = {
     467: "Error validating access token: The session is invalid because the user logged out.",
 }
 CANNOT_PARSE = "Invalid OAuth access token - Cannot parse access token"
+# (code, subcode) -> (message, error_user_title, error_user_msg, is_transient), as Meta's
+# content-publishing error table words them; 9007/2207027 as public issue threads quote it
+PUBLISHING_ERRORS: dict[tuple[int, int], tuple[str, str, str, bool]] = {
+    (-1, 2207001): ("An unexpected error has occurred. Please retry your request later.",
+                    "Instagram server error", "Instagram server error. Please try again.", True),
+    (-2, 2207003): ("Timeout", "Timeout downloading media",
+                    "It takes too long to download the media.", True),
+    (-1, 2207032): ("An unexpected error has occurred. Please retry your request later.",
+                    "Create media fail", "Failed to create media, please try to re-create media.",
+                    True),
+    (24, 2207008): ("The requested resource does not exist", "Media builder expired",
+                    "Temporary error publishing a container. Please retry within 30 seconds "
+                    "to 2 minutes.", True),
+    (9007, 2207027): ("Media ID is not available", "Media not ready for publishing",
+                      "The media is not ready for publishing, please wait for a moment.", False),
+    (4, 2207051): ("Application request limit reached", "Action is blocked",
+                   "We restrict certain activity to protect our community. Tell us if you "
+                   "think we made a mistake.", False),
+    (25, 2207050): ("The user is not an Instagram Business", "Account restricted",
+                    "The Instagram account is inactive, checkpointed or restricted.", False),
+}
 DEFAULT_SCOPES = ("instagram_basic", "instagram_content_publish", "instagram_manage_insights",
                   "pages_show_list", "pages_read_engagement", "business_management")
 
@@ -104,7 +132,7 @@ class FakeInstagram(FakeServer):
     """Instagram Graph API on 127.0.0.1. Point the client at `graph_url`."""
 
     name = "instagram"
-    FAULTS = COMMON_FAULTS | {"token_expired", "token_invalid"}
+    FAULTS = COMMON_FAULTS | {"token_expired", "token_invalid", "publish_error"}
 
     def __init__(
         self,
@@ -229,6 +257,8 @@ class FakeInstagram(FakeServer):
             edge = parts[1]
             if edge == "content_publishing_limit" and method == "GET":
                 return self._publishing_limit(request)
+            if edge in ("media", "media_publish") and method == "POST":
+                self._publishing_fault(edge)
             if edge == "media" and method == "POST":
                 return self._create_container(request)
             if edge == "media" and method == "GET":
@@ -265,7 +295,9 @@ class FakeInstagram(FakeServer):
                     else now - timedelta(hours=1)
             message = (f"Error validating access token: Session has expired on "
                        f"{graph_time(expired_at)}. The current time is {graph_time(now)}.")
-            return {"code": 190, "subcode": 463, "message": message, "expired_at": expired_at}
+            subcode = params.get("subcode", 463)
+            return {"code": 190, "subcode": None if subcode in (None, "none", "", 0, "0") else int(subcode),
+                    "message": message, "expired_at": expired_at}
         if mode == "token_invalid":
             subcode = int(params.get("subcode", 460))
             template = INVALIDATED_MESSAGES.get(subcode, INVALIDATED_MESSAGES[460])
@@ -381,6 +413,17 @@ class FakeInstagram(FakeServer):
                 entry["config"] = {"quota_total": self.quota_total,
                                    "quota_duration": self.quota_duration}
         return {"data": [entry]}
+
+    def _publishing_fault(self, edge: str) -> None:
+        mode, params = self.faults.mode, dict(self.faults.params)
+        if mode != "publish_error" or params.get("on", "both") not in ("both", edge):
+            return
+        pair = (int(params.get("code", -1)), int(params.get("subcode", 2207001)))
+        if pair not in PUBLISHING_ERRORS:
+            raise ValueError(f"no publishing error {pair}; known: {sorted(PUBLISHING_ERRORS)}")
+        message, title, user_msg, transient = PUBLISHING_ERRORS[pair]
+        raise _GraphError(400, pair[0], message, subcode=pair[1], is_transient=transient,
+                          error_user_title=title, error_user_msg=user_msg)
 
     def _create_container(self, request: Request) -> dict[str, Any]:
         image_url = request.param("image_url")
