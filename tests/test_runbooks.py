@@ -639,3 +639,33 @@ def test_a_fifo_named_like_a_runbook_does_not_block_a_reload(books: Path) -> Non
 def test_a_scenario_number_the_picker_cannot_carry_is_refused(books: Path) -> None:
     edit(books, "stats-collection.toml", "number = 5", "number = 1000")
     one(problems(books), "stats-collection.toml: number: must be a whole number from 1 to 999")
+
+
+# --- retry policies ------------------------------------------------------------------------------
+
+def test_a_step_declares_its_retry_policy_and_the_incident_keeps_it(library: Library) -> None:
+    from bot.actions.recovery.retry_policy import POLICIES, parse_policy
+
+    step = next(s for s in library.find("3").steps if s.id == "regenerate")
+    assert step.retry == "generation" and parse_policy(step.retry) is POLICIES["generation"]
+    assert POLICIES["generation"].retries == 3  # the playbook's "3 automatic tries"
+    from bot.incidents.stored import from_doc, to_doc
+    from tests.records import make_incident
+
+    copied = next(s for s in make_incident("3").steps if s.id == "regenerate")
+    assert copied.retry == "generation"  # copied at open, and through the store and back
+    assert next(s for s in from_doc({**to_doc(make_incident("3")), "id": 1}).steps
+                if s.id == "regenerate").retry == "generation"
+
+
+def test_a_wrong_retry_policy_is_named_with_its_place(books: Path) -> None:
+    edit(books, "image-generation.toml", 'retry = "generation"', 'retry = "forever"')
+    edit(books, "rate-limit.toml", 'id = "wait-and-retry"\nphase = "respond"',
+         'id = "wait-and-retry"\nphase = "respond"\nretry = { waits = ["1h"] }')
+    edit(books, "token-expired.toml", 'retry = "rate_limit"',
+         'retry = { waits = ["5m"], tries = 3 }')
+    found = problems(books)
+    one(found, "image-generation.toml: steps[", "retry", "unknown retry policy 'forever'")
+    one(found, "rate-limit.toml: steps[", "retry", "without an action")
+    one(found, "token-expired.toml: steps[", "retry", "unknown keys: tries")
+    assert len(found) == 3, found

@@ -117,6 +117,7 @@ def test_an_incidents_steps_are_plain_json_copies_of_the_runbooks() -> None:
         "text": {"ko": step.text.ko, "en": step.text.en},
         "action": "health.check", "args": {"components": ["cloudinary"]},
         "admin": False, "confirm": False, "command": step.command, "planned": False,
+        "retry": None,
     }
     copy = next(s for s in engine.get(doc_id).steps if s.id == "check-cloudinary")
     assert copy.args == step.args and copy.args["components"] is not step.args["components"]

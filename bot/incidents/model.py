@@ -76,6 +76,7 @@ class StepSpec:
     confirm: bool  # it changes things: Run asks to confirm first
     command: str | None  # a command to show with it
     planned: bool  # its action is not built yet: done by hand
+    retry: Any = None  # its retry policy as the runbook declared it (a name or a table)
 
 
 @dataclass(frozen=True)

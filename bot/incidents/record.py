@@ -64,7 +64,8 @@ def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, .
         resolved_at=None, resolved_by=None, resolve_override=None,
         steps=tuple(StepSpec(id=step.id, phase=Phase(step.phase), text=step.text, action=step.action,
                              args=plain_copy(step.args), admin=step.admin, confirm=step.confirm,
-                             command=step.command, planned=step.planned) for step in runbook.steps),
+                             command=step.command, planned=step.planned,
+                             retry=plain_copy(step.retry)) for step in runbook.steps),
         step_state=tuple(StepState() for _ in runbook.steps),
         current=0,
         checklists={which: tuple(ChecklistCopy(id=item.id, text=item.text, ticked_by=tuple(item.ticked_by))

@@ -74,13 +74,15 @@ def _step(doc: Mapping[str, Any]) -> StepSpec:
     return StepSpec(id=doc["id"], phase=Phase(doc["phase"]), text=_text(doc["text"]), action=action,
                     args=doc["args"], admin=bool(doc["admin"]),
                     confirm=bool(doc["confirm"]), command=doc["command"],
-                    planned=bool(doc["planned"]) if "planned" in doc else action in PLANNED)
+                    planned=bool(doc["planned"]) if "planned" in doc else action in PLANNED,
+                    retry=doc.get("retry"))
 
 
 def _step_doc(step: StepSpec) -> dict:
     return {"id": step.id, "phase": step.phase.value, "text": step.text.to_dict(),
             "action": step.action, "args": plain_copy(step.args), "admin": step.admin,
-            "confirm": step.confirm, "command": step.command, "planned": step.planned}
+            "confirm": step.confirm, "command": step.command, "planned": step.planned,
+            "retry": plain_copy(step.retry)}
 
 
 _UNTOUCHED = StepState()  # a step nobody has pressed yet: most of a walk's steps, for a while

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from bot.actions.recovery.retry_policy import policy_problem
 from bot.i18n import LANGUAGES
 from bot.runbooks.model import (
     CHECKLISTS,
@@ -51,7 +52,7 @@ _SCENARIO_KEYS = {"id": True, "number": True, "severity": True, "title": True, "
 _COMMON_KEYS = {"kind": True, "steps": True}
 _CHECKLISTS_KEYS = {"kind": True, "during": True, "recovery": True}
 _STEP_KEYS = {"id": True, "phase": True, "text": True, "action": False, "args": False, "admin": False,
-              "confirm": False, "next": False, "command": False}
+              "confirm": False, "next": False, "command": False, "retry": False}
 _COMMON_STEP_KEYS = {**{k: v for k, v in _STEP_KEYS.items() if k != "next"}, "placement": True}
 _ITEM_KEYS = {"id": True, "text": True, "ticked_by": True}
 
@@ -262,6 +263,7 @@ class _StepDraft:
     next: str | None = None
     placement: str | None = None  # common steps only
     planned: bool = False
+    retry: Any = None  # a retry policy's name, or its table (checked)
 
     @property
     def key(self) -> str:
@@ -272,7 +274,7 @@ class _StepDraft:
         return Step(id=self.id, phase=self.phase, text=self.text, action=self.action,
                     args=MappingProxyType(plain_copy(self.args)), admin=self.admin,
                     confirm=self.confirm, command=self.command, source=self.source,
-                    planned=self.planned)
+                    planned=self.planned, retry=plain_copy(self.retry))
 
 
 def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, ActionSpec], *,
@@ -327,6 +329,15 @@ def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, 
             problems.add(file, f"{key}.command", f"must be a non-empty string, got {command!r}")
             command = None
 
+        retry = table.get("retry")
+        if retry is not None and action is None:
+            problems.add(file, f"{key}.retry", "a retry policy without an action: add `action` "
+                                               "or remove `retry`")
+            retry = None
+        elif retry is not None and (retry_problem := policy_problem(retry)) is not None:
+            problems.add(file, f"{key}.retry", retry_problem)
+            retry = None
+
         jump = table.get("next")
         if jump is not None and not isinstance(jump, str):
             problems.add(file, f"{key}.next", f"must be a step id, got {jump!r}")
@@ -344,7 +355,7 @@ def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, 
             admin=_bool(table.get("admin"), file, f"{key}.admin", problems),
             confirm=_bool(table.get("confirm"), file, f"{key}.confirm", problems),
             command=command.strip() if command else None, next=jump, placement=placement,
-            planned=action is not None and actions[action].planned))
+            planned=action is not None and actions[action].planned, retry=retry))
     return drafts
 
 

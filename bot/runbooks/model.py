@@ -72,6 +72,8 @@ class Step:
     command: str | None
     source: str  # the file it came from: "token-expired.toml" or "common.toml"
     planned: bool = False  # its action is a recovery action not built yet: done by hand
+    retry: Any = None  # its retry policy: a name in `bot.actions.recovery.retry_policy.POLICIES`
+                       # or a table {waits, floor, honour_hint}; checked when the runbook loads
 
 
 @dataclass(frozen=True)
