@@ -50,6 +50,15 @@ class PublishingQuota:
 
 
 @dataclass(frozen=True)
+class Container:
+    """A Graph media container: made from an image URL, published once it is FINISHED."""
+
+    id: str
+    status_code: str  # IN_PROGRESS, FINISHED, ERROR, EXPIRED (24 h unpublished), PUBLISHED
+    status: str = ""  # Graph's words for it
+
+
+@dataclass(frozen=True)
 class HostUsage:
     plan: str
     credits_used: float | None
@@ -152,6 +161,19 @@ class PublishingQuotaReader(Protocol):
     last_usage_pct: float | None  # the highest X-App-Usage figure of the last answer, if any
 
     async def publishing_quota(self) -> PublishingQuota: ...
+
+
+class Publisher(Protocol):
+    """Instagram's content publishing: container, its state, publish. Graph has no idempotency
+    key, so a caller keeps the container id before anything else and looks at the container
+    after an unclear failure instead of publishing again."""
+
+    async def create_container(self, image_url: str, caption: str) -> str: ...
+
+    async def container(self, container_id: str) -> Container: ...
+
+    async def publish(self, container_id: str) -> str:
+        """The published media's id."""
 
 
 class ImageHost(Protocol):

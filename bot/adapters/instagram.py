@@ -1,4 +1,5 @@
-"""Instagram Graph API over httpx: token check, debug_token expiry, publishing quota.
+"""Instagram Graph API over httpx: token check, debug_token expiry, publishing quota, and
+content publishing (container, its state, publish: `bot.ports.Publisher`).
 
 Graph reports most failures as HTTP 400 with a JSON error whose `code` and `error_subcode`
 say what happened, so errors are classified on that pair first (`GRAPH_PAIRS`), then on the
@@ -40,7 +41,7 @@ from bot.errors import (
     VendorAction,
 )
 from bot.adapters.http import request_json
-from bot.ports import IgAccount, PublishingQuota, TokenDebug
+from bot.ports import Container, IgAccount, PublishingQuota, TokenDebug
 from bot.secrets import Secret
 
 SERVICE = "instagram"
@@ -57,6 +58,13 @@ GRAPH_PAIRS: dict[tuple[int, int], tuple[type[ServiceError], str, float | None]]
     (25, 2207050): (VendorAction, "account restricted at Instagram", None),
     (9, 2207042): (QuotaExceeded, "publishing limit", None),
 }
+
+
+def _id_of(body: dict, what: str) -> str:
+    value = body.get("id")
+    if not isinstance(value, (str, int)) or not str(value):
+        raise ServiceUnavailable(SERVICE, f"Graph answered without a {what} id")
+    return str(value)
 
 
 def _usage_from_headers(headers: httpx.Headers) -> tuple[float | None, float | None]:
@@ -119,7 +127,7 @@ def classify_graph_error(status: int, body: object, headers: httpx.Headers) -> S
 
 
 class InstagramGraph:
-    """`TokenInspector` and `PublishingQuotaReader` for one Instagram account."""
+    """`TokenInspector`, `PublishingQuotaReader` and `Publisher` for one Instagram account."""
 
     def __init__(
         self,
@@ -145,8 +153,12 @@ class InstagramGraph:
         await self._client.aclose()
 
     async def _get(self, path: str, params: dict[str, str], *, bearer: bool = True) -> dict:
+        return await self._call("GET", path, params, bearer=bearer)
+
+    async def _call(self, method: str, path: str, params: dict[str, str], *,
+                    bearer: bool = True) -> dict:
         headers = {"Authorization": f"Bearer {self._token.reveal()}"} if bearer else {}
-        response, body = await request_json(self._client, "GET", path, service=SERVICE,
+        response, body = await request_json(self._client, method, path, service=SERVICE,
                                             vendor="Graph", params=params, headers=headers)
         if response.is_success and isinstance(body, dict):
             self.last_usage_pct, _ = _usage_from_headers(response.headers)
@@ -154,6 +166,24 @@ class InstagramGraph:
         if response.is_success:
             raise ServiceUnavailable(SERVICE, f"HTTP {response.status_code}: not JSON")
         raise classify_graph_error(response.status_code, body, response.headers)
+
+    # -- publishing (`Publisher`)
+
+    async def create_container(self, image_url: str, caption: str) -> str:
+        body = await self._call("POST", f"{self._user_id}/media",
+                                {"image_url": image_url, "caption": caption})
+        return _id_of(body, "container")
+
+    async def container(self, container_id: str) -> Container:
+        body = await self._get(container_id, {"fields": "id,status_code,status"})
+        return Container(id=str(body.get("id", container_id)),
+                         status_code=str(body.get("status_code") or "IN_PROGRESS"),
+                         status=str(body.get("status") or ""))
+
+    async def publish(self, container_id: str) -> str:
+        body = await self._call("POST", f"{self._user_id}/media_publish",
+                                {"creation_id": container_id})
+        return _id_of(body, "media")
 
     async def account(self) -> IgAccount:
         body = await self._get(self._user_id, {"fields": "id,username"})

@@ -19,6 +19,7 @@ Faults (`fake.set_fault(name, **params)`), on top of the shared `slow <ms>` and 
     rate_limited [code=80002] [retry_after=300] [http429=False]
                                      code 4/17/32/341/613/80002, usage headers at 100 and
                                      `estimated_time_to_regain_access` in minutes
+    container_error                  containers made from now on end in status ERROR
     publish_error [code=-1] [subcode=2207001] [on="both"|"media"|"media_publish"]
                                      creating a container and/or publishing it fails with one
                                      of `PUBLISHING_ERRORS` (the pairs Meta documents for
@@ -37,6 +38,7 @@ import math
 import re
 import secrets
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -132,7 +134,7 @@ class FakeInstagram(FakeServer):
     """Instagram Graph API on 127.0.0.1. Point the client at `graph_url`."""
 
     name = "instagram"
-    FAULTS = COMMON_FAULTS | {"token_expired", "token_invalid", "publish_error"}
+    FAULTS = COMMON_FAULTS | {"token_expired", "token_invalid", "publish_error", "container_error"}
 
     def __init__(
         self,
@@ -167,6 +169,10 @@ class FakeInstagram(FakeServer):
         self.fb_user_id = fb_user_id
         self.application = application
         self.containers: dict[str, dict[str, Any]] = {}
+        # a container is IN_PROGRESS this long after it is made, then FINISHED; it EXPIRES
+        # (cannot be published any more) this long after it is made: Graph's is 24 hours
+        self.container_processing_s = 0.0
+        self.container_ttl_s = 86400.0
         self.published: list[dict[str, Any]] = []
         self._ids = itertools.count(17900000000000001 + secrets.randbelow(10**12))
         self._served = 0
@@ -390,8 +396,9 @@ class FakeInstagram(FakeServer):
             container = self.containers.get(node_id)
             media = next((m for m in self.published if m["media_id"] == node_id), None)
         if container is not None:
-            values = {"id": node_id, "status_code": container["status_code"],
-                      "status": _CONTAINER_STATUS[container["status_code"]]}
+            with self._lock:
+                code = self._status_code(container)
+            values = {"id": node_id, "status_code": code, "status": _CONTAINER_STATUS[code]}
             return _select(values, fields or ["id"], "IGContainer")
         if media is not None:
             values = {
@@ -437,14 +444,29 @@ class FakeInstagram(FakeServer):
                                  "The media URI doesn't meet our requirements.",
                 error_user_msg=f"The media could not be fetched from this URI: {image_url}.",
             )
+        now = time.monotonic()
         with self._lock:
             container_id = str(next(self._ids))
             self.containers[container_id] = {
                 "id": container_id, "image_url": image_url,
-                "caption": request.param("caption") or "", "status_code": "FINISHED",
-                "published": False,
+                "caption": request.param("caption") or "", "published": False,
+                "ready_at": now + self.container_processing_s,
+                "expires_at": now + self.container_ttl_s,
+                "error": self.faults.mode == "container_error",
             }
         return {"id": container_id}
+
+    @staticmethod
+    def _status_code(container: dict[str, Any]) -> str:
+        """Where a container is now (read under the lock)."""
+        now = time.monotonic()
+        if container["published"]:
+            return "PUBLISHED"
+        if container["error"]:
+            return "ERROR"
+        if now >= container["expires_at"]:
+            return "EXPIRED"
+        return "IN_PROGRESS" if now < container["ready_at"] else "FINISHED"
 
     def _publish(self, request: Request) -> dict[str, Any]:
         creation_id = request.param("creation_id")
@@ -454,6 +476,17 @@ class FakeInstagram(FakeServer):
             container = self.containers.get(creation_id)
             if container is None or container["published"]:
                 raise self._no_such_object(creation_id, "POST")
+            state = self._status_code(container)
+            if state in ("IN_PROGRESS", "ERROR"):
+                message, title, user_msg, transient = PUBLISHING_ERRORS[(9007, 2207027)]
+                raise _GraphError(400, 9007, message, subcode=2207027, is_transient=transient,
+                                  error_user_title=title, error_user_msg=user_msg)
+            if state == "EXPIRED":
+                raise _GraphError(400, 24, "The requested resource does not exist",
+                                  subcode=2207006, is_transient=False,
+                                  error_user_title="Media not found",
+                                  error_user_msg="The media was not found or has expired; "
+                                                 "create a new container.")
             if self._quota_usage >= self.quota_total:
                 raise _GraphError(
                     400, 9, "(#9) Application request limit reached: the content publishing "
@@ -465,7 +498,6 @@ class FakeInstagram(FakeServer):
                 )
             media_id = str(next(self._ids))
             container["published"] = True
-            container["status_code"] = "PUBLISHED"
             self._quota_usage += 1
             self.published.append({
                 "media_id": media_id, "container_id": creation_id,

@@ -1,0 +1,56 @@
+"""Publishing without ever posting twice: the rules the publish actions follow.
+
+Graph has no idempotency key. A `media_publish` that timed out or crashed may have gone
+through, so after any unclear failure the container is looked at before anything else
+(`after_unclear_failure`): PUBLISHED means the post is live (stop); FINISHED means publish that
+same container; EXPIRED (containers live 24 hours) or ERROR means make a new one; IN_PROGRESS
+means wait for it (`wait_for_container`: short, growing intervals and a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from bot.errors import ServiceTimeout
+from bot.ports import Container, Publisher
+
+POLL_FIRST_S = 1.0  # the first wait between two looks at a container
+POLL_MAX_S = 10.0  # waits double up to this
+POLL_DEADLINE_S = 120.0  # Meta asks to poll about once a minute for at most five minutes
+
+
+class Move(StrEnum):
+    LIVE = "live"  # it is published: record it, never publish again
+    PUBLISH_SAME = "publish_same"  # finished and not published: publish this container
+    MAKE_NEW = "make_new"  # expired or failed: a new container from the same image
+    WAIT = "wait"  # still processing
+
+
+def after_unclear_failure(state: Container) -> Move:
+    """What to do with a container whose publish may or may not have happened."""
+    return {
+        "PUBLISHED": Move.LIVE,
+        "FINISHED": Move.PUBLISH_SAME,
+        "EXPIRED": Move.MAKE_NEW,
+        "ERROR": Move.MAKE_NEW,
+    }.get(state.status_code, Move.WAIT)
+
+
+async def wait_for_container(publisher: Publisher, container_id: str, *,
+                             deadline_s: float = POLL_DEADLINE_S, first_s: float = POLL_FIRST_S,
+                             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                             monotonic: Callable[[], float] = time.monotonic) -> Container:
+    """The container once it is no longer IN_PROGRESS; ServiceTimeout at the deadline."""
+    started, interval = monotonic(), first_s
+    while True:
+        state = await publisher.container(container_id)
+        if state.status_code != "IN_PROGRESS":
+            return state
+        left = deadline_s - (monotonic() - started)
+        if left <= 0:
+            raise ServiceTimeout("instagram", f"container still IN_PROGRESS after {deadline_s:.0f} s")
+        await sleep(min(interval, left))
+        interval = min(interval * 2, POLL_MAX_S)
