@@ -10,6 +10,13 @@ for a good key (nothing to find) and 401/403 for a rejected one, and no model ru
 fal-client raises `FalClientHTTPError` (status_code, message from the body's "detail") for
 HTTP errors and lets httpx's own exceptions through for timeouts and refused connections.
 
+Every submit is a paid image, and fal-client re-sends a submit whose answer timed out (its
+`_should_retry` retries any read timeout) unless the request carries fal's start-timeout
+header. `submit` always sets it (`start_timeout`, generous: fal cancels a request that has
+not started within it, which costs nothing), so a submit is sent once; a lost answer is
+reported, not repeated. Its request id is the caller's to keep at once: a run is resumed by
+polling that id (`status`, `result`: reads, which fal-client may safely repeat).
+
 A 403 "User is locked. Reason: ..." is an account lock, not a used-up balance: public fal
 issue threads show accounts staying locked after a top-up ("Exhausted balance") or locked by
 fal ("Admin lock. Please contact support@fal.ai") until fal's support unlocks them, so it is
@@ -21,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import fal_client
 import fal_client.client as fal_module
@@ -41,6 +50,7 @@ from bot.secrets import Secret
 SERVICE = "fal"
 DEFAULT_MODEL = "fal-ai/flux-2-pro"
 PLAYBOOK_ATTEMPTS = 3  # "retry (3 automatic tries)", playbook scenario 3
+SUBMIT_START_TIMEOUT_S = 600.0  # not started in 10 min: fal cancels it (and we are told, 504)
 _QUOTA_WORDS = ("balance", "quota", "billing")
 _TOPPED_UP = "balance exhausted; top up, and if it stays locked fal support must unlock it"
 _LOCK_REASONS = (("exhausted balance", _TOPPED_UP), ("top_up", _TOPPED_UP),
@@ -104,6 +114,41 @@ class FalImageGenerator:
             raise classify_fal_error(exc) from None
         except (httpx.HTTPError, TimeoutError) as exc:
             raise classify_fal_error(exc) from None
+
+    async def submit(self, arguments: Mapping[str, Any]) -> str:
+        """Queue one generation; its request id. Sent once: a submit whose answer is lost
+        raises ServiceTimeout saying it may have reached fal, and is never sent again here."""
+        try:
+            handle = await self._client.submit(self.model, dict(arguments),
+                                               start_timeout=SUBMIT_START_TIMEOUT_S)
+        except (fal_client.FalClientHTTPError, httpx.HTTPError) as exc:
+            error = classify_fal_error(exc)
+            if isinstance(error, ServiceTimeout):
+                raise ServiceTimeout(SERVICE, "the submit's answer was lost: it may be running at "
+                                              "fal, so it was not sent again") from None
+            raise error from None
+        return str(handle.request_id)
+
+    async def status(self, request_id: str) -> str:
+        """IN_QUEUE, IN_PROGRESS or COMPLETED."""
+        try:
+            state = await asyncio.wait_for(self._client.status(self.model, request_id),
+                                           self._timeout_s)
+        except (fal_client.FalClientHTTPError, httpx.HTTPError, TimeoutError) as exc:
+            raise classify_fal_error(exc) from None
+        return {"Queued": "IN_QUEUE", "InProgress": "IN_PROGRESS",
+                "Completed": "COMPLETED"}.get(type(state).__name__, "IN_QUEUE")
+
+    async def result(self, request_id: str) -> Mapping[str, Any]:
+        """The finished request's output (fal's JSON)."""
+        try:
+            output = await asyncio.wait_for(self._client.result(self.model, request_id),
+                                            self._timeout_s)
+        except (fal_client.FalClientHTTPError, httpx.HTTPError, TimeoutError) as exc:
+            raise classify_fal_error(exc) from None
+        if not isinstance(output, Mapping):
+            raise ServiceUnavailable(SERVICE, "fal answered a result that is not an object")
+        return output
 
     async def aclose(self) -> None:
         # fal-client caches its httpx client on the instance (asyncstdlib's cached property
