@@ -59,6 +59,15 @@ class Container:
 
 
 @dataclass(frozen=True)
+class UploadedImage:
+    public_id: str
+    url: str  # https delivery URL: what Instagram fetches
+    width: int
+    height: int
+    existing: bool  # it was there already (an earlier try landed): nothing new was made
+
+
+@dataclass(frozen=True)
 class HostUsage:
     plan: str
     credits_used: float | None
@@ -174,6 +183,12 @@ class Publisher(Protocol):
 
     async def publish(self, container_id: str) -> str:
         """The published media's id."""
+
+
+class ImageUploader(Protocol):
+    async def upload(self, content: bytes, *, public_id: str) -> UploadedImage:
+        """Upload under `public_id`, never overwriting: a second upload of the same id finds
+        the first (`existing`), so a retry of an upload that landed makes no second asset."""
 
 
 class ImageHost(Protocol):

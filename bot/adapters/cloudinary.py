@@ -59,7 +59,7 @@ from bot.errors import (
     ServiceUnavailable,
     TokenInvalid,
 )
-from bot.ports import HostUsage
+from bot.ports import HostUsage, UploadedImage
 
 SERVICE = "cloudinary"
 _STATUS_RE = re.compile(r"Error (\d{3})\b")
@@ -162,6 +162,18 @@ class CloudinaryImageHost:
             credits_limit=credits.get("limit"),
             credits_used_pct=credits.get("used_percent"),
         )
+
+    async def upload(self, content: bytes, *, public_id: str) -> UploadedImage:
+        """`ImageUploader`: `overwrite=False`, so Cloudinary answers an id it has already with
+        that asset (`existing`) instead of making a new version."""
+        body = await self._call(cloudinary.uploader.upload, file=content, public_id=public_id,
+                                overwrite=False, resource_type="image")
+        try:
+            return UploadedImage(public_id=str(body["public_id"]), url=str(body["secure_url"]),
+                                 width=int(body["width"]), height=int(body["height"]),
+                                 existing=bool(body.get("existing", False)))
+        except (KeyError, TypeError, ValueError):
+            raise ServiceUnavailable(SERVICE, "the upload's answer lacks the asset") from None
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
