@@ -137,6 +137,15 @@ class LocalImage:
 
 
 @dataclass(frozen=True)
+class TopicPost:
+    """content/images/<topic>/post.toml: what a publish of the topic sends."""
+
+    caption: str
+    images: tuple[str, ...]  # file names in the topic's folder, in publishing order
+    prompt: str | None  # the image generation prompt, when the pipeline wrote it down
+
+
+@dataclass(frozen=True)
 class ImageFolder:
     """content/images/<topic>/ (or its archive/): its files, newest first."""
 

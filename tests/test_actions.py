@@ -532,7 +532,7 @@ async def test_stats_freshness_missing_or_broken(sandbox: Sandbox, services: Ser
 async def test_images_local_lists_the_topics_images_newest_first(sandbox: Sandbox,
                                                                  services: Services) -> None:
     folder = sandbox.home / IMAGES_DIR / "autumn-cafe"
-    files = sorted((p for p in folder.iterdir() if p.is_file()),
+    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix == ".png"),
                    key=lambda p: p.stat().st_mtime, reverse=True)
     result = await run(services, "images.local")
     assert result.outcome is Outcome.OK

@@ -6,6 +6,8 @@ Layout (the pipeline's, not ours):
     config/logs/*.log                    other logs (the publisher's INFO log)
     config/logs/traces/SF-*.json         one trace per pipeline run
     content/images/<topic>/[archive/]    generated images, older substitutes in archive/
+    content/images/<topic>/post.toml     the post: caption, images in order, prompt
+                                         (`bot.adapters.topic_post`)
 A timestamp without a UTC offset is the pipeline machine's local time, as `datetime.now()` wrote it.
 Lines without a timestamp (tracebacks) belong to the line above.
 
@@ -40,9 +42,11 @@ from bot.ports import (
     LogMatches,
     LogTail,
     StatsFreshness,
+    TopicPost,
     TraceFile,
     UnsafePath,
 )
+from bot.adapters.topic_post import IMAGE_SUFFIXES, read_topic_post
 
 STATS_FILE = Path("config/data/instagram_stats.json")
 LOGS_DIR = Path("config/logs")
@@ -300,8 +304,9 @@ class PipelineHome:
             raise UnsafePath(f"{shown} leads outside {IMAGES_DIR}")
         images = []
         for entry in folder.iterdir():
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
+            if (entry.name.startswith(".") or not entry.name.lower().endswith(IMAGE_SUFFIXES)
+                    or not entry.is_file()):
+                continue  # (post.toml, notes: not images)
             try:
                 stat = entry.stat()
             except OSError:
@@ -310,6 +315,21 @@ class PipelineHome:
                                      datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)))
         images.sort(key=lambda image: (image.modified, image.name), reverse=True)
         return ImageFolder(shown, True, tuple(images))
+
+    async def topic_post(self, topic: str) -> TopicPost | None:
+        """The topic's post.toml, read and checked (TopicPostError); None when it has none."""
+        return await asyncio.to_thread(self._topic_post, topic)
+
+    def _topic_post(self, topic: str) -> TopicPost | None:
+        check_topic(topic)
+        relative = IMAGES_DIR / topic
+        folder = self.home / relative
+        if folder.is_dir() and not folder.resolve().is_relative_to(self.images_dir.resolve()):
+            raise UnsafePath(f"{relative.as_posix()}/ leads outside {IMAGES_DIR}")
+        try:
+            return read_topic_post(folder, relative.as_posix() + "/")
+        except FileNotFoundError:
+            return None
 
     # ---- the playbook's log collection -----------------------------------------------------
 
