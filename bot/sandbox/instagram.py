@@ -63,8 +63,9 @@ INVALIDATED_MESSAGES = {
     467: "Error validating access token: The session is invalid because the user logged out.",
 }
 CANNOT_PARSE = "Invalid OAuth access token - Cannot parse access token"
-# (code, subcode) -> (message, error_user_title, error_user_msg, is_transient), as Meta's
-# content-publishing error table words them; 9007/2207027 as public issue threads quote it
+# (code, subcode) -> (message, error_user_title, error_user_msg, is_transient): the pairs of
+# Meta's content-publishing error table, its descriptions paraphrased (no public thread quoted
+# these bodies whole); 9007's "Media ID is not available" as public issue threads quote it
 PUBLISHING_ERRORS: dict[tuple[int, int], tuple[str, str, str, bool]] = {
     (-1, 2207001): ("An unexpected error has occurred. Please retry your request later.",
                     "Instagram server error", "Instagram server error. Please try again.", True),
@@ -81,7 +82,7 @@ PUBLISHING_ERRORS: dict[tuple[int, int], tuple[str, str, str, bool]] = {
     (4, 2207051): ("Application request limit reached", "Action is blocked",
                    "We restrict certain activity to protect our community. Tell us if you "
                    "think we made a mistake.", False),
-    (25, 2207050): ("The user is not an Instagram Business", "Account restricted",
+    (25, 2207050): ("The Instagram account is restricted", "Account restricted",
                     "The Instagram account is inactive, checkpointed or restricted.", False),
 }
 DEFAULT_SCOPES = ("instagram_basic", "instagram_content_publish", "instagram_manage_insights",
@@ -301,9 +302,9 @@ class FakeInstagram(FakeServer):
                     else now - timedelta(hours=1)
             message = (f"Error validating access token: Session has expired on "
                        f"{graph_time(expired_at)}. The current time is {graph_time(now)}.")
-            subcode = params.get("subcode", 463)
-            return {"code": 190, "subcode": None if subcode in (None, "none", "", 0, "0") else int(subcode),
-                    "message": message, "expired_at": expired_at}
+            given = params.get("subcode", 463)
+            subcode = None if given in (None, "none", "", 0, "0") else int(given)
+            return {"code": 190, "subcode": subcode, "message": message, "expired_at": expired_at}
         if mode == "token_invalid":
             subcode = int(params.get("subcode", 460))
             template = INVALIDATED_MESSAGES.get(subcode, INVALIDATED_MESSAGES[460])

@@ -17,9 +17,12 @@ from enum import StrEnum
 from bot.errors import ServiceTimeout
 from bot.ports import Container, Publisher
 
-POLL_FIRST_S = 1.0  # the first wait between two looks at a container
-POLL_MAX_S = 10.0  # waits double up to this
-POLL_DEADLINE_S = 120.0  # Meta asks to poll about once a minute for at most five minutes
+# Meta suggests looking at a container about once a minute for at most five minutes; an image
+# container is usually FINISHED within seconds, so the first looks come quickly and the waits
+# double up to 30 s, within Meta's five minutes.
+POLL_FIRST_S = 1.0
+POLL_MAX_S = 30.0
+POLL_DEADLINE_S = 300.0
 
 
 class Move(StrEnum):

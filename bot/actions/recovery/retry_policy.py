@@ -10,8 +10,8 @@ A `RetryPolicy` is a schedule of waits, one per automatic retry:
 
 Only errors that waiting can fix are retried (`bot.errors.RETRY_HELPS`); an expired token, a
 used-up quota, a restricted account or a request the vendor rejected needs a person first,
-and trying again only makes things worse or costs money. "Retry in 1 hour" is a person's
-choice, not a policy: `ONE_HOUR`.
+and trying again only makes things worse or costs money. ("Retry in 1 hour" is a person's
+choice on a button, not a policy.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 from bot.config import parse_duration
 from bot.errors import RETRY_HELPS, ServiceError
 
-ONE_HOUR = timedelta(hours=1)  # the "retry in 1 hour" button
 DEFAULT_FLOOR = timedelta(seconds=30)
 MAX_WAIT = timedelta(hours=24)  # a vendor hint longer than this is a person's problem
 
