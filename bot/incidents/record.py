@@ -27,9 +27,9 @@ from bot.incidents.model import (
     StepStatus,
     Writeup,
 )
-from bot.incidents.stored import CHECKLISTS, from_doc
+from bot.incidents.stored import from_doc
 from bot.runbooks import ChecklistItem, Runbook
-from bot.runbooks.model import Phase, Severity, plain_copy
+from bot.runbooks.model import CHECKLISTS, Phase, Severity, plain_copy
 from bot.store import shape_problem
 
 OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = Status  # in that order

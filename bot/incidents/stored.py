@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from bot.actions.registry import PLANNED, Outcome
+from bot.clock import parse_time
 from bot.incidents.model import (
     ChecklistCopy,
     Event,
@@ -32,9 +33,7 @@ from bot.incidents.model import (
     Summary,
     Writeup,
 )
-from bot.runbooks.model import Phase, Severity, Text, plain_copy
-
-CHECKLISTS = ("during", "recovery")
+from bot.runbooks.model import CHECKLISTS, Phase, Severity, Text, plain_copy
 
 
 def iso(moment: datetime) -> str:
@@ -42,10 +41,10 @@ def iso(moment: datetime) -> str:
 
 
 def _time(value: object) -> datetime:
-    if not isinstance(value, str):
+    moment = parse_time(value)
+    if moment is None:
         raise ValueError(f"not a time: {value!r}")
-    moment = datetime.fromisoformat(value)  # (ValueError when it is not one)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def _maybe_time(value: object) -> datetime | None:
