@@ -8,6 +8,7 @@ pipeline-files port also raises `UnsafePath` for a name that would lead out of i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -188,6 +189,12 @@ class Publisher(Protocol):
 
     async def create_container(self, image_url: str, caption: str) -> str: ...
 
+    async def create_carousel_item(self, image_url: str) -> str:
+        """A container for one image of a carousel (published only through its carousel)."""
+
+    async def create_carousel(self, children: Sequence[str], caption: str) -> str:
+        """A carousel container of 2 to 10 item containers, in order."""
+
     async def container(self, container_id: str) -> Container: ...
 
     async def publish(self, container_id: str) -> str:
@@ -248,8 +255,9 @@ class VendorClient(Protocol):
         """Release the connections (the bot is stopping)."""
 
 
-class InstagramClient(TokenInspector, PublishingQuotaReader, VendorClient, Protocol):
-    """The Graph API as the services hold it: the token, the quota, the usage it reported."""
+class InstagramClient(TokenInspector, PublishingQuotaReader, Publisher, VendorClient, Protocol):
+    """The Graph API as the services hold it: the token, the quota, the usage it reported,
+    publishing."""
 
 
 class ImageHostClient(ImageHost, VendorClient, Protocol): ...

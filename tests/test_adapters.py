@@ -221,6 +221,14 @@ async def test_debug_token_is_none_without_app_credentials(sb, graph_for):
 async def test_publishing_quota_as_graph_counts_it(sb, graph_for):
     sb.instagram.quota_usage = 7
     assert await graph_for().publishing_quota() == PublishingQuota(used=7, total=100, window_s=86400)
+    sb.instagram.quota_total = 25  # 25, 50 or 100 by account: read, never assumed
+    assert (await graph_for().publishing_quota()).total == 25
+    sb.instagram.quota_total = None  # an answer without config is not taken as "100"
+    try:
+        with pytest.raises(ServiceError):
+            await graph_for().publishing_quota()
+    finally:
+        sb.instagram.quota_total = 100
 
 
 async def test_the_access_token_goes_in_the_authorization_header_never_the_url(sb, graph_for):

@@ -93,3 +93,27 @@ def test_the_never_twice_table() -> None:
             ("PUBLISHED", "FINISHED", "EXPIRED", "ERROR", "IN_PROGRESS")} == {
         "PUBLISHED": Move.LIVE, "FINISHED": Move.PUBLISH_SAME, "EXPIRED": Move.MAKE_NEW,
         "ERROR": Move.MAKE_NEW, "IN_PROGRESS": Move.WAIT}
+
+
+async def test_a_carousel_is_published_once_its_items_are_finished(sandbox, graph) -> None:
+    sandbox.instagram.container_processing_s = 0.2
+    items = [await graph.create_carousel_item(f"{IMAGE}?n={n}") for n in range(3)]
+    with pytest.raises(ServiceError):  # an item alone is never published
+        await graph.publish(items[0])
+    carousel = await graph.create_carousel(items, "Autumn cafe, three ways")
+    assert (await graph.container(carousel)).status_code == "IN_PROGRESS"
+    state = await wait_for_container(graph, carousel, first_s=0.05)
+    assert state.status_code == "FINISHED"
+    await graph.publish(carousel)
+    [post] = sandbox.instagram.published
+    assert post["children"] == [f"{IMAGE}?n={n}" for n in range(3)]
+    assert post["caption"] == "Autumn cafe, three ways"
+
+
+async def test_a_carousel_needs_two_to_ten_item_containers(sandbox, graph) -> None:
+    single = await graph.create_container(IMAGE, "not an item")
+    item = await graph.create_carousel_item(IMAGE)
+    for children in ([item], [item, single]):
+        with pytest.raises(ServiceError) as refused:
+            await graph.create_carousel(children, "x")
+        assert refused.value.kind is ErrorKind.BAD_REQUEST

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.actions.recovery.uploads import upload_public_id
+from bot.actions.recovery.uploads import instagram_url, upload_public_id
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.config import Settings
 from bot.errors import ServiceTimeout
@@ -45,3 +45,18 @@ async def test_a_retry_of_an_upload_that_landed_finds_the_same_asset(sandbox, ho
     assert again.existing and again.public_id == public_id
     assert (again.width, again.height) == (1080, 1350) and again.url.startswith("http")
     assert list(sandbox.cloudinary.uploads) == [public_id]  # one asset, not two
+
+
+async def test_an_image_outside_instagrams_shapes_is_delivered_padded(sandbox, host) -> None:
+    import httpx
+
+    shapes = {(1080, 1350): None, (1080, 1080): None, (1910, 1000): None,
+              (1000, 2000): "c_pad,ar_4:5,b_auto", (3000, 1000): "c_pad,ar_191:100,b_auto"}
+    async with httpx.AsyncClient() as client:
+        for (width, height), pad in shapes.items():
+            image = make_png(width, height, seed=width)
+            uploaded = await host.upload(image, public_id=upload_public_id("t", f"{width}", image))
+            url = instagram_url(uploaded)
+            assert (url == uploaded.url) if pad is None else (f"/image/upload/{pad}/" in url)
+            response = await client.get(url)  # what Instagram fetches is there
+            assert response.status_code == 200 and response.content == image

@@ -24,6 +24,7 @@ or exception text cannot carry it (debug_token is the exception: Graph wants it 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import httpx
@@ -174,6 +175,17 @@ class InstagramGraph:
                                 {"image_url": image_url, "caption": caption})
         return _id_of(body, "container")
 
+    async def create_carousel_item(self, image_url: str) -> str:
+        body = await self._call("POST", f"{self._user_id}/media",
+                                {"image_url": image_url, "is_carousel_item": "true"})
+        return _id_of(body, "container")
+
+    async def create_carousel(self, children: Sequence[str], caption: str) -> str:
+        body = await self._call("POST", f"{self._user_id}/media",
+                                {"media_type": "CAROUSEL", "children": ",".join(children),
+                                 "caption": caption})
+        return _id_of(body, "container")
+
     async def container(self, container_id: str) -> Container:
         body = await self._get(container_id, {"fields": "id,status_code,status"})
         return Container(id=str(body.get("id", container_id)),
@@ -221,8 +233,11 @@ class InstagramGraph:
         rows = body.get("data") or [{}]
         row = rows[0] if isinstance(rows[0], dict) else {}
         config = row.get("config") or {}
+        # quota_total is 25, 50 or 100 depending on the account: never assumed
+        if not isinstance(config.get("quota_total"), int) or not isinstance(row.get("quota_usage"), int):
+            raise ServiceUnavailable(SERVICE, "content_publishing_limit answered without "
+                                              "quota_usage or quota_total")
         return PublishingQuota(
-            used=int(row.get("quota_usage", 0)),
-            total=int(config.get("quota_total", 100)),
+            used=row["quota_usage"], total=config["quota_total"],
             window_s=int(config.get("quota_duration", 86400)),
         )

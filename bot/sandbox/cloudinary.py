@@ -46,6 +46,8 @@ from bot.sandbox.base import FakeServer, Reply, Request
 COMMON_FAULTS = frozenset({"slow", "hang", "5xx", "rate_limited"})
 ADMIN_RATE_LIMIT = 500
 STALE_AFTER_S = 3600
+# a delivery URL's transformation segment ("c_pad,ar_4:5,b_auto"): the fake ignores it
+_TRANSFORMATION = re.compile(r"[a-z]{1,3}_[^,/]+(?:,[a-z]{1,3}_[^,/]+)*")
 # parameters Cloudinary leaves out of the string to sign
 UNSIGNED_PARAMS = frozenset({"file", "api_key", "signature", "resource_type", "cloud_name"})
 QUOTA_MESSAGE = ("Your account has reached its credit limit for the current billing cycle. "
@@ -363,6 +365,8 @@ class FakeCloudinary(FakeServer):
         if len(parts) < 4 or parts[0] != self.cloud_name or parts[1:3] != ["image", "upload"]:
             return Reply(404, b"", headers={"X-Cld-Error": "Resource not found"})
         rest = parts[3:]
+        while rest and _TRANSFORMATION.fullmatch(rest[0]):  # the original is served as it is
+            rest = rest[1:]
         if rest and re.fullmatch(r"v\d+", rest[0]):
             rest = rest[1:]
         path = "/".join(rest)

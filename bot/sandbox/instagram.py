@@ -2,7 +2,8 @@
 
 Serves what SunFlow Ops asks of Graph: the account (`GET /{ig-user-id}`), `debug_token`, the
 content-publishing quota, and the publishing pair (`POST /{ig-user-id}/media` → container,
-`POST /{ig-user-id}/media_publish`). Errors come in Graph's own shape::
+`POST /{ig-user-id}/media_publish`), single images and carousels (items made with
+`is_carousel_item=true`, then `media_type=CAROUSEL` with `children`). Errors come in Graph's own shape::
 
     {"error": {"message": ..., "type": "OAuthException", "code": N, "error_subcode": M,
                "fbtrace_id": ...}}
@@ -146,7 +147,7 @@ class FakeInstagram(FakeServer):
         app_id: str | None = None,
         app_secret: str | None = None,
         token_expires_at: datetime | None = None,
-        quota_total: int = 100,
+        quota_total: int | None = 100,
         followers_count: int = 12840,
         media_count: int = 486,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
@@ -403,7 +404,8 @@ class FakeInstagram(FakeServer):
             return _select(values, fields or ["id"], "IGContainer")
         if media is not None:
             values = {
-                "id": node_id, "caption": media["caption"], "media_type": "IMAGE",
+                "id": node_id, "caption": media["caption"],
+                "media_type": "CAROUSEL_ALBUM" if media["children"] else "IMAGE",
                 "media_url": media["image_url"], "username": self.username,
                 "permalink": f"https://www.instagram.com/p/{media['shortcode']}/",
                 "timestamp": media["published_at"], "like_count": 0, "comments_count": 0,
@@ -417,7 +419,7 @@ class FakeInstagram(FakeServer):
         with self._lock:
             if "quota_usage" in fields:
                 entry["quota_usage"] = self._quota_usage
-            if "config" in fields:
+            if "config" in fields and self.quota_total is not None:  # None: Graph left it out
                 entry["config"] = {"quota_total": self.quota_total,
                                    "quota_duration": self.quota_duration}
         return {"data": [entry]}
@@ -434,6 +436,8 @@ class FakeInstagram(FakeServer):
                           error_user_title=title, error_user_msg=user_msg)
 
     def _create_container(self, request: Request) -> dict[str, Any]:
+        if request.param("media_type") == "CAROUSEL":
+            return self._create_carousel(request)
         image_url = request.param("image_url")
         if not image_url:
             raise _GraphError(400, 100, "(#100) The parameter image_url is required.")
@@ -454,12 +458,36 @@ class FakeInstagram(FakeServer):
                 "ready_at": now + self.container_processing_s,
                 "expires_at": now + self.container_ttl_s,
                 "error": self.faults.mode == "container_error",
+                "carousel_item": _flag(request.param("is_carousel_item")), "children": [],
             }
         return {"id": container_id}
 
-    @staticmethod
-    def _status_code(container: dict[str, Any]) -> str:
-        """Where a container is now (read under the lock)."""
+    def _create_carousel(self, request: Request) -> dict[str, Any]:
+        children = [c for c in (request.param("children") or "").split(",") if c]
+        if not 2 <= len(children) <= 10:
+            raise _GraphError(400, 100, "(#100) The parameter children must have between 2 "
+                                        "and 10 carousel items.")
+        now = time.monotonic()
+        with self._lock:
+            for child in children:
+                item = self.containers.get(child)
+                if item is None or not item["carousel_item"]:
+                    raise _GraphError(400, 100, f"(#100) Param children[{child}] is not a "
+                                                "valid carousel item container.")
+            container_id = str(next(self._ids))
+            self.containers[container_id] = {
+                "id": container_id, "image_url": self.containers[children[0]]["image_url"],
+                "caption": request.param("caption") or "", "published": False,
+                "ready_at": now + self.container_processing_s,
+                "expires_at": now + self.container_ttl_s,
+                "error": self.faults.mode == "container_error",
+                "carousel_item": False, "children": children,
+            }
+        return {"id": container_id}
+
+    def _status_code(self, container: dict[str, Any]) -> str:
+        """Where a container is now (read under the lock); a carousel is as far as its
+        slowest item."""
         now = time.monotonic()
         if container["published"]:
             return "PUBLISHED"
@@ -467,7 +495,12 @@ class FakeInstagram(FakeServer):
             return "ERROR"
         if now >= container["expires_at"]:
             return "EXPIRED"
-        return "IN_PROGRESS" if now < container["ready_at"] else "FINISHED"
+        items = {self._status_code(self.containers[c]) for c in container["children"]}
+        if items & {"ERROR", "EXPIRED"}:
+            return "ERROR"
+        if now < container["ready_at"] or "IN_PROGRESS" in items:
+            return "IN_PROGRESS"
+        return "FINISHED"
 
     def _publish(self, request: Request) -> dict[str, Any]:
         creation_id = request.param("creation_id")
@@ -477,6 +510,9 @@ class FakeInstagram(FakeServer):
             container = self.containers.get(creation_id)
             if container is None or container["published"]:
                 raise self._no_such_object(creation_id, "POST")
+            if container["carousel_item"]:
+                raise _GraphError(400, 100, "(#100) A carousel item is published through its "
+                                            "carousel container.")
             state = self._status_code(container)
             if state in ("IN_PROGRESS", "ERROR"):
                 message, title, user_msg, transient = PUBLISHING_ERRORS[(9007, 2207027)]
@@ -488,7 +524,7 @@ class FakeInstagram(FakeServer):
                                   error_user_title="Media not found",
                                   error_user_msg="The media was not found or has expired; "
                                                  "create a new container.")
-            if self._quota_usage >= self.quota_total:
+            if self._quota_usage >= (self.quota_total or 100):
                 raise _GraphError(
                     400, 9, "(#9) Application request limit reached: the content publishing "
                             "limit for this account has been reached.",
@@ -503,6 +539,7 @@ class FakeInstagram(FakeServer):
             self.published.append({
                 "media_id": media_id, "container_id": creation_id,
                 "image_url": container["image_url"], "caption": container["caption"],
+                "children": [self.containers[c]["image_url"] for c in container["children"]],
                 "published_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000"),
                 "shortcode": secrets.token_urlsafe(8)[:11],
             })
