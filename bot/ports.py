@@ -144,6 +144,7 @@ class TopicPost:
     caption: str
     images: tuple[str, ...]  # file names in the topic's folder, in publishing order
     prompt: str | None  # the image generation prompt, when the pipeline wrote it down
+    missing: tuple[str, ...] = ()  # listed images not there yet (their generation failed)
 
 
 @dataclass(frozen=True)

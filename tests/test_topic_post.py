@@ -40,10 +40,21 @@ def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
         read_topic_post(folder, "content/images/t/")
     said = "\n".join(caught.value.problems)
     for words in ("unknown key 'extra'", "31 hashtags", "prompt must be", "'../x.png' must be a plain",
-                  "'notes.txt' is not an image", "'gone.png' is not in the topic's folder",
-                  "'a.png' is listed twice"):
+                  "'notes.txt' is not an image", "'a.png' is listed twice"):
         assert words in said, words
-    assert len(caught.value.problems) == 7
+    assert "gone.png" not in said  # not made yet: missing, not wrong
+    assert len(caught.value.problems) == 6
+
+
+def test_a_listed_image_not_made_yet_is_missing_not_a_problem(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, 'caption = "c"\nimages = ["a.png", "b.png", "c.png"]\n', "b.png")
+    (folder / "c.png").mkdir()
+    with pytest.raises(TopicPostError) as caught:  # a folder by that name is a problem
+        read_topic_post(folder, "t/")
+    assert caught.value.problems == ["t/post.toml: images: 'c.png' is not a file"]
+    (folder / "c.png").rmdir()
+    post = read_topic_post(folder, "t/")
+    assert post.images == ("a.png", "b.png", "c.png") and post.missing == ("a.png", "c.png")
 
 
 def test_limits_are_instagrams(tmp_path: Path) -> None:
@@ -62,4 +73,4 @@ def test_a_symlinked_image_that_leads_out_is_not_picked(tmp_path: Path) -> None:
     (folder / "link.png").symlink_to(outside)
     with pytest.raises(TopicPostError) as caught:
         read_topic_post(folder, "t/")
-    assert "not in the topic's folder" in caught.value.problems[0]
+    assert "leads outside the topic's folder" in caught.value.problems[0]

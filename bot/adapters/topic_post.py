@@ -10,8 +10,10 @@
                                                      # images were made from (regenerate uses it)
 
 Only listed files are ever picked: a name is a plain file name in the topic's folder with an
-image extension (no `/`, no `..`, nothing hidden) and must exist. Every problem is reported
-at once, each in one sentence.
+image extension (no `/`, no `..`, nothing hidden). A listed file that is not there yet is
+`missing` (its generation failed: `images.regenerate` or `images.use_archive` makes it), not
+a problem; one that leads out of the folder is. Every problem is reported at once, each in one
+sentence.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def read_topic_post(folder: Path, shown: str) -> TopicPost:
         prompt = None
     images = data.get("images")
     names: list[str] = []
+    missing: list[str] = []
     if not isinstance(images, list) or not 1 <= len(images) <= MAX_IMAGES:
         problems.append(f"{shown}{POST_FILE}: images must list 1 to {MAX_IMAGES} file names")
     else:
@@ -76,9 +79,11 @@ def read_topic_post(folder: Path, shown: str) -> TopicPost:
                 problems.append(f"{shown}{POST_FILE}: images: {name!r} is listed twice")
             else:
                 names.append(name)
+                if not (folder / name).exists():
+                    missing.append(name)
     if problems:
         raise TopicPostError(problems)
-    return TopicPost(caption=caption, images=tuple(names), prompt=prompt)
+    return TopicPost(caption=caption, images=tuple(names), prompt=prompt, missing=tuple(missing))
 
 
 def _image_problem(folder: Path, name: object) -> str | None:
@@ -89,6 +94,8 @@ def _image_problem(folder: Path, name: object) -> str | None:
     if not name.lower().endswith(IMAGE_SUFFIXES):
         return f"{name!r} is not an image ({', '.join(IMAGE_SUFFIXES)})"
     path = folder / name
-    if not path.is_file() or not path.resolve().is_relative_to(folder.resolve()):
-        return f"{name!r} is not in the topic's folder"
+    if path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):
+        return f"{name!r} leads outside the topic's folder"
+    if path.exists() and not path.is_file():
+        return f"{name!r} is not a file"
     return None
