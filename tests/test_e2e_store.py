@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import bot.durable_files as durable_files
 import bot.store.store as store_module
 from bot.sandbox import ADMIN, OPS_CHAT
 from bot.sandbox.runner import BotRunner
@@ -66,7 +67,8 @@ async def test_a_full_disk_refuses_writes_says_why_and_heals_without_a_restart(
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as disk:
-        disk.setattr(store_module, "_write_all", no_room)
+        disk.setattr(durable_files, "write_all", no_room)
+        disk.setattr(store_module, "write_all", no_room)
         refused = await walk.press("ack")
         assert refused["show_alert"] and "No space left on device" in refused["text"]
         assert walk.incident["status"] == "open"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import durable_files
 from bot.store import store as store_module
 from bot.clock import utc_now
 from bot.store import (
@@ -407,7 +408,8 @@ def test_failed_journal_write_is_undone_refused_for_a_while_then_healed(tmp_path
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as disk_full:
-        disk_full.setattr(store_module, "_write_all", no_room)
+        disk_full.setattr(durable_files, "write_all", no_room)
+        disk_full.setattr(store_module, "write_all", no_room)
         with pytest.raises(StoreError, match="No space left on device"):
             s.update("incidents", keep, {"n": 2})
         assert s.write_problem == "store.journal: No space left on device"
@@ -435,8 +437,9 @@ def test_heal_is_what_health_calls_while_the_disk_is_full(tmp_path, monkeypatch)
     with Store.open(tmp_path) as s:
         first = s.insert("incidents", {"n": 0})
         with monkeypatch.context() as disk_full:
-            disk_full.setattr(store_module, "_write_all",
-                              lambda fd, data: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+            full = lambda fd, data: (_ for _ in ()).throw(OSError(28, "No space left on device"))  # noqa: E731
+            disk_full.setattr(durable_files, "write_all", full)
+            disk_full.setattr(store_module, "write_all", full)
             with pytest.raises(StoreError):
                 s.insert("incidents", {"n": 1})
         assert s.heal() is False  # within the retry interval

@@ -99,6 +99,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from bot.clock import parse_time
+from bot.durable_files import fsync_dir, replace_durably, write_all
 from bot.store.archive import archive_path, encode_records, read_records
 from bot.store.flat_table import FlatTinyDB
 
@@ -296,7 +297,7 @@ class _JournalStorage(_MemoryStorage):
         existed = self.journal_path.exists()
         self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if not existed:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         self._journal_size = end
 
         if schema is None:
@@ -335,7 +336,7 @@ class _JournalStorage(_MemoryStorage):
     def _write_ids(self) -> None:
         body = json.dumps({"ids": self.reserved, "counters": self.counters},
                           separators=(",", ":")).encode()
-        _replace_durably(self._ids_path, body, self.dir)
+        replace_durably(self._ids_path, body, self.dir, mode=0o600)
 
     def reserve_id(self, table: str, doc_id: int) -> None:
         if doc_id <= self.reserved.get(table, 0):
@@ -428,7 +429,7 @@ class _JournalStorage(_MemoryStorage):
         while target.exists():
             target, n = path.with_name(f"{path.name}.damaged-{stamp}-{n}"), n + 1
         os.rename(path, target)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         log.error("store damage: %s moved to %s: %s", path, target, reason)
         self.recovered.append(Damage(path=path, moved_to=target, reason=reason))
 
@@ -440,7 +441,7 @@ class _JournalStorage(_MemoryStorage):
         payload = json.dumps(ops, separators=(",", ":")).encode()
         line = b"%08x %s\n" % (zlib.crc32(payload), payload)
         try:
-            _write_all(self._journal_fd, line)
+            write_all(self._journal_fd, line)
             os.fdatasync(self._journal_fd)
         except BaseException as e:
             try:
@@ -479,9 +480,9 @@ class _JournalStorage(_MemoryStorage):
             self._write_ids()
             self._write_snapshot(self._schema)
             fresh = self.journal_path.with_name(JOURNAL_NAME + ".new")
-            _replace_durably(fresh, b"", self.dir)
+            replace_durably(fresh, b"", self.dir, mode=0o600)
             os.replace(fresh, self.journal_path)
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
             fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
         except OSError as e:
             self.failure = f"{e.strerror or _one_line(e) or type(e).__name__}"
@@ -518,7 +519,7 @@ class _JournalStorage(_MemoryStorage):
         body = json.dumps(
             {"schema": schema, "last_ids": self.last_ids, "tables": self.data}, separators=(",", ":")
         ).encode()
-        _replace_durably(self.snapshot_path, body, self.dir)  # via store.json.tmp
+        replace_durably(self.snapshot_path, body, self.dir, mode=0o600)  # via store.json.tmp
         self._snapshot_size = len(body)
 
     def _note_ids(self, keys: Any) -> None:
@@ -650,29 +651,6 @@ def _checked_tables(tables: object) -> Tables:
     return tables
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _replace_durably(path: Path, body: bytes, directory: Path) -> None:
-    """Write `body` to `path` so that a crash leaves the old file or the new one, whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            _write_all(fd, body)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-
-
 def _append_durably(path: Path, body: bytes) -> None:
     """Append `body` to `path` (made if need be), durable when this returns; after a torn last
     line (a crash mid-append) it starts on a new line, so the cut line stays the only bad one."""
@@ -683,20 +661,12 @@ def _append_durably(path: Path, body: bytes) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             body = b"\n" + body
-        _write_all(fd, body)
+        write_all(fd, body)
         os.fsync(fd)
     finally:
         os.close(fd)
     if new:  # the file's name is durable too
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path.parent)
 
 
 def _one_line(e: BaseException | str) -> str:
@@ -948,7 +918,7 @@ class Store:
         target = self.data_dir / DOCUMENTS_DIR / ref
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _replace_durably(target, bytes(content), target.parent)
+            replace_durably(target, bytes(content), target.parent, mode=0o600)
         except OSError as e:
             raise StoreError(f"could not keep {ref}: {e.strerror or e}") from e
         return ref
@@ -1175,8 +1145,8 @@ class Store:
                 stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
                 target = self.data_dir / f"{table}-{key}.quarantined-{stamp}.json"
                 try:
-                    _replace_durably(target, json.dumps(doc, ensure_ascii=False, indent=1).encode(),
-                                     self.data_dir)
+                    replace_durably(target, json.dumps(doc, ensure_ascii=False, indent=1).encode(),
+                                    self.data_dir, mode=0o600)
                     with self._writing() as undo:
                         undo.changing(table, int(key))
                         self._db.table(table).remove(doc_ids=[int(key)])

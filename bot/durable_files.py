@@ -1,0 +1,50 @@
+"""Writing a file so that a crash leaves the old one or the new one, whole, never a mix.
+
+Write to `<name>.tmp`, fsync it, rename it over the file, fsync the folder: the store's
+snapshots and the pipeline files the bot changes (statistics, images, `.env` on a restore) all
+go through `replace_durably`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def replace_durably(path: Path, body: bytes, directory: Path | None = None, *,
+                    mode: int | None = None) -> None:
+    """Write `body` to `path` so that a crash leaves the old file or the new one, whole. The
+    new file keeps the old one's permissions (`mode` when there is none, else 0600)."""
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o600
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, mode)
+            write_all(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(directory or path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
