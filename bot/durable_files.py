@@ -18,14 +18,13 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def replace_durably(path: Path, body: bytes, directory: Path | None = None, *,
-                    mode: int | None = None) -> None:
-    """Write `body` to `path` so that a crash leaves the old file or the new one, whole. The
-    new file keeps the old one's permissions (`mode` when there is none, else 0600)."""
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o600
+                    new_mode: int = 0o600) -> None:
+    """Write `body` to `path` so that a crash leaves the old file or the new one, whole. It
+    keeps the old file's permissions; a file that was not there gets `new_mode`."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = new_mode
     tmp = path.with_name(path.name + ".tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -8,7 +8,7 @@ pipeline-files port also raises `UnsafePath` for a name that would lead out of i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -208,6 +208,61 @@ class ImageUploader(Protocol):
         the first (`existing`), so a retry of an upload that landed makes no second asset."""
 
 
+@dataclass(frozen=True)
+class MediaCounts:
+    """One published post as Graph counts it (`StatsSource.recent_media`)."""
+
+    media_id: str
+    caption: str
+    permalink: str | None
+    timestamp: str  # Graph's own ISO text
+    like_count: int
+    comments_count: int
+
+
+class StatsSource(Protocol):
+    """What `stats.collect` reads from Graph: the account's counts and its recent posts."""
+
+    async def profile(self) -> dict[str, Any]:
+        """id, username, name, followers_count, follows_count, media_count."""
+
+    async def recent_media(self, limit: int) -> list[MediaCounts]:
+        """Newest first."""
+
+
+class ImageRequests(Protocol):
+    """FLUX.2 Pro on fal's queue: submit once, then only ever poll the request id."""
+
+    async def submit(self, arguments: Mapping[str, Any]) -> str: ...
+
+    async def status(self, request_id: str) -> str:
+        """IN_QUEUE, IN_PROGRESS or COMPLETED."""
+
+    async def result(self, request_id: str) -> Mapping[str, Any]: ...
+
+
+class WebFetcher(Protocol):
+    """Plain https reads: is an image URL there (what Instagram will fetch), and its bytes."""
+
+    async def status_of(self, url: str) -> int: ...
+
+    async def fetch(self, url: str, *, limit_bytes: int) -> bytes: ...
+
+
+class ContentWrites(Protocol):
+    """The pipeline files a recovery action reads whole or writes: a topic's images (listed
+    names only) and the statistics file, each written whole (write, fsync, rename)."""
+
+    async def read_image(self, topic: str, name: str, *, archive: bool = False) -> bytes: ...
+
+    async def save_image(self, topic: str, name: str, content: bytes) -> None: ...
+
+    async def read_stats(self) -> dict[str, Any] | None:
+        """The statistics file's JSON object; None when missing or unreadable."""
+
+    async def write_stats(self, stats: Mapping[str, Any]) -> None: ...
+
+
 class ImageHost(Protocol):
     async def ping(self) -> None: ...
 
@@ -246,6 +301,9 @@ class PipelineFiles(Protocol):
     async def images(self, topic: str, archive: bool = False) -> ImageFolder:
         """content/images/<topic>/ or its archive/; UnsafePath for a topic that is not a folder name."""
 
+    async def topic_post(self, topic: str) -> TopicPost | None:
+        """content/images/<topic>/post.toml, checked (TopicPostError); None when there is none."""
+
     async def collect_bundle(self, lines: int, day: str, folder: str) -> LogBundle:
         """The playbook's log collection: `error_<day>.log` (stderr tails) and the SF-* traces,
         redacted."""
@@ -256,18 +314,22 @@ class VendorClient(Protocol):
         """Release the connections (the bot is stopping)."""
 
 
-class InstagramClient(TokenInspector, PublishingQuotaReader, Publisher, VendorClient, Protocol):
+class InstagramClient(TokenInspector, PublishingQuotaReader, Publisher, StatsSource, VendorClient,
+                      Protocol):
     """The Graph API as the services hold it: the token, the quota, the usage it reported,
     publishing."""
 
 
-class ImageHostClient(ImageHost, VendorClient, Protocol): ...
+class ImageHostClient(ImageHost, ImageUploader, VendorClient, Protocol): ...
 
 
-class ImageGeneratorClient(ImageGenerator, VendorClient, Protocol): ...
+class ImageGeneratorClient(ImageGenerator, ImageRequests, VendorClient, Protocol): ...
 
 
 class ChatClient(ChatTransport, VendorClient, Protocol): ...
+
+
+class WebClient(WebFetcher, VendorClient, Protocol): ...
 
 
 class PipelineLogs(Protocol):

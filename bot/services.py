@@ -16,15 +16,19 @@ from bot.actions.registry import ActionContext, StepResult
 from bot.health.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
+from bot.adapters.content_writes import ContentFiles
 from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
+from bot.adapters.web import HttpFetcher
 from bot.ports import (
     ChatClient,
+    ContentWrites,
     ImageGeneratorClient,
     ImageHostClient,
     InstagramClient,
     PipelineFiles,
+    WebClient,
 )
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
@@ -59,6 +63,8 @@ class Services:
     fal: ImageGeneratorClient | None
     telegram: ChatClient | None
     files: PipelineFiles
+    content: ContentWrites
+    web: WebClient
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
 
@@ -92,7 +98,9 @@ class Services:
             tr=self.tr, redact=self.redact, clock=self.clock, tz=self.settings.timezone, actor=actor,
             topic=topic,
             incident_ref=incident_ref, ops_chat_id=self.settings.ops_chat_id,
-            ops_thread_id=self.settings.ops_thread_id,
+            ops_thread_id=self.settings.ops_thread_id, publisher=self.instagram,
+            stats_source=self.instagram, uploader=self.cloudinary, generator=self.fal,
+            web=self.web, content=self.content,
         )
 
     async def run_step(self, action: str, args: Mapping[str, Any], *, topic: str | None,
@@ -102,7 +110,7 @@ class Services:
         return await run_action(action, context, args, timeout_s=self.settings.action_timeout_s)
 
     async def aclose(self) -> None:
-        for adapter in (self.instagram, self.cloudinary, self.fal, self.telegram):
+        for adapter in (self.instagram, self.cloudinary, self.fal, self.telegram, self.web):
             if adapter is not None:
                 await adapter.aclose()
 
@@ -152,7 +160,8 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     files = PipelineHome(settings.sunflow_home, redact)
     services = Services(settings=settings, store=store, tr=tr, redact=redact,
                         instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
-                        files=files, clock=clock)
+                        files=files, content=ContentFiles(settings.sunflow_home),
+                        web=HttpFetcher(timeout_s=timeout_s), clock=clock)
 
     def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))

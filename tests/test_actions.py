@@ -137,9 +137,9 @@ def test_every_named_action_is_registered_with_its_params() -> None:
 
 
 async def test_run_action_says_unavailable_for_a_planned_action(services: Services) -> None:
-    result = await run(services, "publish.retry")
+    result = await run(services, "backup.restore")
     assert result.outcome is Outcome.UNAVAILABLE
-    assert "publish.retry is not built yet" in result.summary
+    assert "backup.restore is not built yet" in result.summary
 
 
 async def test_run_action_reports_a_crash_as_error(services: Services,

@@ -47,6 +47,8 @@ ACTIONS: Mapping[str, ActionSpec] = {
                         show=Param(int, 5, 1, 50)),
     "logs.collect": _built("logs.collect", lines=Param(int, 200, 1, 2000)),
     "images.local": _built("images.local", needs_topic=True, archive=Param(bool, False)),
+    "publish.retry": _built("publish.retry", needs_topic=True),
+    "publish.dry_run": _built("publish.dry_run", topic=Param(str, "test_topic")),
     **{name: ActionSpec(name, None, {}, needs_topic)
        for name, needs_topic in PLANNED.items()},
 }

@@ -66,7 +66,7 @@ def test_a_stored_incident_reads_typed_and_writes_back_unchanged() -> None:
 def test_a_record_from_before_the_newer_fields_still_reads() -> None:
     """Written before steps carried `planned`, states `more`, incidents `owed`."""
     engine = _engine()
-    doc_id = engine.open("token", topic=None, actor=ADMIN).incident.id
+    doc_id = engine.open("stats", topic=None, actor=ADMIN).incident.id
     row = engine.store.get(TABLE, doc_id)
     old = {**row, "steps": [{k: v for k, v in s.items() if k != "planned"} for s in row["steps"]],
            "step_state": [{k: v for k, v in s.items() if k != "more"} for s in row["step_state"]]}

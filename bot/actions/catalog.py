@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 def all_actions() -> Mapping[str, ActionSpec]:
     """The built actions and the planned ones (a planned name a built one took is built)."""
     from bot.actions import checks, images, logs, token_steps, traces
+    from bot.actions.recovery import publish_actions
 
     catalog: dict[str, ActionSpec] = {}
     for spec in (*checks.ACTIONS, *images.ACTIONS, *logs.ACTIONS, *token_steps.ACTIONS,
-                 *traces.ACTIONS):
+                 *traces.ACTIONS, *publish_actions.ACTIONS):
         if spec.name in catalog:
             raise ValueError(f"action {spec.name!r} declared twice")
         catalog[spec.name] = spec
@@ -49,6 +50,7 @@ async def run_action(name: str, ctx: ActionContext, args: Mapping[str, Any], *,
     if spec.needs_topic and not ctx.topic:
         return StepResult(Outcome.FAIL, ctx.tr("action.needs_topic", name=name))
     try:
+        timeout_s = spec.timeout_s or timeout_s
         return await asyncio.wait_for(spec.run(ctx, spec.with_defaults(args)), timeout_s)
     except (asyncio.TimeoutError, TimeoutError):
         log.warning("action %s timed out after %.1f s", name, timeout_s)

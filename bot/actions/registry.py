@@ -23,7 +23,18 @@ from typing import Any
 from bot.clock import Clock, utc_now
 from bot.health import HealthReport
 from bot.health.token import TokenStatus
-from bot.ports import ChatTransport, ImageHost, PipelineFiles, TokenInspector
+from bot.ports import (
+    ChatTransport,
+    ContentWrites,
+    ImageHost,
+    ImageRequests,
+    ImageUploader,
+    PipelineFiles,
+    Publisher,
+    StatsSource,
+    TokenInspector,
+    WebFetcher,
+)
 from bot.store import Store
 from bot.i18n import Translator
 
@@ -105,6 +116,13 @@ class ActionContext:
     files: PipelineFiles
     store: Store
     tr: Translator
+    # what the recovery actions change things with (None: not configured)
+    publisher: Publisher | None = None
+    stats_source: StatsSource | None = None
+    uploader: ImageUploader | None = None
+    generator: ImageRequests | None = None
+    web: WebFetcher | None = None
+    content: ContentWrites | None = None
     redact: Callable[[str], str] = str  # masks configured secrets; apply to document contents
     clock: Clock = utc_now
     tz: tzinfo = timezone.utc  # the team's zone (BOT_TIMEZONE) for times in results
@@ -113,6 +131,8 @@ class ActionContext:
     incident_ref: str | None = None  # e.g. "INC-20261127-001": file names, test messages
     ops_chat_id: int | None = None
     ops_thread_id: int | None = None
+    # where a long action is ("uploading 2 of 3"): the live message shows it while it runs
+    progress: Callable[[str], None] = lambda _text: None
 
 
 ActionFn = Callable[[ActionContext, Mapping[str, Any]], Awaitable[StepResult]]
@@ -127,6 +147,7 @@ class ActionSpec:
     # the services (ActionContext fields) it cannot run without; the terminal runs steps with
     # the settings it could read, so one may be missing (`catalog.run_action` says which)
     needs: tuple[str, ...] = ()
+    timeout_s: float | None = None  # its own deadline (a publish waits on Instagram); None: ACTION_TIMEOUT_S
 
     @property
     def planned(self) -> bool:
@@ -151,8 +172,6 @@ class ActionSpec:
 # Respond actions the "Recovery actions" issue builds; runbooks may name them already.
 # name -> whether it needs the incident's topic
 PLANNED: Mapping[str, bool] = {
-    "publish.retry": True,  # publish_content.py <topic> --retry
-    "publish.dry_run": False,  # publish_content.py test_topic --dry-run
     "publish.reschedule": False,  # fewer posts a day
     "images.regenerate": True,  # generate_images.py <topic> --retry
     "images.use_archive": True,  # a substitute image from content/images/<topic>/archive/

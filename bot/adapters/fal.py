@@ -49,6 +49,7 @@ from bot.secrets import Secret
 
 SERVICE = "fal"
 DEFAULT_MODEL = "fal-ai/flux-2-pro"
+CONTENT_POLICY = "the prompt was refused by fal's content checker"
 PLAYBOOK_ATTEMPTS = 3  # "retry (3 automatic tries)", playbook scenario 3
 SUBMIT_START_TIMEOUT_S = 600.0  # not started in 10 min: fal cancels it (and we are told, 504)
 _QUOTA_WORDS = ("balance", "quota", "billing")
@@ -89,6 +90,8 @@ def classify_fal_error(exc: Exception) -> ServiceError:
         return ServiceTimeout(SERVICE, f"{label}: request timed out at fal.ai", status=status)
     if status >= 500:
         return ServiceUnavailable(SERVICE, label, status=status)
+    if status == 422 and ("content_policy" in text or "content checker" in text):
+        return BadRequest(SERVICE, f"{label}: {CONTENT_POLICY}", status=status)
     return BadRequest(SERVICE, label, status=status)
 
 

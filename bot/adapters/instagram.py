@@ -27,6 +27,8 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
+from typing import Any
+
 import httpx
 
 from bot.errors import (
@@ -42,7 +44,7 @@ from bot.errors import (
     VendorAction,
 )
 from bot.adapters.http import request_json
-from bot.ports import Container, IgAccount, PublishingQuota, TokenDebug
+from bot.ports import Container, IgAccount, MediaCounts, PublishingQuota, TokenDebug
 from bot.secrets import Secret
 
 SERVICE = "instagram"
@@ -59,6 +61,14 @@ GRAPH_PAIRS: dict[tuple[int, int], tuple[type[ServiceError], str, float | None]]
     (25, 2207050): (VendorAction, "account restricted at Instagram", None),
     (9, 2207042): (QuotaExceeded, "publishing limit", None),
 }
+
+
+PROFILE_FIELDS = "id,username,name,followers_count,follows_count,media_count"
+MEDIA_FIELDS = "id,caption,permalink,timestamp,like_count,comments_count"
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _id_of(body: dict, what: str) -> str:
@@ -196,6 +206,24 @@ class InstagramGraph:
         body = await self._call("POST", f"{self._user_id}/media_publish",
                                 {"creation_id": container_id})
         return _id_of(body, "media")
+
+    async def profile(self) -> dict[str, Any]:
+        body = await self._get(self._user_id, {"fields": PROFILE_FIELDS})
+        return {k: body[k] for k in PROFILE_FIELDS.split(",") if k in body}
+
+    async def recent_media(self, limit: int) -> list[MediaCounts]:
+        body = await self._get(f"{self._user_id}/media", {"fields": MEDIA_FIELDS, "limit": str(limit)})
+        rows = body.get("data")
+        out = []
+        for row in rows if isinstance(rows, list) else ():
+            if not isinstance(row, dict) or not row.get("id"):
+                continue
+            out.append(MediaCounts(
+                media_id=str(row["id"]), caption=str(row.get("caption") or ""),
+                permalink=row.get("permalink") if isinstance(row.get("permalink"), str) else None,
+                timestamp=str(row.get("timestamp") or ""),
+                like_count=_count(row.get("like_count")), comments_count=_count(row.get("comments_count"))))
+        return out[:limit]
 
     async def account(self) -> IgAccount:
         body = await self._get(self._user_id, {"fields": "id,username"})

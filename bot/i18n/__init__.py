@@ -18,6 +18,8 @@ from bot.i18n import (
     incidents_en,
     incidents_ko,
     ko,
+    recovery_en,
+    recovery_ko,
     reports_en,
     reports_ko,
 )
@@ -36,8 +38,10 @@ def _merged(*parts: Mapping[str, str]) -> dict[str, str]:
 
 LANGUAGES = ("ko", "en")  # the bot's languages; Korean, the playbook's, first
 CATALOGS: dict[str, Mapping[str, str]] = {
-    "ko": _merged(ko.MESSAGES, actions_ko.MESSAGES, incidents_ko.MESSAGES, reports_ko.MESSAGES),
-    "en": _merged(en.MESSAGES, actions_en.MESSAGES, incidents_en.MESSAGES, reports_en.MESSAGES),
+    "ko": _merged(ko.MESSAGES, actions_ko.MESSAGES, incidents_ko.MESSAGES, reports_ko.MESSAGES,
+                  recovery_ko.MESSAGES),
+    "en": _merged(en.MESSAGES, actions_en.MESSAGES, incidents_en.MESSAGES, reports_en.MESSAGES,
+                  recovery_en.MESSAGES),
 }
 
 

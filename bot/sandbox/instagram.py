@@ -524,7 +524,7 @@ class FakeInstagram(FakeServer):
                                   error_user_title="Media not found",
                                   error_user_msg="The media was not found or has expired; "
                                                  "create a new container.")
-            if self._quota_usage >= (self.quota_total or 100):
+            if self.quota_total is not None and self._quota_usage >= self.quota_total:
                 raise _GraphError(
                     400, 9, "(#9) Application request limit reached: the content publishing "
                             "limit for this account has been reached.",

@@ -336,7 +336,7 @@ class _JournalStorage(_MemoryStorage):
     def _write_ids(self) -> None:
         body = json.dumps({"ids": self.reserved, "counters": self.counters},
                           separators=(",", ":")).encode()
-        replace_durably(self._ids_path, body, self.dir, mode=0o600)
+        replace_durably(self._ids_path, body, self.dir, new_mode=0o600)
 
     def reserve_id(self, table: str, doc_id: int) -> None:
         if doc_id <= self.reserved.get(table, 0):
@@ -480,7 +480,7 @@ class _JournalStorage(_MemoryStorage):
             self._write_ids()
             self._write_snapshot(self._schema)
             fresh = self.journal_path.with_name(JOURNAL_NAME + ".new")
-            replace_durably(fresh, b"", self.dir, mode=0o600)
+            replace_durably(fresh, b"", self.dir, new_mode=0o600)
             os.replace(fresh, self.journal_path)
             fsync_dir(self.dir)
             fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
@@ -519,7 +519,7 @@ class _JournalStorage(_MemoryStorage):
         body = json.dumps(
             {"schema": schema, "last_ids": self.last_ids, "tables": self.data}, separators=(",", ":")
         ).encode()
-        replace_durably(self.snapshot_path, body, self.dir, mode=0o600)  # via store.json.tmp
+        replace_durably(self.snapshot_path, body, self.dir, new_mode=0o600)  # via store.json.tmp
         self._snapshot_size = len(body)
 
     def _note_ids(self, keys: Any) -> None:
@@ -918,7 +918,7 @@ class Store:
         target = self.data_dir / DOCUMENTS_DIR / ref
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            replace_durably(target, bytes(content), target.parent, mode=0o600)
+            replace_durably(target, bytes(content), target.parent, new_mode=0o600)
         except OSError as e:
             raise StoreError(f"could not keep {ref}: {e.strerror or e}") from e
         return ref
@@ -1146,7 +1146,7 @@ class Store:
                 target = self.data_dir / f"{table}-{key}.quarantined-{stamp}.json"
                 try:
                     replace_durably(target, json.dumps(doc, ensure_ascii=False, indent=1).encode(),
-                                    self.data_dir, mode=0o600)
+                                    self.data_dir, new_mode=0o600)
                     with self._writing() as undo:
                         undo.changing(table, int(key))
                         self._db.table(table).remove(doc_ids=[int(key)])
