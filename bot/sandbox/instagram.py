@@ -21,6 +21,9 @@ Faults (`fake.set_fault(name, **params)`), on top of the shared `slow <ms>` and 
                                      code 4/17/32/341/613/80002, usage headers at 100 and
                                      `estimated_time_to_regain_access` in minutes
     container_error                  containers made from now on end in status ERROR
+    publish_lost [ms=3000] [times=1] media_publish goes through (the post is live), then its
+                                     answer waits `ms`: past a client's timeout, the answer
+                                     is lost; after `times` such answers the fault clears
     publish_error [code=-1] [subcode=2207001] [on="both"|"media"|"media_publish"]
                                      creating a container and/or publishing it fails with one
                                      of `PUBLISHING_ERRORS` (the pairs Meta documents for
@@ -136,7 +139,8 @@ class FakeInstagram(FakeServer):
     """Instagram Graph API on 127.0.0.1. Point the client at `graph_url`."""
 
     name = "instagram"
-    FAULTS = COMMON_FAULTS | {"token_expired", "token_invalid", "publish_error", "container_error"}
+    FAULTS = COMMON_FAULTS | {"token_expired", "token_invalid", "publish_error", "container_error",
+                              "publish_lost"}
 
     def __init__(
         self,
@@ -543,7 +547,18 @@ class FakeInstagram(FakeServer):
                 "published_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000"),
                 "shortcode": secrets.token_urlsafe(8)[:11],
             })
+        if self.faults.mode == "publish_lost":
+            self._lose_answer()
         return {"id": media_id}
+
+    def _lose_answer(self) -> None:
+        params = self.faults.params
+        wait_s, left = float(params.get("ms", 3000)) / 1000, int(params.get("times", 1)) - 1
+        if left <= 0:
+            self.faults.clear()
+        else:
+            params["times"] = left
+        self._stopping.wait(wait_s)
 
     def _list_media(self, request: Request) -> dict[str, Any]:
         with self._lock:

@@ -167,8 +167,10 @@ async def _finished(run: Run, publisher: Publisher, container: str) -> None:
 
 
 async def _publish_once(run: Run, publisher: Publisher, container: str) -> str | None:
-    """media_publish; None when it turned out live although its answer was lost. A clear
-    refusal is raised; an unclear failure is looked at on the container before a second send."""
+    """media_publish; None when it turned out live although its answer was lost. After an
+    unclear failure the container is looked at before anything else: live → None; still
+    processing → wait, then send; finished after a lost answer → send again. Anything else is
+    raised: the step's retry policy waits, and the next run resumes this same container."""
     trace, tr = run.trace, run.ctx.tr
     for attempt in range(1, PUBLISH_TRIES + 1):
         try:
@@ -182,12 +184,10 @@ async def _publish_once(run: Run, publisher: Publisher, container: str) -> str |
             move = after_unclear_failure(state)
             if move is Move.LIVE:
                 return None
-            if move is Move.MAKE_NEW:
-                raise
             if move is Move.WAIT:
                 await _finished(run, publisher, container)
-            else:
-                await asyncio.sleep(min(exc.retry_after_s or 1.0, 30.0))
+            elif not (move is Move.PUBLISH_SAME and exc.kind is ErrorKind.TIMEOUT):
+                raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -53,6 +53,7 @@ class RunTrace:
         self.status = "running"
         self.error: str | None = None
         self.error_kind: str | None = None
+        self.failed_at: str | None = None  # the stage whose failure ended the run
 
     @classmethod
     async def start(cls, ctx: ActionContext, action: str, *, topic: str | None,
@@ -85,7 +86,7 @@ class RunTrace:
         except BaseException as exc:
             kind = exc.kind.value if isinstance(exc, ServiceError) else type(exc).__name__
             self.stages.append(StageDone(stage, "failed", _ms(began), kind))
-            self.status, self.error_kind = "failed", kind
+            self.status, self.error_kind, self.failed_at = "failed", kind, stage
             self.error = self._ctx.redact(str(exc))[:300] if isinstance(exc, ServiceError) else None
             await asyncio.shield(self._write())
             raise
@@ -98,6 +99,8 @@ class RunTrace:
 
     async def finish(self, status: str = "ok") -> None:
         self.status = status
+        if status == "ok":  # a stage that failed on the way was got past (its entry says so)
+            self.failed_at = self.error_kind = self.error = None
         await self._write()
 
     async def _write(self) -> None:
@@ -106,6 +109,7 @@ class RunTrace:
             "run_by": RUN_BY, "action": self.action, "incident": ctx.incident_ref,
             "actor": ctx.actor, "stages": [asdict(s) for s in self.stages],
             "facts": self.facts, "error": self.error, "error_kind": self.error_kind,
+            "failed_at": self.failed_at,
         }
         await asyncio.to_thread(ctx.store.add_trace, self.trace_id, at=self.started,
                                 stage=self.stage, status=self.status, topic=self.topic,

@@ -79,9 +79,9 @@ async def traced(ctx: ActionContext, action: str, body: Body, *, topic: str | No
         result = await body(Run(ctx, trace, prior))
     except ServiceError as exc:
         await trace.finish("failed")
-        data.update(error_kind=exc.kind.value, retry_after_s=exc.retry_after_s,
-                    stage=trace.stage)
-        return StepResult(Outcome.FAIL, tr("rec.failed", stage=trace.stage, trace=trace.trace_id,
+        stage = trace.failed_at or trace.stage
+        data.update(error_kind=exc.kind.value, retry_after_s=exc.retry_after_s, stage=stage)
+        return StepResult(Outcome.FAIL, tr("rec.failed", stage=stage, trace=trace.trace_id,
                                            error=ctx.redact(describe_error(exc, tr))),
                           trace_ids=(trace.trace_id,), data=data)
     except (Stop, UnsafePath, TopicPostError, FileNotFoundError) as exc:
