@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,59 @@ async def test_a_content_policy_refusal_is_not_sent_again_unchanged(sandbox, ser
     again = await run(services, "publish.retry")
     assert again.outcome is Outcome.FAIL and "change the prompt" in again.summary
     assert len(sandbox.fal.requests) == 1 and not sandbox.instagram.published
+
+
+CHILD = """
+import asyncio, json, os, sys
+from bot.actions.catalog import run_action
+from bot.config import Settings
+from bot.services import build_services
+from bot.store import Store
+
+async def main():
+    settings = Settings.from_env(json.loads(sys.argv[1]), dotenv_path=None)
+    services = build_services(settings, Store.open(settings.data_dir))
+    ctx = services.action_context(topic="seoul-night", incident_ref="INC-1", actor="tg:1001")
+    await run_action("publish.retry", ctx, {}, timeout_s=120)
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_between_media_publish_and_the_store_write_it_never_posts_twice(
+        sandbox: Sandbox, tmp_path) -> None:
+    """kill -9 while media_publish is answered: the post is live, the store never heard. The
+    next run looks at the container it saved before publishing and stops there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = sandbox.env(lang="en", HEALTH_TIMEOUT_S="60")
+    sandbox.instagram.set_fault("publish_lost", ms=60_000)  # the answer never comes in time
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(env)],
+                             cwd=Path(__file__).resolve().parents[1],
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.instagram.published and time.monotonic() < deadline:
+            assert child.poll() is None, "the run ended before it was killed"
+            await asyncio.sleep(0.02)
+        assert len(sandbox.instagram.published) == 1
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    sandbox.instagram.clear_faults()
+    with Store.open(Path(env["DATA_DIR"])) as store:
+        [left] = [t for t in store.traces() if t.detail.get("run_by") == "sunflow-ops"]
+        assert left.status == "running" and left.detail["facts"]["container_id"]
+        made = build_services(Settings.from_env(env, dotenv_path=None), store)
+        try:
+            ctx = made.action_context(topic="seoul-night", incident_ref="INC-1", actor=ACTOR)
+            result = await run_action("publish.retry", ctx, {}, timeout_s=60)
+        finally:
+            await made.aclose()
+    assert result.outcome is Outcome.OK and "Already live" in result.summary, result
+    assert len(sandbox.instagram.published) == 1
+    assert result.data["media_id"] == sandbox.instagram.published[0]["media_id"]
