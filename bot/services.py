@@ -6,7 +6,7 @@ are the same code path, as are `/token` and `sunflow-ops token`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -90,7 +90,8 @@ class Services:
         return set_token_expiry(self.store, days, actor=actor, clock=self.clock)
 
     def action_context(self, *, topic: str | None = None, incident_ref: str | None = None,
-                       actor: str | None = None) -> ActionContext:
+                       actor: str | None = None,
+                       progress: Callable[[str], None] | None = None) -> ActionContext:
         """What a step's action may use, for one incident (or none: the CLI, a drill)."""
         return ActionContext(
             health=self.health, token_status=self.token_status, instagram=self.instagram,
@@ -101,12 +102,15 @@ class Services:
             ops_thread_id=self.settings.ops_thread_id, publisher=self.instagram,
             stats_source=self.instagram, uploader=self.cloudinary, generator=self.fal,
             web=self.web, content=self.content,
+            **({"progress": progress} if progress is not None else {}),
         )
 
     async def run_step(self, action: str, args: Mapping[str, Any], *, topic: str | None,
-                       incident_ref: str, actor: str) -> StepResult:
+                       incident_ref: str, actor: str,
+                       progress: Callable[[str], None] | None = None) -> StepResult:
         """Run an incident step's action to a StepResult, whatever happens (`run_action`)."""
-        context = self.action_context(topic=topic, incident_ref=incident_ref, actor=actor)
+        context = self.action_context(topic=topic, incident_ref=incident_ref, actor=actor,
+                                      progress=progress)
         return await run_action(action, context, args, timeout_s=self.settings.action_timeout_s)
 
     async def aclose(self) -> None:

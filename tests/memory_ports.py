@@ -26,6 +26,7 @@ class MemoryNotifier:
         self.engine = engine
         self.sent: list[Sent] = []
         self.shown: list[int] = []
+        self.progress: list[str] = []  # every running step's progress the live message was shown
         self.down = False
         self._ids = 100
 
@@ -42,6 +43,10 @@ class MemoryNotifier:
 
     def show(self, doc_id: int, *, known: Incident | None = None) -> None:
         self.shown.append(doc_id)
+        shown = known or self.engine.get(doc_id)
+        for state in shown.step_state if shown is not None else ():
+            if state.progress:
+                self.progress.append(state.progress)
 
     async def say(self, incident: Incident, notice: Notice) -> None:
         self._next_id()

@@ -210,3 +210,24 @@ async def test_a_topic_is_asked_for_when_the_clock_posts_the_alert_late(world: W
     # a topic that is already set is not asked for
     other = await world.flows.open("cloudinary", topic="autumn-cafe", actor=LEAD)
     assert other.posted and len(world.notifier.of_kind("question")) == 1
+
+
+async def test_a_running_publish_shows_where_it_is_then_its_result(world: World, sandbox: Sandbox) -> None:
+    sandbox.instagram.container_processing_s = 1.2  # Instagram takes a moment with the container
+    opened = await world.flows.open("token", topic="seoul-night", actor=LEAD)
+    doc_id = opened.incident.id
+    engine = world.engine
+    while engine.get(doc_id).current_step()[1].action != "publish.retry":
+        index = engine.get(doc_id).current_step()[0]
+        await world.flows.follow(await world.flows.press(doc_id, index, Verb.SKIP, actor=LEAD,
+                                                         admin=True), LEAD)
+    index = engine.get(doc_id).current_step()[0]
+    pressed = await world.flows.press(doc_id, index, Verb.RUN, actor=LEAD, admin=True)
+    await world.flows.follow(pressed, LEAD)
+    assert "waiting for Instagram to process it" in world.notifier.progress
+    assert world.notifier.progress.index("uploading image 1 of 1") < \
+        world.notifier.progress.index("waiting for Instagram to process it")
+    state = engine.get(doc_id).step_state[index]
+    assert state.outcome.value == "ok" and state.progress is None  # the result replaced it
+    assert "Published seoul-night" in state.summary and len(sandbox.instagram.published) == 1
+    assert any(t.startswith("SF-") for t in engine.get(doc_id).trace_ids)

@@ -137,3 +137,31 @@ def test_the_engine_hands_out_the_stored_state_also_after_a_write_elsewhere() ->
     assert pressed == from_doc(engine.store.get(TABLE, doc_id))
     engine.store.remove(TABLE, doc_id)
     assert engine.get(doc_id) is None
+
+
+def test_a_running_steps_progress_is_kept_while_it_runs_and_gone_with_its_result() -> None:
+    engine = _engine()
+    doc_id = engine.open("stats", topic=None, actor=ADMIN).incident.id
+    assert "progress" not in engine.store.get(TABLE, doc_id)["step_state"][0]  # not on every step
+    assert engine.note_progress(doc_id, 0, "not running yet") is None
+    engine.press(doc_id, 0, Verb.RUN, actor=ADMIN, admin=True)
+    noted = engine.note_progress(doc_id, 0, "uploading image 2 of 3")
+    assert noted is not None and noted.step_state[0].progress == "uploading image 2 of 3"
+    assert from_doc(engine.store.get(TABLE, doc_id)).step_state[0].progress == "uploading image 2 of 3"
+    engine.record_result(doc_id, 0, StepResult(Outcome.OK, "fresh"))
+    assert engine.get(doc_id).step_state[0].progress is None
+    assert engine.note_progress(doc_id, 0, "late") is None  # after its result: not written
+    assert "progress" not in engine.store.get(TABLE, doc_id)["step_state"][0]
+
+
+def test_the_live_message_says_where_a_running_step_is() -> None:
+    from bot.i18n import Translator
+    from bot.incidents.view import Viewer, incident_lines
+
+    engine = _engine()
+    doc_id = engine.open("stats", topic=None, actor=ADMIN).incident.id
+    engine.press(doc_id, 0, Verb.RUN, actor=ADMIN, admin=True)
+    incident = engine.note_progress(doc_id, 0, "uploading image 2 of 3")
+    viewer = Viewer(Translator("en"), "en", timezone.utc, str)
+    text = json.dumps(incident_lines(viewer, incident, OPENED), ensure_ascii=False)
+    assert "Running (started by" in text and "uploading image 2 of 3" in text

@@ -72,6 +72,7 @@ INDEX = "incident_index"  # one row per archived incident
 ARCHIVE_AFTER = timedelta(days=7)  # as long as a stopped write-up is resumed (flows.RESUME_WITHIN_DAYS)
 WRITE_ATTEMPTS = 8
 SUMMARY_LINES = 8  # detail lines of a result kept on the record (the rest went out as a file)
+PROGRESS_CHARS = 120  # a running action's progress line on the record
 ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -464,7 +465,7 @@ class IncidentEngine:
             else:
                 status = DONE
             summary = self.redact(result.summary)
-            mine = replace(mine, status=status, outcome=outcome, summary=summary,
+            mine = replace(mine, status=status, outcome=outcome, summary=summary, progress=None,
                            lines=tuple(self.redact(line) for line in result.lines[:SUMMARY_LINES]),
                            more=max(0, len(result.lines) - SUMMARY_LINES), at=now)
             d = _step_moved(d, index, mine, event(now, mine.by, "step.result", {
@@ -656,11 +657,28 @@ class IncidentEngine:
         except Refused:
             return None
 
+    def note_progress(self, doc_id: int, index: int, text: str) -> Incident | None:
+        """Where a running step's action is, for the live message; None (and nothing written)
+        when the step is no longer running (its result came first)."""
+        text = self.redact(text)[:PROGRESS_CHARS]
+
+        def change(d: Incident) -> Incident:
+            if not 0 <= index < len(d.step_state) or d.step_state[index].status != RUNNING:
+                raise Refused("incident.not_now", ref=d.ref)
+            states = list(d.step_state)
+            states[index] = replace(states[index], progress=text)
+            return replace(d, step_state=tuple(states))
+
+        try:
+            return self._mutate(doc_id, change)
+        except Refused:
+            return None
+
     def recover_interrupted(self) -> list[Incident]:
         """At start: a step left running by a crash goes back to pending, on the record."""
 
         def change(d: Incident) -> Incident:
-            states = tuple(replace(s, status=PENDING) if s.status == RUNNING else s
+            states = tuple(replace(s, status=PENDING, progress=None) if s.status == RUNNING else s
                            for s in d.step_state)
             return replace(d, step_state=states, timeline=(
                 *d.timeline, event(self.clock(), BOT_ACTOR, "step.interrupted")))

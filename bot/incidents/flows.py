@@ -51,7 +51,8 @@ class RunStep(Protocol):
     """Runs a step's action for an incident (`Services.run_step`)."""
 
     def __call__(self, action: str, args: Mapping[str, Any], *, topic: str | None,
-                 incident_ref: str, actor: str) -> Awaitable[StepResult]: ...
+                 incident_ref: str, actor: str,
+                 progress: Callable[[str], None] | None = None) -> Awaitable[StepResult]: ...
 
 
 
@@ -168,8 +169,9 @@ class IncidentFlows:
         "running" only when the action is slow to answer: a group gets about 20 messages (edits
         included) a minute, so a quick step costs one edit, not two."""
         step = incident.steps[index]
-        task = asyncio.ensure_future(self._run_step(step.action or "", step.args, topic=incident.topic,
-                                                    incident_ref=incident.ref, actor=actor))
+        task = asyncio.ensure_future(self._run_step(
+            step.action or "", step.args, topic=incident.topic, incident_ref=incident.ref,
+            actor=actor, progress=self._progress(incident.id, index)))
         done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
         if not done:
             self.notifier.show(incident.id, known=incident)
@@ -178,6 +180,23 @@ class IncidentFlows:
         if result.document is not None:  # kept and owed on the record: sent until delivered
             self.notifier.deliver(incident.id)
         self.notifier.show(incident.id, known=updated)
+
+    def _progress(self, doc_id: int, index: int) -> Callable[[str], None]:
+        """A running action's "where I am": on the record, then on the live message (whose
+        edits the notifier paces). Best effort: it never holds the action up."""
+        pending: set[asyncio.Task] = set()
+
+        async def note(text: str) -> None:
+            noted = await asyncio.to_thread(self.engine.note_progress, doc_id, index, text)
+            if noted is not None:
+                self.notifier.show(doc_id, known=noted)
+
+        def progress(text: str) -> None:
+            task = asyncio.ensure_future(note(text))
+            pending.add(task)
+            task.add_done_callback(_noted(pending))
+
+        return progress
 
     # -- questions and answers
 
@@ -396,6 +415,15 @@ class IncidentFlows:
         for incident in owing:
             self.notifier.deliver(incident.id)
         return len(incidents), resumed, len(owing)
+
+
+def _noted(pending: set[asyncio.Task]) -> Callable[[asyncio.Task], None]:
+    def done(task: asyncio.Task) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a progress note was not written: %s", task.exception())
+
+    return done
 
 
 def _job(doc_id: int, what: str) -> str:

@@ -89,6 +89,7 @@ class StepState:
     lines: tuple[str, ...] = ()  # the result's first detail lines (redacted)
     more: int = 0  # detail lines beyond those (sent as a file, not kept)
     runs: int = 0
+    progress: str | None = None  # where its running action is ("uploading image 2 of 3")
 
 
 @dataclass(frozen=True)

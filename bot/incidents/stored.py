@@ -94,17 +94,21 @@ def _state(doc: Mapping[str, Any]) -> StepState:
     return StepState(status=StepStatus(doc["status"]), by=doc.get("by"), at=_maybe_time(doc.get("at")),
                      outcome=None if outcome is None else Outcome(outcome), summary=doc.get("summary"),
                      lines=tuple(str(line) for line in doc.get("lines") or ()),
-                     more=int(doc.get("more") or 0), runs=int(doc.get("runs") or 0))
+                     more=int(doc.get("more") or 0), runs=int(doc.get("runs") or 0),
+                     progress=doc.get("progress") or None)
 
 
-_TOUCHED = ("by", "at", "outcome", "summary", "lines", "more", "runs")
+_TOUCHED = ("by", "at", "outcome", "summary", "lines", "more", "runs", "progress")
 
 
 def _state_doc(state: StepState) -> dict:
-    return {"status": state.status.value, "by": state.by, "at": _maybe_iso(state.at),
-            "outcome": None if state.outcome is None else state.outcome.value,
-            "summary": state.summary, "lines": list(state.lines), "more": state.more,
-            "runs": state.runs}
+    doc = {"status": state.status.value, "by": state.by, "at": _maybe_iso(state.at),
+           "outcome": None if state.outcome is None else state.outcome.value,
+           "summary": state.summary, "lines": list(state.lines), "more": state.more,
+           "runs": state.runs}
+    if state.progress is not None:  # only while an action runs: most records never carry it
+        doc["progress"] = state.progress
+    return doc
 
 
 def _event(doc: Mapping[str, Any]) -> Event:

@@ -169,7 +169,8 @@ def _step_lines(v: Viewer, incident: Incident) -> list[Line]:
     if step.admin:
         lines.append([f"🔐 {tr('incident.admin_step')}"])
     if state.status == StepStatus.RUNNING:
-        lines.append([f"⏳ {tr('incident.running_by', by=who(state.by))}"])
+        lines.append([f"⏳ {tr('incident.running_by', by=who(state.by))}"
+                      + (f" {state.progress}" if state.progress else "")])
     elif state.status == StepStatus.CONFIRMING:
         key = "incident.confirm_line_admin" if step.admin else "incident.confirm_line"
         lines.append([f"⚠️ {tr(key, by=who(state.by))}"])
