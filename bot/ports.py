@@ -257,6 +257,10 @@ class ContentWrites(Protocol):
 
     async def save_image(self, topic: str, name: str, content: bytes) -> None: ...
 
+    async def archive_image(self, topic: str, name: str) -> str:
+        """Move a listed image into the topic's archive/ (a new one takes its name); the name
+        it has there."""
+
     async def read_stats(self) -> dict[str, Any] | None:
         """The statistics file's JSON object; None when missing or unreadable."""
 

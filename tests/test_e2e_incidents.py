@@ -353,6 +353,8 @@ async def test_a_warning_at_verify_is_not_verified(chat, sandbox) -> None:
     make_stats_stale(sandbox.home, 30)
     walk = await open_incident(chat, "/incident stats")
     await walk.walk(until_phase="verify")
+    assert walk.result("stats.collect")["outcome"] == "ok"  # the respond step collected...
+    make_stats_stale(sandbox.home, 30)  # ...but the file went stale again (the daemon is down)
     index = walk.incident["current"]
     assert walk.incident["steps"][index]["action"] == "stats.freshness"
     await walk.press("run", user=OPERATOR)

@@ -49,6 +49,10 @@ ACTIONS: Mapping[str, ActionSpec] = {
     "images.local": _built("images.local", needs_topic=True, archive=Param(bool, False)),
     "publish.retry": _built("publish.retry", needs_topic=True),
     "publish.dry_run": _built("publish.dry_run", topic=Param(str, "test_topic")),
+    "images.regenerate": _built("images.regenerate", needs_topic=True, all=Param(bool, False)),
+    "images.use_archive": _built("images.use_archive", needs_topic=True),
+    "cloudinary.upload": _built("cloudinary.upload", needs_topic=True),
+    "stats.collect": _built("stats.collect", posts=Param(int, 25, 1, 100)),
     **{name: ActionSpec(name, None, {}, needs_topic)
        for name, needs_topic in PLANNED.items()},
 }

@@ -173,10 +173,6 @@ class ActionSpec:
 # name -> whether it needs the incident's topic
 PLANNED: Mapping[str, bool] = {
     "publish.reschedule": False,  # fewer posts a day
-    "images.regenerate": True,  # generate_images.py <topic> --retry
-    "images.use_archive": True,  # a substitute image from content/images/<topic>/archive/
-    "cloudinary.upload": True,  # upload_cloudinary.upload('<path>')
-    "stats.collect": False,  # instagram_stats_collector.py --force
     "stats.daemon_restart": False,  # stats_collector_daemon.py restart
     "telegram.restart": False,  # telegram_bot.py
     "backup.restore": False,  # backup_manager.py restore <backup_id>

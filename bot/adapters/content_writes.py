@@ -2,7 +2,8 @@
 
 * A topic's image: read by its plain file name from `content/images/<topic>/` (or its
   `archive/`), at most `MAX_IMAGE_BYTES`; written there whole (write, fsync, rename), so a
-  crash never leaves half an image where the pipeline looks for one.
+  crash never leaves half an image where the pipeline looks for one; an image made anew moves
+  its predecessor into `archive/` under a dated name (a rename, never a copy lost half-way).
 * `config/data/instagram_stats.json`: read, and written whole the same way.
 
 Topic and file names are checked before a path is built (`check_topic`, `check_image_name`):
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bot.adapters.files import ARCHIVE_DIR, IMAGES_DIR, STATS_FILE, check_topic
 from bot.adapters.topic_post import IMAGE_SUFFIXES
-from bot.durable_files import replace_durably
+from bot.durable_files import fsync_dir, replace_durably
 from bot.errors import BadRequest
 from bot.ports import UnsafePath
 
@@ -74,6 +77,25 @@ class ContentFiles:
         if not path.parent.is_dir():
             raise FileNotFoundError(f"{IMAGES_DIR}/{topic}/ does not exist")
         replace_durably(path, content, new_mode=0o644)
+
+    async def archive_image(self, topic: str, name: str) -> str:
+        return await asyncio.to_thread(self._archive_image, topic, name)
+
+    def _archive_image(self, topic: str, name: str) -> str:
+        path = self._image_path(topic, name, False)
+        archive = self._folder(topic, True)
+        archive.mkdir(exist_ok=True)
+        stem, dot, suffix = name.rpartition(".")
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        target = archive / f"{stem}-{stamp}{dot}{suffix}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = archive / f"{stem}-{stamp}-{n}{dot}{suffix}"
+        os.rename(path, target)  # same folder tree: the file is in one place or the other
+        fsync_dir(archive)
+        fsync_dir(path.parent)
+        return target.name
 
     @property
     def stats_path(self) -> Path:

@@ -66,7 +66,9 @@ async def generate_images(run: Run, topic: str, post: TopicPost, names: Sequence
                 await _wait_for_generation(generator, request_id)
                 output = await generator.result(request_id)
             except ServiceError as exc:
-                if not isinstance(exc, ServiceTimeout):  # it ended: that request is spent
+                # fal answered with a failure (a 504 generation timeout too): that request is
+                # spent. Only a lost answer (our own timeout) leaves it worth polling again.
+                if exc.status is not None or not isinstance(exc, ServiceTimeout):
                     del requests[name]
                     refused = isinstance(exc, BadRequest) and exc.status == 422
                     await trace.note(requests=requests,

@@ -130,17 +130,10 @@ async def _same_post_live(run: Run, post: TopicPost) -> str | None:
         media = await source.recent_media(RECENT_MEDIA)
     since = run.ctx.clock() - SAME_POST_WITHIN
     for item in media:
-        at = _graph_time(item.timestamp)
+        at = parse_time(item.timestamp)
         if item.caption == post.caption and at is not None and at >= since:
             return item.media_id
     return None
-
-
-def _graph_time(text: str) -> datetime | None:
-    # Graph writes "2026-12-05T03:10:44+0000"
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    return parse_time(text)
 
 
 async def _make_container(run: Run, publisher: Publisher, urls: Sequence[str], caption: str) -> str:
