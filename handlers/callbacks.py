@@ -32,7 +32,7 @@ OPEN_SCENARIO_RE = re.compile(rf"^v1:n:(\d{{1,{len(str(MAX_SCENARIO_NUMBER))}}})
 VERB_CODES: dict[str, Verb] = {
     "run": Verb.RUN, "ok": Verb.DONE, "skip": Verb.SKIP, "cf": Verb.CONFIRM, "no": Verb.CANCEL,
     "ack": Verb.ACKNOWLEDGE, "esc": Verb.ESCALATE, "res": Verb.RESOLVE,
-    "k1": Verb.TICK, "k0": Verb.UNTICK,
+    "k1": Verb.TICK, "k0": Verb.UNTICK, "lt": Verb.LATER,
 }
 CODE_OF: dict[Verb, str] = {verb: code for code, verb in VERB_CODES.items()}
 

@@ -7,7 +7,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.incidents.model import Incident, Verb
+from bot.incidents.model import Incident, StepStatus, Verb
 from bot.incidents.offers import Row, offers
 from bot.incidents.view import (
     RESULT_LINES,
@@ -43,7 +43,7 @@ def incident_text(ctx: BotContext, incident: Incident, now: datetime) -> str:
 
 _LABELS = {Verb.CONFIRM: "button.confirm", Verb.CANCEL: "button.cancel", Verb.DONE: "button.done",
            Verb.SKIP: "button.skip", Verb.ACKNOWLEDGE: "button.acknowledge",
-           Verb.ESCALATE: "button.escalate", Verb.RESOLVE: "button.resolve"}
+           Verb.ESCALATE: "button.escalate", Verb.RESOLVE: "button.resolve", Verb.LATER: "button.later"}
 
 
 def incident_keyboard(ctx: BotContext, incident: Incident) -> InlineKeyboardMarkup:
@@ -57,6 +57,9 @@ def incident_keyboard(ctx: BotContext, incident: Incident) -> InlineKeyboardMark
             item = items[offer.arg]
             mark = "☐" if offer.verb == Verb.TICK else "☑"
             label = f"{mark} {item.text.get(tr.lang)}"
+        elif incident.step_state[offer.arg].status == StepStatus.WAITING and offer.row == Row.STEP \
+                and offer.verb in (Verb.RUN, Verb.CANCEL):
+            label = tr("button.retry_now" if offer.verb == Verb.RUN else "button.cancel_retry")
         elif offer.verb == Verb.RUN:
             runs = incident.step_state[offer.arg].runs
             label = tr("button.run_again" if runs else "button.run")

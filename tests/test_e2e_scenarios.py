@@ -111,13 +111,19 @@ async def test_scenario_4_rate_limit_greps_the_429_lines(chat, sandbox) -> None:
     sandbox.instagram.set_fault("rate_limited")
     walk = await open_incident(chat, "/incident 429 seoul-night")
     assert walk.incident["severity"] == "P1"
-    await walk.walk(before_phase=_clear_before_verify(sandbox))
+
+    def limit_lifts_before_responding(phase: str) -> None:  # what waiting out the limit does
+        if phase == "respond":
+            sandbox.clear_faults()
+
+    await walk.walk(before_phase=limit_lifts_before_responding)
     grep = walk.result("logs.grep")
     expected = sum(line.count("429") > 0 for path in (sandbox.home / "config" / "logs").glob("*.log")
                    for line in path.read_text(encoding="utf-8").splitlines())
     assert expected > 0
     assert grep["outcome"] == "warn" and str(expected) in grep["summary"]
     assert walk.result("instagram.quota")["outcome"] in ("fail", "warn")
+    assert walk.result("publish.retry")["outcome"] == "ok" and len(sandbox.instagram.published) == 1
     await _finish(walk, sandbox)
 
 
@@ -146,3 +152,24 @@ async def test_scenario_6_telegram_notifications(chat, sandbox) -> None:
     assert any(walk.ref in (m.text or "") and "test" in (m.text or "").lower()
                for m in chat.tg.bot_messages(OPS_CHAT.id))
     await _finish(walk, sandbox)
+
+
+async def test_scenario_4_a_publish_retry_waits_visibly_and_can_be_stopped(chat, sandbox) -> None:
+    sandbox.instagram.set_fault("rate_limited", retry_after=600)
+    walk = await open_incident(chat, "/incident 429 seoul-night")
+    while walk.incident["steps"][walk.incident["current"]]["action"] != "publish.retry":
+        await walk.press("skip")
+    index = walk.incident["current"]
+    labels = [text for text, _ in walk.live().buttons()]
+    assert "⏰ Retry in 1 h" in labels
+    await walk.press("run")
+    state = walk.incident["step_state"][index]
+    assert state["status"] == "waiting" and state["failures"] == 1
+    live = walk.live()
+    assert "Tries again by itself at" in live.text and "(try 2 of 4)" in live.text
+    labels = [text for text, _ in live.buttons()]
+    assert "🔁 Retry now" in labels and "✖️ Stop retrying" in labels
+    await walk.press("no")
+    assert walk.incident["step_state"][index]["status"] == "pending"
+    assert "Tries again" not in walk.live().text
+    assert not sandbox.instagram.published

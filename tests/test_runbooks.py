@@ -152,7 +152,8 @@ def test_each_scenario_diagnoses_and_responds_with_the_playbooks_actions(library
         None, "cloudinary.usage", "images.local", "cloudinary.upload"]
     assert own("3", "respond") == [(None, {}), ("images.regenerate", {}),
                                    ("images.local", {"archive": True}), ("images.use_archive", {})]
-    assert [a for a, _ in own("4", "respond")] == [None, None, "publish.reschedule"]  # the hour is waited by hand
+    # the backoff is described; the publish retries by the policy, or in an hour on a button
+    assert [a for a, _ in own("4", "respond")] == [None, "publish.retry", "publish.reschedule"]
     assert [a for a, _ in own("5", "respond")] == ["stats.collect", "stats.daemon_restart"]
     assert [a for a, _ in own("6", "respond")] == [None, "telegram.restart", "telegram.test_message"]
 
@@ -666,8 +667,8 @@ def test_a_step_declares_its_retry_policy_and_the_incident_keeps_it(library: Lib
 
 def test_a_wrong_retry_policy_is_named_with_its_place(books: Path) -> None:
     edit(books, "image-generation.toml", 'retry = "generation"', 'retry = "forever"')
-    edit(books, "rate-limit.toml", 'id = "wait-and-retry"\nphase = "respond"',
-         'id = "wait-and-retry"\nphase = "respond"\nretry = { waits = ["1h"] }')
+    edit(books, "rate-limit.toml", 'id = "wait-backoff"\nphase = "respond"',
+         'id = "wait-backoff"\nphase = "respond"\nretry = { waits = ["1h"] }')
     edit(books, "token-expired.toml", 'retry = "rate_limit"',
          'retry = { waits = ["5m"], tries = 3 }')
     found = problems(books)

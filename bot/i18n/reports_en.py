@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "report.step.done": "done",
     "report.step.skipped": "skipped",
     "report.step.failed": "failed",
+    "report.step.waiting": "waiting to retry",
     "report.stage.alert": "alert in the group",
     "report.stage.retries": "automatic retries checked, reminder",
     "report.stage.pd": "PD alerted",

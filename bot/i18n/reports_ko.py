@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "report.step.done": "완료",
     "report.step.skipped": "건너뜀",
     "report.step.failed": "실패",
+    "report.step.waiting": "재시도 대기",
     "report.stage.alert": "그룹 알림",
     "report.stage.retries": "자동 재시도 확인, 리마인더",
     "report.stage.pd": "PD 알림",

@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from bot.actions.recovery.retry_policy import parse_policy
 from bot.actions.registry import Document, Outcome, StepResult
+from bot.errors import ErrorKind
 from bot.actors import display_name
 from bot.clock import Clock, utc_now
 from bot.incidents.escalation_plan import STAGES, escalation_plan
@@ -54,6 +56,7 @@ from bot.incidents.record import (
     RESOLVED,
     RUNNING,
     SKIPPED,
+    WAITING,
     done_by_hand_allowed,
     event,
     new_record,
@@ -72,6 +75,8 @@ INDEX = "incident_index"  # one row per archived incident
 ARCHIVE_AFTER = timedelta(days=7)  # as long as a stopped write-up is resumed (flows.RESUME_WITHIN_DAYS)
 WRITE_ATTEMPTS = 8
 SUMMARY_LINES = 8  # detail lines of a result kept on the record (the rest went out as a file)
+RETRY_LATER = timedelta(hours=1)  # the "retry in 1 hour" button (the playbook's manual wait)
+RETRY_SLACK = timedelta(seconds=0.5)  # a retry job this early still counts as due
 PROGRESS_CHARS = 120  # a running action's progress line on the record
 ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -96,11 +101,12 @@ _ACTIONABLE = frozenset({PENDING, FAILED})
 # The first, specific checks of a press (each refusal says why); after them every press must
 # also be one the incident offers now (`bot.incidents.offers`), which is what the buttons show.
 RULES: dict[Verb, Rule] = {
-    Verb.RUN: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
+    Verb.RUN: Rule(_ANY_UNRESOLVED, _ACTIONABLE | {WAITING}),  # from WAITING: "retry now"
     Verb.DONE: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
-    Verb.SKIP: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
+    Verb.SKIP: Rule(_ANY_UNRESOLVED, _ACTIONABLE | {WAITING}),
     Verb.CONFIRM: Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),
-    Verb.CANCEL: Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING})),
+    Verb.CANCEL: Rule(_ANY_UNRESOLVED, frozenset({CONFIRMING, WAITING})),
+    Verb.LATER: Rule(_ANY_UNRESOLVED, _ACTIONABLE),
     Verb.ACKNOWLEDGE: Rule(frozenset({OPEN})),
     Verb.ESCALATE: Rule(_ANY_UNRESOLVED),
     Verb.RESOLVE: Rule(_ANY_UNRESOLVED),
@@ -124,6 +130,7 @@ class Pressed:
     incident: Incident
     notice: str  # message key for the callback answer
     run: int | None = None  # run this step's action now (it is claimed: status running)
+    retry: int | None = None  # this step now waits to run again by itself: arm its job
     ask_override: bool = False  # ask the admin for the reason to resolve unverified
     escalate: str | None = None  # fire this escalation stage now
     resolved: bool = False  # just resolved: ask for the root cause
@@ -338,16 +345,30 @@ class IncidentEngine:
                 raise Refused("incident.nothing_to_run")
             if verb == Verb.RUN and step.confirm:
                 outcome.update(notice="incident.confirm_asked")
-                return _step_moved(d, index, replace(state, status=CONFIRMING, by=actor, at=now),
+                return _step_moved(d, index, replace(state, status=CONFIRMING, by=actor, at=now,
+                                                     retry_at=None),
                                    event(now, actor, "step.confirm_asked", {"step": step.id}))
             outcome.update(notice="incident.running", run=index)
             return _step_moved(d, index, replace(state, status=RUNNING, by=actor, at=now,
-                                                 runs=state.runs + 1),
+                                                 runs=state.runs + 1, retry_at=None),
                                event(now, actor, "step.run", {"step": step.id, "action": step.action}))
+        if verb == Verb.CANCEL and state.status == WAITING:
+            outcome.update(notice="incident.retry_cancelled")
+            return _step_moved(d, index, replace(state, status=PENDING, by=actor, at=now,
+                                                 retry_at=None, failures=0),
+                               event(now, actor, "step.retry_cancelled", {"step": step.id}))
         if verb == Verb.CANCEL:
             outcome.update(notice="incident.cancelled")
             return _step_moved(d, index, replace(state, status=PENDING, by=actor, at=now),
                                event(now, actor, "step.cancelled", {"step": step.id}))
+        if verb == Verb.LATER:
+            if not (runnable(step) and step.retry):
+                raise Refused("incident.nothing_to_run")
+            due = now + RETRY_LATER
+            outcome.update(notice="incident.retry_later", retry=index)
+            return _step_moved(d, index, replace(state, status=WAITING, by=actor, at=now,
+                                                 retry_at=due),
+                               event(now, actor, "step.retry_later", {"step": step.id, "at": iso(due)}))
         if verb == Verb.DONE:
             if not done_by_hand_allowed(step, state):
                 raise Refused("incident.run_it")
@@ -457,7 +478,13 @@ class IncidentEngine:
             if mine.status != RUNNING:  # a restart already reset it; keep the result anyway
                 log.warning("result for %s step %s arrived in state %s", d.ref, step.id, mine.status)
             outcome = result.outcome
-            if outcome in (Outcome.ERROR, Outcome.UNAVAILABLE):
+            retry_at, failures = None, 0
+            if outcome is Outcome.FAIL:
+                failures = mine.failures + 1
+                retry_at = _retry_at(step, failures, result, now)
+            if retry_at is not None:  # the policy tries again by itself
+                status = WAITING
+            elif outcome in (Outcome.ERROR, Outcome.UNAVAILABLE):
                 status = PENDING
             elif step.phase == Phase.VERIFY and outcome is not Outcome.OK:
                 # verified means 🟢: a 🟡 (stale stats, a warning) is not fixed yet
@@ -466,10 +493,14 @@ class IncidentEngine:
                 status = DONE
             summary = self.redact(result.summary)
             mine = replace(mine, status=status, outcome=outcome, summary=summary, progress=None,
+                           retry_at=retry_at, failures=failures if retry_at else 0,
                            lines=tuple(self.redact(line) for line in result.lines[:SUMMARY_LINES]),
                            more=max(0, len(result.lines) - SUMMARY_LINES), at=now)
             d = _step_moved(d, index, mine, event(now, mine.by, "step.result", {
                 "step": step.id, "outcome": outcome.value, "summary": summary}))
+            if retry_at is not None:
+                d = replace(d, timeline=(*d.timeline, event(now, BOT_ACTOR, "step.retry_scheduled", {
+                    "step": step.id, "at": iso(retry_at), "attempt": failures + 1})))
             if owed is not None:
                 d = replace(d, owed=(*d.owed, owed))
             d = replace(d, trace_ids=(*d.trace_ids, *(t for t in dict.fromkeys(result.trace_ids)
@@ -674,12 +705,41 @@ class IncidentEngine:
         except Refused:
             return None
 
-    def recover_interrupted(self) -> list[Incident]:
-        """At start: a step left running by a crash goes back to pending, on the record."""
+    def claim_retry(self, doc_id: int, index: int) -> Incident | None:
+        """A waiting step's retry is due: claim it to run (status running), or None when it is
+        not waiting for one any more (cancelled, run by hand, skipped, resolved)."""
 
         def change(d: Incident) -> Incident:
-            states = tuple(replace(s, status=PENDING, progress=None) if s.status == RUNNING else s
-                           for s in d.step_state)
+            now = self.clock()
+            found = d.current_step()
+            if d.status == RESOLVED or found is None or found[0] != index:
+                raise Refused("incident.not_now", ref=d.ref)
+            state = found[2]
+            if state.status != WAITING or state.retry_at is None or state.retry_at > now + RETRY_SLACK:
+                raise Refused("incident.not_now", ref=d.ref)
+            step = found[1]
+            return _step_moved(d, index, replace(state, status=RUNNING, at=now, retry_at=None,
+                                                 runs=state.runs + 1),
+                               event(now, BOT_ACTOR, "step.retry", {
+                                   "step": step.id, "action": step.action,
+                                   "attempt": state.failures + 1}))
+
+        try:
+            return self._mutate(doc_id, change)
+        except Refused:
+            return None
+
+    def recover_interrupted(self) -> list[Incident]:
+        """At start: a step left running by a crash goes back to pending, on the record; one
+        that was an automatic retry waits again, due now (its run resumes from its trace)."""
+
+        def change(d: Incident) -> Incident:
+            now = self.clock()
+            states = tuple(
+                s if s.status != RUNNING
+                else replace(s, status=WAITING, progress=None, retry_at=now) if s.failures
+                else replace(s, status=PENDING, progress=None)
+                for s in d.step_state)
             return replace(d, step_state=states, timeline=(
                 *d.timeline, event(self.clock(), BOT_ACTOR, "step.interrupted")))
 
@@ -719,3 +779,17 @@ def _step_moved(d: Incident, index: int, state: StepState, entry: Event) -> Inci
 def _month(d: dict) -> str:
     """An archived incident's file: the month it was resolved in (UTC)."""
     return str(d["resolved_at"] or d["opened_at"])[:7]
+
+
+def _retry_at(step: StepSpec, failures: int, result: StepResult, now: datetime) -> datetime | None:
+    """When a failed step's action runs again by itself: its retry policy (the runbook's
+    `retry`) for a vendor error that waiting can fix, else None (a person decides)."""
+    if not step.retry:
+        return None
+    try:
+        kind = ErrorKind(result.data.get("error_kind"))
+    except ValueError:  # no vendor error: the action's own refusal (a missing file, a full quota)
+        return None
+    hint = result.data.get("retry_after_s")
+    return parse_policy(step.retry).next_after(
+        failures, kind, hint if isinstance(hint, (int, float)) else None, now)

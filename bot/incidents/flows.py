@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 from bot.actions.registry import StepResult
 from bot.actors import display_name
-from bot.clock import Clock
+from bot.clock import Clock, local_time
 from bot.incidents.engine import IncidentEngine, Opened, Pressed
 from bot.incidents.escalation_plan import next_reminder
-from bot.incidents.model import Incident, Status, Verb
+from bot.incidents.model import Incident, Status, StepStatus, Verb
 from bot.incidents.ports import NotDelivered, Notice, Notifier, Scheduler
 from bot.incidents.postmortem import postmortem_filename, render_postmortem
 from bot.incidents.record import BOT_ACTOR, valid_topic
@@ -148,6 +148,7 @@ class IncidentFlows:
             await self._run(incident, pressed.run, actor)
         else:
             self.notifier.show(incident.id, known=incident)
+            self._arm_retry(incident)  # a retry set for later, or one cancelled or skipped
         if pressed.escalate is not None:
             await self.escalate(incident.id, pressed.escalate, by=actor)
         if pressed.ask_override:
@@ -180,6 +181,7 @@ class IncidentFlows:
         if result.document is not None:  # kept and owed on the record: sent until delivered
             self.notifier.deliver(incident.id)
         self.notifier.show(incident.id, known=updated)
+        self._arm_retry(updated)  # its policy may try again by itself
 
     def _progress(self, doc_id: int, index: int) -> Callable[[str], None]:
         """A running action's "where I am": on the record, then on the live message (whose
@@ -294,7 +296,8 @@ class IncidentFlows:
     # -- the escalation clock
 
     def arm(self, incident: Incident | None) -> None:
-        """Schedule every unfired stage of an unresolved incident, and its next reminder."""
+        """Schedule every unfired stage of an unresolved incident, its next reminder, and the
+        retry a step waits for (a due one, after a restart, runs at once)."""
         if incident is None or incident.status == Status.RESOLVED:
             return
         for entry in incident.escalation:
@@ -302,6 +305,21 @@ class IncidentFlows:
                 self.scheduler.at(_job(incident.id, entry.stage), entry.due_at,
                                   _later(self.escalate, incident.id, entry.stage))
         self._arm_reminder(incident)
+        self._arm_retry(incident)
+
+    def _arm_retry(self, incident: Incident) -> None:
+        self.scheduler.cancel(_job(incident.id, "retry"))
+        for index, state in enumerate(incident.step_state):
+            if state.status == StepStatus.WAITING and state.retry_at is not None:
+                self.scheduler.at(_job(incident.id, f"retry:{index}"), state.retry_at,
+                                  _later(self._retry_due, incident.id, index))
+
+    async def _retry_due(self, doc_id: int, index: int) -> None:
+        """A waiting step's time came: run its action again (unless someone already did, or
+        cancelled it, or skipped it)."""
+        claimed = await asyncio.to_thread(self.engine.claim_retry, doc_id, index)
+        if claimed is not None:
+            await self._run(claimed, index, BOT_ACTOR)
 
     def disarm(self, doc_id: int) -> None:
         self.scheduler.cancel(_job(doc_id, ""))
@@ -334,9 +352,14 @@ class IncidentFlows:
             except NotDelivered as exc:
                 log.warning("alert for %s could not be posted (%s)", ref, exc)
                 delivered = False
-        elif stage == "retries":
+        elif stage == "retries":  # the playbook's "30 min: three retries done": what really ran
             key = "escalation.retries" if incident.acknowledged_at else "escalation.retries_unacked"
-            delivered = await self._say(incident, Notice(key, {"ref": ref, "age": age}))
+            retries = sum(1 for e in incident.timeline if e.name == "step.retry")
+            waiting = [s.retry_at for s in incident.step_state if s.retry_at is not None]
+            next_at = local_time(min(waiting), self.tz) if waiting else "-"
+            delivered = await self._say(incident, Notice(key, {"ref": ref, "age": age,
+                                                                "retries": retries,
+                                                                "next": next_at}))
         else:  # pd, manual: a page, by the clock or by someone's press
             people = self.team.pd_user_ids if stage == "pd" else self.team.admin_user_ids
             notice = Notice(f"escalation.{stage}" + ("_pressed" if by else ""), {

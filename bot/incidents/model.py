@@ -38,6 +38,7 @@ class StepStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"  # a verify check that did not pass: run it again, or skip it
     SKIPPED = "skipped"
+    WAITING = "waiting"  # its action runs again by itself at `retry_at` (its retry policy)
 
 
 class Verb(StrEnum):
@@ -55,6 +56,7 @@ class Verb(StrEnum):
     # the same button do not cancel out
     TICK = "tick"
     UNTICK = "untick"
+    LATER = "later"  # run the current step's action again by itself in an hour
 
 
 TICK_VERBS = frozenset({Verb.TICK, Verb.UNTICK})
@@ -90,6 +92,8 @@ class StepState:
     more: int = 0  # detail lines beyond those (sent as a file, not kept)
     runs: int = 0
     progress: str | None = None  # where its running action is ("uploading image 2 of 3")
+    retry_at: datetime | None = None  # WAITING: when the action runs again by itself
+    failures: int = 0  # failed runs in a row: the retry policy's count
 
 
 @dataclass(frozen=True)

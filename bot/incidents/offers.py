@@ -52,9 +52,14 @@ def offers(incident: Incident) -> list[Offer]:
             index, step, state = step_now
             if state.status == StepStatus.CONFIRMING:
                 found += [Offer(Verb.CONFIRM, index, Row.STEP), Offer(Verb.CANCEL, index, Row.STEP)]
+            elif state.status == StepStatus.WAITING:  # retry now, stop retrying, or move on
+                found += [Offer(Verb.RUN, index, Row.STEP), Offer(Verb.CANCEL, index, Row.STEP),
+                          Offer(Verb.SKIP, index, Row.STEP)]
             elif state.status in (StepStatus.PENDING, StepStatus.FAILED):
                 if runnable(step):
                     found.append(Offer(Verb.RUN, index, Row.STEP))
+                if runnable(step) and step.retry:
+                    found.append(Offer(Verb.LATER, index, Row.STEP))
                 if done_by_hand_allowed(step, state):
                     found.append(Offer(Verb.DONE, index, Row.STEP))
                 found.append(Offer(Verb.SKIP, index, Row.STEP))

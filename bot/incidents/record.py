@@ -33,7 +33,7 @@ from bot.runbooks.model import CHECKLISTS, Phase, Severity, plain_copy
 from bot.store import shape_problem
 
 OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = Status  # in that order
-PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED = StepStatus
+PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED, WAITING = StepStatus
 BOT_ACTOR = "bot"
 TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a folder name under content/images
 
@@ -80,7 +80,7 @@ def new_record(runbook: Runbook, checklists: Mapping[str, tuple[ChecklistItem, .
 
 
 _STATUSES = frozenset({OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED})
-_STEP_STATUSES = frozenset({PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED})
+_STEP_STATUSES = frozenset(StepStatus)
 _OPT_STR = (str, type(None))
 _FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "ref": str, "scenario": str, "title": dict, "severity": str, "status": str,

@@ -95,10 +95,12 @@ def _state(doc: Mapping[str, Any]) -> StepState:
                      outcome=None if outcome is None else Outcome(outcome), summary=doc.get("summary"),
                      lines=tuple(str(line) for line in doc.get("lines") or ()),
                      more=int(doc.get("more") or 0), runs=int(doc.get("runs") or 0),
-                     progress=doc.get("progress") or None)
+                     progress=doc.get("progress") or None, retry_at=_maybe_time(doc.get("retry_at")),
+                     failures=int(doc.get("failures") or 0))
 
 
-_TOUCHED = ("by", "at", "outcome", "summary", "lines", "more", "runs", "progress")
+_TOUCHED = ("by", "at", "outcome", "summary", "lines", "more", "runs", "progress", "retry_at",
+            "failures")
 
 
 def _state_doc(state: StepState) -> dict:
@@ -106,8 +108,13 @@ def _state_doc(state: StepState) -> dict:
            "outcome": None if state.outcome is None else state.outcome.value,
            "summary": state.summary, "lines": list(state.lines), "more": state.more,
            "runs": state.runs}
-    if state.progress is not None:  # only while an action runs: most records never carry it
+    # only while an action runs or waits to run again: most records never carry them
+    if state.progress is not None:
         doc["progress"] = state.progress
+    if state.retry_at is not None:
+        doc["retry_at"] = _maybe_iso(state.retry_at)
+    if state.failures:
+        doc["failures"] = state.failures
     return doc
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from bot.actions.recovery.retry_policy import parse_policy
 from bot.actors import display_name
 from bot.clock import local_time
 from bot.incidents.escalation_plan import response_deadline
@@ -22,7 +23,7 @@ from bot.rich_text import Line, Piece, bold, code
 SEVERITY_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡", "P3": "🔵"}
 STATUS_ICONS = {"open": "🚨", "acknowledged": "👀", "mitigating": "🛠", "resolved": "✅"}
 STEP_ICONS = {"pending": "▫️", "running": "⏳", "confirming": "⚠️", "done": "✅",
-              "failed": "❌", "skipped": "⏭"}
+              "failed": "❌", "skipped": "⏭", "waiting": "🔁"}
 OUTCOME_ICONS = {"ok": "✅", "warn": "🟡", "fail": "🔴", "unavailable": "🛠", "error": "⚠️"}
 RESULT_LINES = 5
 LINE_CHARS = 300  # one detail line of a result, at most
@@ -171,6 +172,13 @@ def _step_lines(v: Viewer, incident: Incident) -> list[Line]:
     if state.status == StepStatus.RUNNING:
         lines.append([f"⏳ {tr('incident.running_by', by=who(state.by))}"
                       + (f" {state.progress}" if state.progress else "")])
+    elif state.status == StepStatus.WAITING and state.retry_at is not None:
+        at = v.local(state.retry_at)
+        if state.failures:  # its policy's retry
+            total = parse_policy(step.retry).retries + 1 if step.retry else state.failures + 1
+            lines.append([f"🔁 {tr('incident.waiting_line', at=at, attempt=state.failures + 1, total=total)}"])
+        else:  # "retry in 1 hour", pressed
+            lines.append([f"⏰ {tr('incident.waiting_later', at=at, by=who(state.by))}"])
     elif state.status == StepStatus.CONFIRMING:
         key = "incident.confirm_line_admin" if step.admin else "incident.confirm_line"
         lines.append([f"⚠️ {tr(key, by=who(state.by))}"])

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import parse_duration
-from bot.errors import RETRY_HELPS, ServiceError
+from bot.errors import RETRY_HELPS, ErrorKind, ServiceError
 
 DEFAULT_FLOOR = timedelta(seconds=30)
 MAX_WAIT = timedelta(hours=24)  # a vendor hint longer than this is a person's problem
@@ -42,13 +42,20 @@ class RetryPolicy:
         """When to try again after the `failures`-th failed try (1 for the first), or None:
         retries used up, or the error is one no wait can fix. `error` None: a failure with no
         vendor error (the action's own check failed), retried on the schedule."""
+        if error is None:
+            return self.next_after(failures, None, None, now)
+        return self.next_after(failures, error.kind, error.retry_after_s, now)
+
+    def next_after(self, failures: int, kind: ErrorKind | None, retry_after_s: float | None,
+                   now: datetime) -> datetime | None:
+        """`next_at` from what a step's result recorded: the error's kind and wait hint."""
         if failures < 1 or failures > len(self.waits):
             return None
-        if error is not None and error.kind not in RETRY_HELPS:
+        if kind is not None and kind not in RETRY_HELPS:
             return None
         wait = self.waits[failures - 1]
-        if self.honour_hint and error is not None and error.retry_after_s is not None:
-            wait = max(wait, timedelta(seconds=error.retry_after_s))
+        if self.honour_hint and kind is not None and retry_after_s is not None:
+            wait = max(wait, timedelta(seconds=retry_after_s))
         return now + min(max(wait, self.floor), MAX_WAIT)
 
 
