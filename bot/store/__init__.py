@@ -6,6 +6,7 @@ imports TinyDB.
 
 from bot.store.store import (
     AuditRecord,
+    BackupRecord,
     Conflict,
     Damage,
     NotFound,
@@ -18,6 +19,6 @@ from bot.store.store import (
 )
 
 __all__ = [
-    "AuditRecord", "Conflict", "Damage", "NotFound", "SchemaError", "Store",
+    "AuditRecord", "BackupRecord", "Conflict", "Damage", "NotFound", "SchemaError", "Store",
     "StoreError", "StoreLocked", "TraceRecord", "shape_problem",
 ]

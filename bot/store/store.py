@@ -88,7 +88,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -185,6 +185,15 @@ class TraceRecord:
     stage: str
     status: str
     topic: str | None
+    detail: dict
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    id: int
+    backup_id: str
+    at: datetime
+    kind: str
     detail: dict
 
 
@@ -1056,6 +1065,38 @@ class Store:
         with self._reading():
             return [_trace_record(i, d) for i, d in self._newest_at("traces", limit)]
 
+    # -- backups
+
+    def add_backup(self, backup_id: str, *, at: datetime, kind: str, detail: dict) -> BackupRecord:
+        """Insert, or replace the backup with the same backup_id."""
+        doc = {"backup_id": backup_id, "at": _iso(at, "at"), "kind": kind,
+               "detail": _plain(detail, "backup detail")}
+        with self._writing() as undo:
+            doc_id = self._upsert(undo, "backups", backup_id, doc)
+        return _backup_record(doc_id, doc)
+
+    def backup(self, backup_id: str) -> BackupRecord | None:
+        with self._reading():
+            doc_id = self._keys["backups"].get(backup_id)
+            return None if doc_id is None else _backup_record(doc_id, self._docs("backups")[str(doc_id)])
+
+    def backups(self, *, limit: int = 100) -> list[BackupRecord]:
+        """Newest ``at`` first."""
+        with self._reading():
+            return [_backup_record(i, d) for i, d in self._newest_at("backups", limit)]
+
+    def remove_backups(self, backup_ids: Iterable[str]) -> int:
+        """Delete these backups (retention); how many there were."""
+        removed = 0
+        with self._writing() as undo:
+            for backup_id in backup_ids:
+                doc_id = self._keys["backups"].pop(backup_id, None)
+                if doc_id is not None:
+                    undo.changing("backups", doc_id)
+                    self._db.table("backups").remove(doc_ids=[doc_id])
+                    removed += 1
+        return removed
+
     def insert(self, table: str, doc: dict) -> int:
         """Store a copy of ``doc`` at version ``_v`` 1; its id. Keys "id" and "_v" are ignored."""
         self._check_writable(table)
@@ -1297,6 +1338,11 @@ def _audit_record(doc_id: int, d: dict) -> AuditRecord:
         id=doc_id, at=_parse_dt(d["at"]), event=d["event"], actor=d["actor"],
         chat_id=d["chat_id"], detail=_clone(d["detail"]),
     )
+
+
+def _backup_record(doc_id: int, d: dict) -> BackupRecord:
+    return BackupRecord(id=doc_id, backup_id=d["backup_id"], at=_parse_dt(d["at"]), kind=d["kind"],
+                        detail=_clone(d["detail"]))
 
 
 def _trace_record(doc_id: int, d: dict) -> TraceRecord:
