@@ -25,6 +25,7 @@ from bot.health import COMPONENTS
 from bot.services import build_services
 from bot.wiring import viewer
 from bot.store import Store, StoreError, StoreLocked
+from bot.terminal import backups as backup_commands
 from bot.terminal import incidents as incident_commands
 from bot.terminal.render import guide_text, health_table, token_text
 
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     set_expiry = token_sub.add_parser("set-expiry", help="register the expiry, N days from now (1-90)")
     set_expiry.add_argument("days")
     incident_commands.add_parser(sub, _Parser)
+    backup_commands.add_parser(sub, _Parser)
     return parser
 
 
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # health checks what it can: a component whose settings are wrong shows down
         settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run",
-                                     partial=args.command in ("health", "incident"))
+                                     partial=args.command in ("health", "incident", "backup"))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
@@ -93,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bot(settings)
         if args.command == "incident":
             return asyncio.run(incident_commands.run(args, settings, utc_now))
+        if args.command == "backup":
+            return asyncio.run(backup_commands.run(args, settings, utc_now))
         return asyncio.run(_offline(args, settings))
     except Exception:
         # Never Python's own traceback printer: it knows nothing of secrets (a rejected bot

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.actions.catalog import run_action
+from bot.backups.managed_files import ManagedFiles
+from bot.backups.service import Backups
 from bot.actions.registry import ActionContext, StepResult
 from bot.health.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
@@ -65,6 +67,7 @@ class Services:
     files: PipelineFiles
     content: ContentWrites
     web: WebClient
+    backups: Backups
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
 
@@ -165,7 +168,10 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     services = Services(settings=settings, store=store, tr=tr, redact=redact,
                         instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
                         files=files, content=ContentFiles(settings.sunflow_home),
-                        web=HttpFetcher(timeout_s=timeout_s), clock=clock)
+                        web=HttpFetcher(timeout_s=timeout_s), clock=clock,
+                        backups=Backups(store, ManagedFiles(settings.sunflow_home), clock=clock,
+                                        tz=settings.timezone, keep=settings.backup_keep,
+                                        keep_days=settings.backup_keep_days))
 
     def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))
