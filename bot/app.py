@@ -34,6 +34,7 @@ from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
 from handlers import callbacks as cb
 from handlers.access import gate
+from handlers.backups import backup_button, backups_command
 from handlers.basic import bot_commands, help_command, start_command, stale_button
 from handlers.context import KEY, BotContext
 from handlers.errors import on_error
@@ -169,6 +170,7 @@ def build_application(settings: Settings, services: Services, *,
         CommandHandler("incidents", incidents_command),
         CommandHandler("stats", stats_command),
         CommandHandler("runbooks", runbooks_command),
+        CommandHandler("backups", backups_command),
         CommandHandler("help", help_command),
         CommandHandler("start", start_command),
         CallbackQueryHandler(health_recheck, pattern=cb.exactly(cb.HEALTH_RECHECK)),
@@ -177,6 +179,7 @@ def build_application(settings: Settings, services: Services, *,
         CallbackQueryHandler(token_recheck_button, pattern=cb.exactly(cb.TOKEN_RECHECK)),
         CallbackQueryHandler(incident_button, pattern=cb.INCIDENT_RE),
         CallbackQueryHandler(scenario_button, pattern=cb.OPEN_SCENARIO_RE),
+        CallbackQueryHandler(backup_button, pattern=cb.BACKUP_RE),
         CallbackQueryHandler(stale_button),  # last: whatever nobody else claimed
         MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply),
     ])

@@ -16,7 +16,8 @@ from handlers.messages import answer, html, message_of, query_of
 log = logging.getLogger(__name__)
 
 # One list feeds /help and setMyCommands.
-COMMANDS = ("health", "token", "incident", "incidents", "stats", "runbooks", "help", "start")
+COMMANDS = ("health", "token", "incident", "incidents", "stats", "runbooks", "backups", "help",
+            "start")
 
 
 def bot_commands(tr: Translator) -> list[BotCommand]:

@@ -37,6 +37,27 @@ VERB_CODES: dict[str, Verb] = {
 CODE_OF: dict[Verb, str] = {verb: code for code, verb in VERB_CODES.items()}
 
 
+# Backup buttons: v1:b:p:<page> · v1:b:s:<id> (show) · v1:b:r:<id> (ask to restore) ·
+# v1:b:y:<id>:<unix time the confirmation was asked> (confirm; the domain lets it expire)
+BACKUP_RE = re.compile(r"^v1:b:([psry]):(\d{1,4}|BK-\d{8}-\d{4,6})(?::(\d{1,12}))?$")
+
+
+def backup_page(number: int) -> str:
+    return f"v1:b:p:{number}"
+
+
+def backup_show(backup_id: str) -> str:
+    return f"v1:b:s:{backup_id}"
+
+
+def backup_restore(backup_id: str) -> str:
+    return f"v1:b:r:{backup_id}"
+
+
+def backup_confirm(backup_id: str, asked: int) -> str:
+    return f"v1:b:y:{backup_id}:{asked}"
+
+
 def incident(doc_id: int, arg: int, verb: Verb) -> str:
     return f"v1:i:{doc_id}:{arg}:{CODE_OF[verb]}"
 

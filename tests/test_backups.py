@@ -72,7 +72,9 @@ def test_what_a_restore_would_change_masks_every_secret(home, backups) -> None:
     assert env_keys["NEW_FLAG"].before == "1" and env_keys["NEW_FLAG"].after is None
     said = repr(changes)
     assert "EAAGnewtoken123" not in said and "sample-instagram-token" not in said
-    assert "sample-secret-not-real" not in said  # the Cloudinary URL's secret (unchanged anyway)
+    env.write_text("CLOUDINARY_URL=cloudinary://1234:s3cr3t@cloud\nRETRY_URL=https://u:pw@host/x\n")
+    said = repr(backups.preview(backup.backup_id))
+    assert "s3cr3t" not in said and "pw@" not in said  # a URL carrying credentials is a secret
     [per_day] = changes["config/publishing.json"].keys
     assert (per_day.key, per_day.before, per_day.after) == ("posts_per_day", "1", "2")
 

@@ -5,6 +5,8 @@ MESSAGES: dict[str, str] = {
     "command.incident": "Open an incident from a playbook scenario",
     "command.incidents": "List the open incidents",
     "command.stats": "MTTA and MTTR per severity (30 days)",
+    "command.backups": "Configuration backups · restore (admin)",
+    "help.backups": "/backups — the configuration backups (.env, config/*.json): what a restore would change, restore and undo (admin)",
     "command.runbooks": "List the runbooks · reload (admin)",
     "help.incident": "/incident [scenario [topic]] — open an incident (buttons without arguments) · /incident <id> — bring its message down · /incident <id> severity P1 (admin)",
     "help.incidents": "/incidents — the open incidents",
