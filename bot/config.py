@@ -113,6 +113,7 @@ class Settings:
     telegram_group_max_rate: int = 20
     # backups of the pipeline's configuration: at most this many, none older than this many days
     backup_keep: int = 50
+    scripts_file: Path | None = None  # the team's scripts (None: SUNFLOW_HOME/sunflow-ops.scripts.toml)
     backup_keep_days: int = 90
     # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
     unusable: Mapping[str, str] = field(default_factory=dict)
@@ -370,6 +371,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         action_timeout_s=r.number("ACTION_TIMEOUT_S", 30.0, 0, 600),
         telegram_group_max_rate=int(r.number("TELEGRAM_GROUP_MAX_RATE", 20, 0, 100_000)),
         backup_keep=int(r.number("BACKUP_KEEP", 50, 1, 10_000)),
+        scripts_file=Path(scripts_file) if (scripts_file := r.raw("SCRIPTS_FILE")) else None,
         backup_keep_days=int(r.number("BACKUP_KEEP_DAYS", 90, 1, 3650)),
     )
     if not r.problems:

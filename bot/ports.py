@@ -267,6 +267,29 @@ class ContentWrites(Protocol):
     async def write_stats(self, stats: Mapping[str, Any]) -> None: ...
 
 
+@dataclass(frozen=True)
+class ScriptRun:
+    """How one of the team's scripts ended."""
+
+    exit_code: int | None  # None: killed at its timeout
+    tail: tuple[str, ...]  # the output's last lines, not yet redacted
+    trace_ids: tuple[str, ...]  # SF-* ids it printed
+
+
+@dataclass(frozen=True)
+class Binding:
+    needs_topic: bool  # its command has {topic}
+    timeout_s: float
+
+
+class TeamScripts(Protocol):
+    """The team's own commands bound to actions (`bot.adapters.team_scripts`)."""
+
+    def bound(self) -> Mapping[str, Binding]: ...
+
+    async def run(self, action: str, *, topic: str | None, incident: str | None) -> ScriptRun: ...
+
+
 class ImageHost(Protocol):
     async def ping(self) -> None: ...
 

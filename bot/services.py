@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from bot.actions.catalog import run_action
+from bot.actions.catalog import all_actions, run_action
+from bot.adapters.team_scripts import SCRIPTS_FILE, ScriptBook, ScriptsError, load_scripts
 from bot.backups.managed_files import ManagedFiles
 from bot.backups.service import Backups
 from bot.actions.registry import ActionContext, StepResult
@@ -68,6 +69,7 @@ class Services:
     content: ContentWrites
     web: WebClient
     backups: Backups
+    scripts: ScriptBook
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
 
@@ -104,7 +106,7 @@ class Services:
             incident_ref=incident_ref, ops_chat_id=self.settings.ops_chat_id,
             ops_thread_id=self.settings.ops_thread_id, publisher=self.instagram,
             stats_source=self.instagram, uploader=self.cloudinary, generator=self.fal,
-            web=self.web, content=self.content,
+            web=self.web, content=self.content, scripts=self.scripts,
             **({"progress": progress} if progress is not None else {}),
         )
 
@@ -165,13 +167,19 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     )
     redact = settings.redactor()
     files = PipelineHome(settings.sunflow_home, redact)
+    scripts_file = settings.scripts_file or settings.sunflow_home / SCRIPTS_FILE
+    try:
+        scripts = ScriptBook(load_scripts(scripts_file, all_actions()), settings.sunflow_home)
+    except ScriptsError as exc:
+        raise ConfigError([f"SCRIPTS_FILE: {p}" for p in exc.problems]) from None
     services = Services(settings=settings, store=store, tr=tr, redact=redact,
                         instagram=instagram, cloudinary=cloudinary, fal=fal, telegram=telegram,
                         files=files, content=ContentFiles(settings.sunflow_home),
                         web=HttpFetcher(timeout_s=timeout_s), clock=clock,
                         backups=Backups(store, ManagedFiles(settings.sunflow_home), clock=clock,
                                         tz=settings.timezone, keep=settings.backup_keep,
-                                        keep_days=settings.backup_keep_days))
+                                        keep_days=settings.backup_keep_days),
+                        scripts=scripts)
 
     def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))

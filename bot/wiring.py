@@ -3,6 +3,7 @@ terminal): only the notifier and the scheduler differ."""
 
 from __future__ import annotations
 
+from bot.actions.catalog import effective
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows, Team
 from bot.incidents.ports import Notifier, Scheduler
@@ -22,7 +23,9 @@ def incident_engine(services: Services, shelf: RunbookShelf | None = None) -> In
     """The engine on the services' store; the runbooks read now unless a shelf is given
     (RunbookError names every problem by file)."""
     settings = services.settings
-    return IncidentEngine(services.store, shelf or RunbookShelf(settings.runbooks_dir),
+    # a planned step bound to one of the team's scripts is runnable
+    actions = effective(services.scripts.bound())
+    return IncidentEngine(services.store, shelf or RunbookShelf(settings.runbooks_dir, actions=actions),
                           offsets=settings.escalation_offsets, tz=settings.timezone,
                           clock=services.clock, redact=services.redact)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.actions.catalog import all_actions
+from bot.actions.catalog import effective
 from bot.sandbox import ADMIN, OPS_CHAT
 from bot.sandbox.telegram import SentMessage, TgUser
 
@@ -48,7 +48,8 @@ class Walk:
         incident = self.incident
         index = incident["current"]
         step = incident["steps"][index]
-        spec = all_actions().get(step["action"]) if step["action"] else None
+        catalog = effective(self.chat.services.scripts.bound())  # the team's scripts included
+        spec = catalog.get(step["action"]) if step["action"] else None
         if spec is not None and not spec.planned:
             await self.press("run", user=user)
             if self.incident["step_state"][index]["status"] == "confirming":

@@ -136,6 +136,10 @@ async def test_scenario_5_stale_statistics(chat, sandbox) -> None:
     freshness = walk.results["stats.freshness"]
     assert freshness[0]["outcome"] in ("warn", "fail") and "40" in freshness[0]["summary"]
     assert freshness[-1]["outcome"] == "ok"
+    assert walk.result("stats.collect")["outcome"] == "ok"  # collected from Graph, written whole
+    # the daemon restart is the team's own script (sunflow-ops.scripts.toml), run in the home
+    assert walk.result("stats.daemon_restart")["outcome"] == "ok"
+    assert (sandbox.home / "config" / "data" / "stats_daemon.started").exists()
     await _finish(walk, sandbox)
 
 
@@ -149,6 +153,8 @@ async def test_scenario_6_telegram_notifications(chat, sandbox) -> None:
     assert diagnose["outcome"] == "fail" and "telegram" in " ".join(diagnose["lines"]).lower()
     test_message = walk.result("telegram.test_message")
     assert test_message["outcome"] == "ok"
+    restarted = walk.result("telegram.restart")  # the team's script
+    assert restarted["outcome"] == "ok" and any("restarted" in line for line in restarted["lines"])
     assert any(walk.ref in (m.text or "") and "test" in (m.text or "").lower()
                for m in chat.tg.bot_messages(OPS_CHAT.id))
     await _finish(walk, sandbox)

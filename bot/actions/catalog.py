@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.actions.registry import PLANNED, ActionContext, ActionSpec, Outcome, StepResult
+from bot.ports import Binding
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,22 @@ def all_actions() -> Mapping[str, ActionSpec]:
     return MappingProxyType(catalog)
 
 
+def effective(bound: Mapping[str, Binding]) -> Mapping[str, ActionSpec]:
+    """The catalog as this bot runs it: an action bound to the team's script runs the script."""
+    if not bound:
+        return all_actions()
+    from bot.actions.scripted import scripted
+
+    catalog = dict(all_actions())
+    for name, binding in bound.items():
+        catalog[name] = scripted(catalog[name], binding)
+    return MappingProxyType(catalog)
+
+
 async def run_action(name: str, ctx: ActionContext, args: Mapping[str, Any], *,
                      timeout_s: float) -> StepResult:
     """Run one action to a StepResult, whatever happens: unknown, planned, crashed or hung."""
-    spec = all_actions().get(name)
+    spec = effective(ctx.scripts.bound() if ctx.scripts else {}).get(name)
     if spec is None:
         return StepResult(Outcome.ERROR, ctx.tr("action.unknown", name=name))
     if spec.run is None:

@@ -32,6 +32,7 @@ from bot.ports import (
     PipelineFiles,
     Publisher,
     StatsSource,
+    TeamScripts,
     TokenInspector,
     WebFetcher,
 )
@@ -123,6 +124,7 @@ class ActionContext:
     generator: ImageRequests | None = None
     web: WebFetcher | None = None
     content: ContentWrites | None = None
+    scripts: TeamScripts | None = None  # the team's own commands bound to actions
     redact: Callable[[str], str] = str  # masks configured secrets; apply to document contents
     clock: Clock = utc_now
     tz: tzinfo = timezone.utc  # the team's zone (BOT_TIMEZONE) for times in results

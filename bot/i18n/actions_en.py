@@ -9,6 +9,9 @@ MESSAGES: dict[str, str] = {
     "action.needs_topic": "{name} needs the incident's topic, and this incident has none",
     "action.timed_out": "{name} gave no answer within {seconds} s",
     "action.crashed": "{name} failed unexpectedly; see the bot's log",
+    "act.script.ok": "{name}: the team's script finished (exit 0)",
+    "act.script.failed": "{name}: the team's script failed (exit {code})",
+    "act.script.timed_out": "{name}: the team's script did not finish in time and was stopped",
     "act.in_document": "The full text is in the attached file {filename}.",
     # health.check
     "act.state.ok": "ok",

@@ -9,6 +9,9 @@ MESSAGES: dict[str, str] = {
     "action.needs_topic": "{name}에는 장애의 토픽이 필요한데 이 장애에는 토픽이 없습니다",
     "action.timed_out": "{name}이(가) {seconds}초 안에 응답하지 않았습니다",
     "action.crashed": "{name} 실행 중 예상치 못한 오류가 났습니다. 봇 로그를 확인하세요",
+    "act.script.ok": "{name}: 팀 스크립트 완료 (종료 코드 0)",
+    "act.script.failed": "{name}: 팀 스크립트 실패 (종료 코드 {code})",
+    "act.script.timed_out": "{name}: 팀 스크립트가 제한 시간 안에 끝나지 않아 중지했습니다",
     "act.in_document": "전체 내용은 첨부 파일 {filename}에 있습니다.",
     # health.check
     "act.state.ok": "정상",
