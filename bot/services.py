@@ -6,6 +6,8 @@ are the same code path, as are `/token` and `sunflow-ops token`.
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +15,7 @@ from typing import Any, TypeVar
 
 from bot.actions.catalog import all_actions, run_action
 from bot.adapters.team_scripts import SCRIPTS_FILE, ScriptBook, ScriptsError, load_scripts
-from bot.backups.managed_files import ManagedFiles
+from bot.backups.managed_files import ManagedFileError, ManagedFiles
 from bot.backups.service import Backups
 from bot.actions.registry import ActionContext, StepResult
 from bot.health.token import TokenStatus, check_token, set_token_expiry
@@ -52,6 +54,7 @@ from bot.secrets import Redactor
 from bot.store import Store
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,6 +95,10 @@ class Services:
         return await check_token(self.instagram, self.store, clock=self.clock)
 
     def set_token_expiry(self, days: int, *, actor: str) -> datetime:
+        try:  # the configuration as it was when the expiry was set (best effort: no file changes)
+            self.backups.take(actor=actor, reason=f"before set-expiry {days}")
+        except ManagedFileError as exc:
+            log.warning("no backup before set-expiry: %s", self.redact(str(exc)))
         return set_token_expiry(self.store, days, actor=actor, clock=self.clock)
 
     def action_context(self, *, topic: str | None = None, incident_ref: str | None = None,
@@ -106,7 +113,7 @@ class Services:
             incident_ref=incident_ref, ops_chat_id=self.settings.ops_chat_id,
             ops_thread_id=self.settings.ops_thread_id, publisher=self.instagram,
             stats_source=self.instagram, uploader=self.cloudinary, generator=self.fal,
-            web=self.web, content=self.content, scripts=self.scripts,
+            web=self.web, content=self.content, scripts=self.scripts, backups=self.backups,
             **({"progress": progress} if progress is not None else {}),
         )
 

@@ -7,6 +7,7 @@ phase, so verification passes the way it would after a real recovery.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 
 from bot.sandbox import OPS_CHAT
@@ -124,6 +125,12 @@ async def test_scenario_4_rate_limit_greps_the_429_lines(chat, sandbox) -> None:
     assert grep["outcome"] == "warn" and str(expected) in grep["summary"]
     assert walk.result("instagram.quota")["outcome"] in ("fail", "warn")
     assert walk.result("publish.retry")["outcome"] == "ok" and len(sandbox.instagram.published) == 1
+    # fewer posts a day: the schedule changed, backed up first (so /backups can undo it)
+    assert walk.result("publish.reschedule")["outcome"] == "ok"
+    schedule = json.loads((sandbox.home / "config" / "publishing.json").read_text())
+    assert schedule["posts_per_day"] == 1 and schedule["post_times"] == ["09:00"]
+    [backup] = chat.store.backups()
+    assert json.loads(backup.detail["files"]["config/publishing.json"]["text"])["posts_per_day"] == 2
     await _finish(walk, sandbox)
 
 

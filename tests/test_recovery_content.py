@@ -121,3 +121,18 @@ async def test_stats_collect_writes_fresh_statistics_whole_and_keeps_what_graph_
     assert not list(path.parent.glob("*.tmp"))
     fresh = await run(services, "stats.freshness", topic=None)
     assert fresh.outcome is Outcome.OK, fresh
+
+
+async def test_reschedule_lowers_the_posts_a_day_once_backed_up_and_never_below_one(sandbox, services) -> None:
+    path = sandbox.home / "config" / "publishing.json"
+    first = await run(services, "publish.reschedule", topic=None)
+    assert first.outcome is Outcome.OK and "2 → 1" in first.summary, first
+    assert json.loads(path.read_text())["posts_per_day"] == 1
+    [backup] = services.store.backups()
+    assert backup.backup_id in first.lines[0]
+    again = await run(services, "publish.reschedule", topic=None)
+    assert again.outcome is Outcome.FAIL and "not below 1" in again.summary
+    assert len(services.store.backups()) == 1  # a refused change takes no backup
+    path.unlink()
+    missing = await run(services, "publish.reschedule", topic=None)
+    assert missing.outcome is Outcome.FAIL and "is missing" in missing.summary

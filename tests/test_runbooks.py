@@ -53,6 +53,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
     "images.use_archive": _built("images.use_archive", needs_topic=True),
     "cloudinary.upload": _built("cloudinary.upload", needs_topic=True),
     "stats.collect": _built("stats.collect", posts=Param(int, 25, 1, 100)),
+    "publish.reschedule": _built("publish.reschedule", posts_per_day=Param(int, None, 1, 100)),
     **{name: ActionSpec(name, None, {}, needs_topic)
        for name, needs_topic in PLANNED.items()},
 }

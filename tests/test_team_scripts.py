@@ -49,11 +49,11 @@ timeout = "2h"
 
 def test_a_bound_planned_action_becomes_runnable_and_needs_the_topic_when_its_command_does(tmp_path) -> None:
     book = ScriptBook(load_scripts(scripts_file(tmp_path, '''
-[actions."publish.reschedule"]
+[actions."telegram.restart"]
 command = ["{python}", "-c", "print('{topic}')"]
 '''), all_actions()), tmp_path)
-    spec = effective(book.bound())["publish.reschedule"]
-    assert all_actions()["publish.reschedule"].planned and not spec.planned and spec.needs_topic
+    spec = effective(book.bound())["telegram.restart"]
+    assert all_actions()["telegram.restart"].planned and not spec.planned and spec.needs_topic
 
 
 @pytest.fixture

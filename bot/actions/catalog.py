@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 def all_actions() -> Mapping[str, ActionSpec]:
     """The built actions and the planned ones (a planned name a built one took is built)."""
     from bot.actions import checks, images, logs, token_steps, traces
-    from bot.actions.recovery import image_actions, publish_actions, stats_actions
+    from bot.actions.recovery import config_actions, image_actions, publish_actions, stats_actions
 
     catalog: dict[str, ActionSpec] = {}
     for spec in (*checks.ACTIONS, *images.ACTIONS, *logs.ACTIONS, *token_steps.ACTIONS,
                  *traces.ACTIONS, *publish_actions.ACTIONS, *image_actions.ACTIONS,
-                 *stats_actions.ACTIONS):
+                 *stats_actions.ACTIONS, *config_actions.ACTIONS):
         if spec.name in catalog:
             raise ValueError(f"action {spec.name!r} declared twice")
         catalog[spec.name] = spec

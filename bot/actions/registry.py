@@ -20,6 +20,7 @@ from datetime import timezone, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from bot.backups.service import Backups
 from bot.clock import Clock, utc_now
 from bot.health import HealthReport
 from bot.health.token import TokenStatus
@@ -125,6 +126,7 @@ class ActionContext:
     web: WebFetcher | None = None
     content: ContentWrites | None = None
     scripts: TeamScripts | None = None  # the team's own commands bound to actions
+    backups: Backups | None = None  # every configuration change goes through it (backed up first)
     redact: Callable[[str], str] = str  # masks configured secrets; apply to document contents
     clock: Clock = utc_now
     tz: tzinfo = timezone.utc  # the team's zone (BOT_TIMEZONE) for times in results
@@ -174,7 +176,6 @@ class ActionSpec:
 # Respond actions the "Recovery actions" issue builds; runbooks may name them already.
 # name -> whether it needs the incident's topic
 PLANNED: Mapping[str, bool] = {
-    "publish.reschedule": False,  # fewer posts a day
     "stats.daemon_restart": False,  # stats_collector_daemon.py restart
     "telegram.restart": False,  # telegram_bot.py
     "backup.restore": False,  # backup_manager.py restore <backup_id>

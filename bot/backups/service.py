@@ -91,6 +91,22 @@ class Backups:
         """What restoring `backup_id` would change now."""
         return restore_changes(self.files.read(), self.get(backup_id).files)
 
+    # -- changing
+
+    def change(self, name: str, edit: Callable[[bytes | None], bytes], *, actor: str | None,
+               reason: str) -> tuple[Backup, bytes]:
+        """Change one managed file the bot's way: back everything up, then write the file
+        whole. `edit` gets the file's bytes (None when it is missing) and returns the new ones
+        (raising BackupRefused leaves everything as it was). (the backup, the new bytes)"""
+        with self._lock:
+            current = self.files.read()
+            new = edit(current.get(name))
+            backup = self.take(actor=actor, reason=reason)
+            self.files.write_exactly({**current, name: new})
+            self.store.audit("config.changed", actor=actor, detail={
+                "file": name, "backup": backup.backup_id, "reason": reason[:200]})
+            return backup, new
+
     # -- restoring
 
     def restore(self, backup_id: str, *, actor: str, admin: bool, asked_at: datetime) -> Restored:

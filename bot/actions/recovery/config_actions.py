@@ -1,0 +1,65 @@
+"""`publish.reschedule` (scenario 4: fewer posts a day): the publishing schedule changed, backed
+up first.
+
+`config/publishing.json` holds `posts_per_day` and the `post_times` of the day; the step lowers
+`posts_per_day` by one (or to its `posts_per_day` argument) and keeps the earliest times. The
+whole configuration is backed up before the write, so `/backups` can undo it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
+from bot.backups.managed_files import ManagedFileError
+from bot.backups.service import BackupRefused
+
+SCHEDULE_FILE = "config/publishing.json"
+
+
+async def reschedule(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
+    tr = ctx.tr
+    if ctx.backups is None:
+        return StepResult(Outcome.FAIL, tr("rec.needs.content"))
+    seen: dict[str, int] = {}
+
+    def edit(content: bytes | None) -> bytes:
+        if content is None:
+            raise BackupRefused("rec.schedule_missing", file=SCHEDULE_FILE)
+        try:
+            schedule = json.loads(content)
+        except ValueError:
+            raise BackupRefused("rec.schedule_unreadable", file=SCHEDULE_FILE) from None
+        before = schedule.get("posts_per_day") if isinstance(schedule, dict) else None
+        if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+            raise BackupRefused("rec.schedule_unreadable", file=SCHEDULE_FILE)
+        after = args.get("posts_per_day") or before - 1
+        if after < 1 or after >= before:
+            raise BackupRefused("rec.schedule_floor", now=before)
+        times = schedule.get("post_times")
+        if isinstance(times, list):
+            schedule["post_times"] = sorted(times)[:after]
+        schedule["posts_per_day"] = after
+        seen.update(before=before, after=after)
+        return (json.dumps(schedule, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+    try:
+        backup, _ = await asyncio.to_thread(
+            ctx.backups.change, SCHEDULE_FILE, edit, actor=ctx.actor,
+            reason=f"publish.reschedule for {ctx.incident_ref or 'a drill'}")
+    except BackupRefused as refused:
+        return StepResult(Outcome.FAIL, tr(refused.key, **refused.params))
+    except ManagedFileError as exc:
+        return StepResult(Outcome.FAIL, ctx.redact(tr("backup.unreadable", problem=str(exc))))
+    return StepResult(Outcome.OK, tr("rec.rescheduled", before=seen["before"], after=seen["after"]),
+                      (tr("rec.backed_up", id=backup.backup_id),),
+                      data={"backup": backup.backup_id, **seen})
+
+
+ACTIONS = (
+    ActionSpec("publish.reschedule", reschedule,
+               params={"posts_per_day": Param(int, low=1, high=100)}),
+)
