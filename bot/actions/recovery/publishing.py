@@ -18,9 +18,11 @@ from bot.errors import ServiceTimeout
 from bot.ports import Container, Publisher
 
 # Meta suggests looking at a container about once a minute for at most five minutes; an image
-# container is usually FINISHED within seconds, so the first looks come quickly and the waits
-# double up to 30 s, within Meta's five minutes.
-POLL_FIRST_S = 1.0
+# container is usually FINISHED within seconds. Each wait is a share of the time waited so far
+# (at least POLL_FIRST_S, at most 30 s): the publish goes out at most ~15% later than the
+# container is ready, and a container that takes minutes costs a few dozen looks, not hundreds.
+POLL_FIRST_S = 0.25
+POLL_SHARE = 0.15
 POLL_MAX_S = 30.0
 POLL_DEADLINE_S = 300.0
 
@@ -47,13 +49,13 @@ async def wait_for_container(publisher: Publisher, container_id: str, *,
                              sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                              monotonic: Callable[[], float] = time.monotonic) -> Container:
     """The container once it is no longer IN_PROGRESS; ServiceTimeout at the deadline."""
-    started, interval = monotonic(), first_s
+    started = monotonic()
     while True:
         state = await publisher.container(container_id)
         if state.status_code != "IN_PROGRESS":
             return state
-        left = deadline_s - (monotonic() - started)
+        waited = monotonic() - started
+        left = deadline_s - waited
         if left <= 0:
             raise ServiceTimeout("instagram", f"container still IN_PROGRESS after {deadline_s:.0f} s")
-        await sleep(min(interval, left))
-        interval = min(interval * 2, POLL_MAX_S)
+        await sleep(min(max(first_s, waited * POLL_SHARE), POLL_MAX_S, left))
