@@ -4,6 +4,7 @@ terminal): only the notifier and the scheduler differ."""
 from __future__ import annotations
 
 from bot.actions.catalog import effective
+from bot.backups.mistakes import MistakesFile
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows, Team
 from bot.incidents.ports import Notifier, Scheduler
@@ -37,4 +38,5 @@ def incident_flows(services: Services, engine: IncidentEngine, notifier: Notifie
                 remind_every=settings.escalation_remind_every)
     return IncidentFlows(engine, notifier, scheduler, team=team, run_step=services.run_step,
                          tr=services.tr, lang=services.tr.lang, tz=settings.timezone,
-                         redact=services.redact, clock=services.clock)
+                         redact=services.redact, clock=services.clock,
+                         mistakes=MistakesFile(services.backups))

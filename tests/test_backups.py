@@ -52,9 +52,11 @@ def snapshot(home: Path) -> dict[str, bytes]:
 def test_a_backup_holds_the_env_and_the_config_json_files(home, backups) -> None:
     backup = backups.take(actor=ADMIN, reason="before set-expiry")
     assert backup.backup_id.startswith("BK-") and len(backup.backup_id) == len("BK-20261205-0001")
-    assert set(backup.files) == {".env", "config/publishing.json"}  # not config/data/*
-    assert backup.files == snapshot(home) and backup.actor == ADMIN and len(backup.hash) == 64
-    assert backups.get(backup.backup_id).files == backup.files
+    assert backup.names == (".env", "config/publishing.json")  # not config/data/*
+    assert backups.files_of(backup.backup_id) == snapshot(home)
+    assert backup.actor == ADMIN and len(backup.hash) == 64
+    # the store's records name the files; their contents (the .env's secrets) are kept apart
+    assert "sample-instagram-token" not in repr(backups.store.backups())
 
 
 def test_what_a_restore_would_change_masks_every_secret(home, backups) -> None:
@@ -90,7 +92,7 @@ def test_a_restore_writes_exactly_the_backup_and_undo_brings_the_change_back(hom
     assert snapshot(home) == original
     assert set(restored.changed) == {".env", "config/extra.json"}
     assert stat.S_IMODE((home / ".env").stat().st_mode) == 0o600  # permissions kept
-    assert restored.undo.files == changed
+    assert backups.files_of(restored.undo.backup_id) == changed
     backups.restore(restored.undo.backup_id, actor=ADMIN, admin=True, asked_at=clock.now)
     assert snapshot(home) == changed
     assert [r.event for r in backups.store.audit_records()] == ["backup.restored"] * 2
@@ -119,6 +121,8 @@ def test_retention_keeps_the_newest_by_count_and_age(home, backups, clock) -> No
         clock.now += timedelta(days=1)
         taken.append(backups.take(actor=ADMIN, reason=f"change {n}").backup_id)
     assert [b.backup_id for b in backups.store.backups()] == taken[::-1][:5]
+    with pytest.raises(BackupRefused):  # a dropped backup's files went with it
+        backups.files_of(taken[0])
     clock.now += timedelta(days=400)
     backups.take(actor=ADMIN, reason="much later")
     assert len(backups.store.backups()) == 1  # the old ones aged out; the newest always stays
@@ -132,3 +136,19 @@ def test_a_managed_file_leading_out_of_the_home_is_refused(home, backups, tmp_pa
     (home / "config/link.json").symlink_to(outside)
     with pytest.raises(ManagedFileError, match="leads outside"):
         backups.take(actor=ADMIN, reason="x")
+
+
+async def test_the_mistakes_record_is_made_with_a_heading_backed_up_and_never_doubled(home, backups) -> None:
+    from bot.backups.mistakes import MistakesFile
+
+    record = MistakesFile(backups)
+    entry = "## 2026-12-05 · INC-20261205-001 · Token expired (P0)\n- Cause: x\n- Prevention: y\n"
+    first = await record.append("INC-20261205-001", entry, actor=ADMIN)
+    text = (home / "CLAUDE.md").read_text()
+    assert first is not None and text.startswith("# CLAUDE.md") and text.endswith(entry)
+    assert "CLAUDE.md" not in backups.get(first).names  # backed up as it was: not there yet
+    assert await record.append("INC-20261205-001", entry, actor=ADMIN) is None
+    assert (home / "CLAUDE.md").read_text() == text  # the same incident is not added twice
+    second = await record.append("INC-20261205-002", entry.replace("001", "002"), actor=ADMIN)
+    assert second is not None and "CLAUDE.md" in backups.get(second).names
+    assert (home / "CLAUDE.md").read_text().count("## 2026-12-05") == 2

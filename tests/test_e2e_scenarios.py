@@ -43,6 +43,12 @@ async def _finish(walk: Walk, sandbox) -> str:
     # the live message shows it is over and offers no step buttons any more
     live = walk.live()
     assert "Resolved" in live.text and not walk.has_button("run") and not walk.has_button("res")
+    # the playbook's last step: the mistakes record in the pipeline's CLAUDE.md, said where
+    record = (sandbox.home / "CLAUDE.md").read_text(encoding="utf-8")
+    assert record.startswith("# CLAUDE.md") and record.count(f"· {walk.ref} ·") == 1
+    assert "- Cause: The token hit its 60-day limit | nobody was told" in record
+    assert any("mistakes record" in (m.text or "") and "CLAUDE.md" in (m.text or "")
+               for m in walk.chat.tg.bot_messages(OPS_CHAT.id))
     return markdown
 
 
@@ -130,7 +136,8 @@ async def test_scenario_4_rate_limit_greps_the_429_lines(chat, sandbox) -> None:
     schedule = json.loads((sandbox.home / "config" / "publishing.json").read_text())
     assert schedule["posts_per_day"] == 1 and schedule["post_times"] == ["09:00"]
     [backup] = chat.store.backups()
-    assert json.loads(backup.detail["files"]["config/publishing.json"]["text"])["posts_per_day"] == 2
+    before = chat.services.backups.files_of(backup.backup_id)["config/publishing.json"]
+    assert json.loads(before)["posts_per_day"] == 2
     await _finish(walk, sandbox)
 
 

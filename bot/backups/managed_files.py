@@ -1,4 +1,5 @@
-"""The files a backup holds: the pipeline's `.env` and `config/*.json` under SUNFLOW_HOME.
+"""The files a backup holds: the pipeline's `.env`, `config/*.json` and its mistakes record
+`CLAUDE.md`, under SUNFLOW_HOME.
 
 `read` takes them as they are (a file that is a symlink leading out of the home, a folder or
 something unreadable is refused, not followed); `write_exactly` makes the managed set equal a
@@ -16,6 +17,7 @@ from pathlib import Path
 from bot.durable_files import fsync_dir, replace_durably
 
 ENV_FILE = ".env"
+MISTAKES_FILE = "CLAUDE.md"  # the playbook's mistakes record, appended after each post-mortem
 CONFIG_GLOB = "config/*.json"
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a config file is small; anything this big is not one
 
@@ -38,14 +40,16 @@ class ManagedFiles:
 
     def names(self) -> list[str]:
         """The managed files there now, relative to the home, sorted."""
-        found = [ENV_FILE] if (self.home / ENV_FILE).is_file() or (self.home / ENV_FILE).is_symlink() else []
+        found = [name for name in (ENV_FILE, MISTAKES_FILE)
+                 if (self.home / name).is_file() or (self.home / name).is_symlink()]
         found += sorted(p.relative_to(self.home).as_posix() for p in self.home.glob(CONFIG_GLOB))
         return found
 
     def _path(self, name: str) -> Path:
-        if name != ENV_FILE and not (name.startswith("config/") and name.endswith(".json")
+        if name not in (ENV_FILE, MISTAKES_FILE) and not (name.startswith("config/") and name.endswith(".json")
                                      and name.count("/") == 1 and ".." not in name):
-            raise ManagedFileError(f"{name!r} is not a managed file ({ENV_FILE}, {CONFIG_GLOB})")
+            raise ManagedFileError(f"{name!r} is not a managed file ({ENV_FILE}, {CONFIG_GLOB}, "
+                                   f"{MISTAKES_FILE})")
         path = self.home / name
         if path.is_symlink() and not path.resolve().is_relative_to(self.home.resolve()):
             raise ManagedFileError(f"{name} leads outside SUNFLOW_HOME")

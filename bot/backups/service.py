@@ -6,13 +6,16 @@ is about to overwrite (so it can be undone: the undo is a restore of that backup
 the managed files exactly the backup's. One restore at a time. Retention keeps at most `keep`
 backups and none older than `keep_days`, always the newest.
 
-A backup's files are kept in the store as text (or base64 for bytes that are not UTF-8): the
-store lives in DATA_DIR with 0600 files; nothing here ever shows a secret value (`diff`).
+A backup's record (id, time, who, why, content hash, file names) is in the store; the files
+themselves — `.env` holds the pipeline's secrets — are kept beside it as a 0600 document under
+DATA_DIR/documents/backups/, never in the store's records (which hold no secrets). Nothing here
+ever shows a secret value (`diff`).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from typing import Any
 
 from bot.backups.diff import FileChange, restore_changes
 from bot.backups.managed_files import ManagedFiles, content_hash
-from bot.store import BackupRecord, Store
+from bot.store import BackupRecord, NotFound, Store
 
 CONFIRM_WITHIN = timedelta(minutes=5)  # a confirmation button older than this has expired
 PAGE = 5
@@ -42,7 +45,8 @@ class Backup:
     actor: str | None
     reason: str
     hash: str
-    files: Mapping[str, bytes]
+    names: tuple[str, ...]  # the files it holds (their contents: `Backups.files_of`)
+    document: str | None  # where the contents are kept
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,10 @@ class Backups:
         day = now.astimezone(self.tz).strftime("%Y%m%d")
         number = self.store.next_sequence(f"backup:{day}")
         backup_id = f"BK-{day}-{number:04d}"
+        body = json.dumps({name: _stored(content) for name, content in files.items()}).encode()
+        document = self.store.put_document("backups", f"{backup_id}.json", body)
         detail = {"actor": actor, "reason": reason[:200], "hash": content_hash(files),
-                  "files": {name: _stored(content) for name, content in files.items()}}
+                  "files": sorted(files), "document": document}
         record = self.store.add_backup(backup_id, at=now, kind="snapshot", detail=detail)
         self.prune()
         return _backup(record)
@@ -80,6 +86,15 @@ class Backups:
             raise BackupRefused("backup.unknown", id=backup_id)
         return _backup(record)
 
+    def files_of(self, backup_id: str) -> dict[str, bytes]:
+        """The backup's files as they were."""
+        backup = self.get(backup_id)
+        try:
+            stored = json.loads(self.store.document(backup.document or ""))
+        except (NotFound, ValueError):
+            raise BackupRefused("backup.contents_gone", id=backup_id) from None
+        return {name: _content(value) for name, value in stored.items() if isinstance(value, dict)}
+
     def page(self, number: int) -> tuple[list[Backup], int]:
         """Page `number` (0 first, newest first) and how many pages there are."""
         records = self.store.backups(limit=self.keep + 1)
@@ -89,7 +104,7 @@ class Backups:
 
     def preview(self, backup_id: str) -> list[FileChange]:
         """What restoring `backup_id` would change now."""
-        return restore_changes(self.files.read(), self.get(backup_id).files)
+        return restore_changes(self.files.read(), self.files_of(backup_id))
 
     # -- changing
 
@@ -121,10 +136,11 @@ class Backups:
             raise BackupRefused("backup.busy")
         try:
             backup = self.get(backup_id)
+            files = self.files_of(backup_id)
             if content_hash(self.files.read()) == backup.hash:
                 raise BackupRefused("backup.same", id=backup_id)
             undo = self.take(actor=actor, reason=f"before restoring {backup_id}")
-            changed = self.files.write_exactly(backup.files)
+            changed = self.files.write_exactly(files)
             self.store.audit("backup.restored", actor=actor, detail={
                 "backup": backup_id, "undo": undo.backup_id, "files": changed})
             return Restored(backup, undo, tuple(changed))
@@ -135,8 +151,14 @@ class Backups:
         """Drop backups beyond `keep` or older than `keep_days` (never the newest); how many."""
         records = self.store.backups(limit=100_000)
         cutoff = self.clock() - timedelta(days=self.keep_days)
-        drop = [r.backup_id for n, r in enumerate(records) if n > 0 and (n >= self.keep or r.at < cutoff)]
-        return self.store.remove_backups(drop) if drop else 0
+        drop = [r for n, r in enumerate(records) if n > 0 and (n >= self.keep or r.at < cutoff)]
+        if not drop:
+            return 0
+        removed = self.store.remove_backups([r.backup_id for r in drop])
+        for record in drop:  # the record goes first: a crash leaves a file, never a dangling record
+            if isinstance(document := record.detail.get("document"), str):
+                self.store.remove_document(document)
+        return removed
 
 
 def _stored(content: bytes) -> dict[str, str]:
@@ -154,8 +176,9 @@ def _content(value: Mapping[str, str]) -> bytes:
 
 def _backup(record: BackupRecord) -> Backup:
     detail = record.detail
-    stored = detail.get("files")
-    files: dict[str, Any] = stored if isinstance(stored, dict) else {}
+    names = detail.get("files")
+    document = detail.get("document")
     return Backup(backup_id=record.backup_id, at=record.at, actor=detail.get("actor"),
                   reason=str(detail.get("reason", "")), hash=str(detail.get("hash", "")),
-                  files={name: _content(v) for name, v in files.items() if isinstance(v, dict)})
+                  names=tuple(str(n) for n in names) if isinstance(names, list) else (),
+                  document=document if isinstance(document, str) else None)

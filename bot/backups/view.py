@@ -17,7 +17,7 @@ KEYS_SHOWN = 12  # per file; the rest are counted
 def backup_line(tr: Translate, backup: Backup, tz: tzinfo) -> str:
     return tr("backup.line", id=backup.backup_id, at=local_time(backup.at, tz),
               by=display_name(backup.actor) if backup.actor else "-", why=backup.reason,
-              files=len(backup.files))
+              files=len(backup.names))
 
 
 def change_lines(tr: Translate, changes: Sequence[FileChange]) -> list[str]:

@@ -147,6 +147,7 @@ MESSAGES: dict[str, str] = {
     "escalation.nobody.pd": "No PD is configured (PD_USER_IDS): nobody was paged.",
     "escalation.nobody.manual": "No admin is configured (ADMIN_USER_IDS): nobody was paged.",
     "escalation.dm_failed": "Direct message not delivered to: {ids} (they must press Start in a private chat with the bot once).",
+    "postmortem.mistakes_recorded": "📝 {ref} is in the mistakes record: {file} in the pipeline's folder (backed up first as {backup}).",
     "postmortem.ask_root_cause": "{ref} is resolved. What was the root cause? Reply to this message.",
     "postmortem.ask_prevention": "{ref}: what did the team decide to prevent a recurrence? Reply to this message.",
     "postmortem.answer_too_long": "Too long: at most {limit} characters. Reply again with a shorter answer (attach details as a file in the chat).",

@@ -147,6 +147,7 @@ MESSAGES: dict[str, str] = {
     "escalation.nobody.pd": "PD가 설정되지 않아(PD_USER_IDS) 아무에게도 알리지 못했습니다.",
     "escalation.nobody.manual": "관리자가 설정되지 않아(ADMIN_USER_IDS) 아무에게도 알리지 못했습니다.",
     "escalation.dm_failed": "개인 메시지를 보내지 못함: {ids} (봇과의 개인 대화에서 한 번 Start를 눌러야 합니다).",
+    "postmortem.mistakes_recorded": "📝 {ref}을(를) 실수 기록에 추가했습니다: 파이프라인 폴더의 {file} (먼저 {backup}(으)로 백업).",
     "postmortem.ask_root_cause": "{ref}이(가) 해결되었습니다. 근본 원인은 무엇이었나요? 이 메시지에 답장하세요.",
     "postmortem.ask_prevention": "{ref}: 재발 방지책으로 무엇을 정했나요? 이 메시지에 답장하세요.",
     "postmortem.answer_too_long": "너무 깁니다: 최대 {limit}자입니다. 더 짧게 다시 답장하세요 (자세한 내용은 파일로 올려 주세요).",

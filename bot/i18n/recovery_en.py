@@ -41,6 +41,7 @@ MESSAGES: dict[str, str] = {
     "backup.file_removed": "{name}: a restore removes it (the backup does not have it)",
     "backup.file_changed": "{name}: a restore changes it",
     "backup.more_keys": "… and {count:#more key|more keys}",
+    "backup.contents_gone": "The files of {id} are no longer kept (DATA_DIR/documents/backups): it cannot be shown or restored.",
     "backup.unknown": "There is no backup {id}.",
     "backup.needs_admin": "Only an admin can restore a backup.",
     "backup.confirm_expired": "That confirmation is older than {minutes} minutes: open the backup and press Restore again.",

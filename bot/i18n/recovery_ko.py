@@ -41,6 +41,7 @@ MESSAGES: dict[str, str] = {
     "backup.file_removed": "{name}: 복원하면 삭제됩니다 (백업에 없음)",
     "backup.file_changed": "{name}: 복원하면 바뀝니다",
     "backup.more_keys": "… 외 {count}개 키",
+    "backup.contents_gone": "{id}의 파일이 더 이상 보관되어 있지 않습니다 (DATA_DIR/documents/backups): 보거나 복원할 수 없습니다.",
     "backup.unknown": "백업 {id}이(가) 없습니다.",
     "backup.needs_admin": "백업 복원은 관리자만 할 수 있습니다.",
     "backup.confirm_expired": "확인 버튼이 {minutes}분보다 오래되었습니다: 백업을 다시 열고 '복원'을 누르세요.",

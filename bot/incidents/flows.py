@@ -31,7 +31,8 @@ from bot.clock import Clock, local_time
 from bot.incidents.engine import IncidentEngine, Opened, Pressed
 from bot.incidents.escalation_plan import next_reminder
 from bot.incidents.model import Incident, Status, StepStatus, Verb
-from bot.incidents.ports import NotDelivered, Notice, Notifier, Scheduler
+from bot.incidents.ports import MistakesRecord, NotDelivered, Notice, Notifier, Scheduler
+from bot.incidents.view import clip_words
 from bot.incidents.postmortem import postmortem_filename, render_postmortem
 from bot.incidents.record import BOT_ACTOR, valid_topic
 from bot.incidents.stats import Translate, format_duration
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 SHOW_RUNNING_AFTER_S = 0.8  # a step quicker than this costs the group one edit, not two
 RETRY_UNDELIVERED_S = 60.0  # a stage nobody received (the transport down) is tried again this soon
 REMINDER_SLACK = timedelta(seconds=0.2)  # a reminder job this early still counts as due
+MISTAKE_CHARS = 400  # an answer's share of a mistakes-record entry
 ANSWER_LIMIT = 2000  # characters of a free-text answer the record takes
 RESUME_WITHIN_DAYS = 7  # older unfinished write-ups are left for a repost of the incident
 WRITEUP_ORDER = ("root_cause", "prevention")  # the post-mortem's questions, in turn
@@ -74,8 +76,9 @@ class Answered:
 class IncidentFlows:
     def __init__(self, engine: IncidentEngine, notifier: Notifier, scheduler: Scheduler, *,
                  team: Team, run_step: RunStep, tr: Translate, lang: str, tz: tzinfo,
-                 redact: Redactor, clock: Clock) -> None:
+                 redact: Redactor, clock: Clock, mistakes: MistakesRecord | None = None) -> None:
         self.engine, self.notifier, self.scheduler = engine, notifier, scheduler
+        self.mistakes = mistakes
         self.team, self._run_step, self.tr, self.lang, self.tz = team, run_step, tr, lang, tz
         self.redact, self.clock = redact, clock
         # one stage or reminder of an incident at a time: the PD stage falling due in the same
@@ -291,7 +294,31 @@ class IncidentFlows:
             caption=self.tr("postmortem.caption", ref=incident.ref))
         self.notifier.deliver(incident.id)  # kept and owed on the record: sent until delivered
         self.notifier.show(incident.id, known=saved)
+        await self._record_mistakes(saved)
         return saved
+
+    async def _record_mistakes(self, incident: Incident) -> None:
+        """The playbook's last step: a dated entry in the pipeline's CLAUDE.md, and where it is
+        said in the group. Best effort: the post-mortem stands whatever happens here."""
+        if self.mistakes is None:
+            return
+
+        def one_line(text: str | None) -> str:
+            return clip_words(self.redact(" ".join((text or "-").split())), MISTAKE_CHARS)
+
+        day = local_time(incident.resolved_at or self.clock(), self.tz)[:10]
+        entry = (f"## {day} · {incident.ref} · {incident.title.get(self.lang)} ({incident.severity})\n"
+                 f"- Cause: {one_line(incident.postmortem.root_cause)}\n"
+                 f"- Prevention: {one_line(incident.postmortem.prevention)}\n"
+                 f"- Post-mortem: {incident.postmortem.filename or '-'}\n")
+        try:
+            backup = await self.mistakes.append(incident.ref, entry, actor=incident.resolved_by)
+        except Exception:
+            log.exception("the mistakes record of %s was not written", incident.ref)
+            return
+        if backup is not None:
+            await self._say(incident, Notice("postmortem.mistakes_recorded",
+                                             {"ref": incident.ref, "file": "CLAUDE.md", "backup": backup}))
 
     # -- the escalation clock
 

@@ -57,6 +57,15 @@ class Notifier(Protocol):
         ...
 
 
+class MistakesRecord(Protocol):
+    """The playbook's "update the mistakes record in CLAUDE.md": one dated entry per incident."""
+
+    async def append(self, ref: str, entry: str, *, actor: str | None) -> str | None:
+        """Append `entry` (backed up first); the backup's id, or None when an entry for `ref`
+        is there already (appending twice is a no-op)."""
+        ...
+
+
 Work = Callable[[], Awaitable[None]]
 
 

@@ -951,6 +951,19 @@ class Store:
         except OSError as e:
             raise StoreError(f"could not read {ref}: {e.strerror or e}") from e
 
+    def remove_document(self, ref: str) -> None:
+        """Forget a file kept by ``put_document`` (retention); nothing happens if it is gone."""
+        folder, _, filename = ref.partition("/")
+        ref = f"{_safe_name(folder)}/{_safe_name(filename)}"
+        with self._reading():
+            if self.data_dir is None:
+                self._memory_documents.pop(ref, None)
+                return
+        try:
+            (self.data_dir / DOCUMENTS_DIR / ref).unlink(missing_ok=True)
+        except OSError as e:
+            raise StoreError(f"could not remove {ref}: {e.strerror or e}") from e
+
     # -- the archive (records nobody works on any more, out of memory)
 
     def archive(self, table: str, where: Callable[[dict], bool], *, month_of: Callable[[dict], str],
