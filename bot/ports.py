@@ -262,7 +262,7 @@ class ContentWrites(Protocol):
         it has there."""
 
     async def read_stats(self) -> dict[str, Any] | None:
-        """The statistics file's JSON object; None when missing or unreadable."""
+        """The statistics file's JSON object; None when missing (BadRequest when unreadable)."""
 
     async def write_stats(self, stats: Mapping[str, Any]) -> None: ...
 

@@ -90,7 +90,7 @@ async def _show(ctx: BotContext, backup_id: str) -> tuple[str, InlineKeyboardMar
     backup = await asyncio.to_thread(backups.get, backup_id)
     changes = await asyncio.to_thread(backups.preview, backup_id)
     text = _text(ctx, [backup_line(tr, backup, ctx.services.settings.timezone),
-                       tr("backup.show_title", id=backup_id), *change_lines(tr, changes)])
+                       tr("backup.show_title", id=backup_id), *change_lines(tr, changes, ctx.redact)])
     buttons = [InlineKeyboardButton(tr("button.backup_restore"), callback_data=cb.backup_restore(backup_id))]
     buttons.append(InlineKeyboardButton(tr("button.backup_newer"), callback_data=cb.backup_page(0)))
     return text, InlineKeyboardMarkup([buttons])

@@ -152,3 +152,18 @@ async def test_the_mistakes_record_is_made_with_a_heading_backed_up_and_never_do
     second = await record.append("INC-20261205-002", entry.replace("001", "002"), actor=ADMIN)
     assert second is not None and "CLAUDE.md" in backups.get(second).names
     assert (home / "CLAUDE.md").read_text().count("## 2026-12-05") == 2
+
+
+def test_a_secret_in_a_json_list_or_a_long_value_is_never_shown(home, backups) -> None:
+    from bot.backups.view import change_lines
+    from bot.secrets import Redactor
+
+    backup = backups.take(actor=ADMIN, reason="x")
+    long_secret = "s3cr3t" * 20
+    (home / "config/accounts.json").write_text(json.dumps(
+        {"accounts": [{"token": "EAAGlisted1234567890"}], "note": "x" * 50 + long_secret}))
+    redact = Redactor([long_secret])
+    tr = lambda key, **params: f"{key} {params}"  # noqa: E731
+    text = "\n".join(change_lines(tr, backups.preview(backup.backup_id), redact))
+    assert "EAAGlisted" not in text and "accounts[0].token" in text
+    assert "s3cr3t" not in text  # redacted whole before the value was clipped

@@ -129,3 +129,32 @@ async def test_a_refusal_no_wait_can_fix_is_not_retried(world: World, sandbox: S
     assert state.status != StepStatus.WAITING and state.retry_at is None
     assert "a person must act at the vendor" in state.summary
     assert not _events(world, doc_id, "step.retry_scheduled")
+
+
+async def test_skipping_a_waiting_step_drops_its_retry(world: World, sandbox: Sandbox) -> None:
+    sandbox.instagram.set_fault("rate_limited", retry_after=60)
+    doc_id = (await world.flows.open("token", topic="seoul-night", actor=LEAD)).incident.id
+    index = await _to_step(world, doc_id, "publish.retry")
+    await _press(world, doc_id, index, Verb.RUN)
+    await _press(world, doc_id, index, Verb.SKIP)
+    state = world.engine.get(doc_id).step_state[index]
+    assert state.status == StepStatus.SKIPPED and state.retry_at is None
+    sandbox.instagram.clear_faults()
+    await world.tick(timedelta(hours=1))
+    assert not sandbox.instagram.published
+
+
+async def test_retry_later_is_never_offered_for_a_step_that_asks_are_you_sure(world: World) -> None:
+    from dataclasses import replace
+
+    from bot.incidents.engine import Refused
+
+    doc_id = (await world.flows.open("token", topic="seoul-night", actor=LEAD)).incident.id
+    index = await _to_step(world, doc_id, "publish.retry")
+    incident = world.engine.get(doc_id)
+    steps = list(incident.steps)
+    steps[index] = replace(steps[index], confirm=True)
+    world.engine._mutate(doc_id, lambda d: replace(d, steps=tuple(steps)))
+    assert not offered(world.engine.get(doc_id), Verb.LATER, index)
+    with pytest.raises(Refused):  # the engine refuses it too, whatever sends it
+        await world.flows.press(doc_id, index, Verb.LATER, actor=LEAD, admin=True)

@@ -136,3 +136,11 @@ async def test_reschedule_lowers_the_posts_a_day_once_backed_up_and_never_below_
     path.unlink()
     missing = await run(services, "publish.reschedule", topic=None)
     assert missing.outcome is Outcome.FAIL and "is missing" in missing.summary
+
+
+async def test_stats_collect_does_not_overwrite_a_file_it_cannot_read(sandbox, services) -> None:
+    path = sandbox.home / "config" / "data" / "instagram_stats.json"
+    path.write_text('{"last_updated": "2026-11-01T00:00:00+09:00", "posts": [', encoding="utf-8")
+    result = await run(services, "stats.collect", topic=None)
+    assert result.outcome is Outcome.FAIL and "not overwritten" in result.summary
+    assert path.read_text(encoding="utf-8").endswith('"posts": [')

@@ -237,3 +237,26 @@ async def test_killed_between_media_publish_and_the_store_write_it_never_posts_t
     assert result.outcome is Outcome.OK and "Already live" in result.summary, result
     assert len(sandbox.instagram.published) == 1
     assert result.data["media_id"] == sandbox.instagram.published[0]["media_id"]
+
+
+async def test_a_run_that_fails_again_passes_the_saved_container_on(sandbox, services) -> None:
+    sandbox.instagram.set_fault("publish_error", code=-1, subcode=2207001, on="media_publish")
+    for _ in range(2):  # fails, and the retry of it fails too
+        failed = await run(services, "publish.retry")
+        assert failed.outcome is Outcome.FAIL
+    [container] = sandbox.instagram.containers
+    assert trace_of(services, failed)["facts"]["container_id"] == container  # carried on
+    sandbox.instagram.clear_faults()
+    await run(services, "cloudinary.upload")
+    done = await run(services, "publish.retry")  # an upload's success in between hides nothing
+    assert done.outcome is Outcome.OK
+    assert list(sandbox.instagram.containers) == [container] and len(sandbox.instagram.published) == 1
+
+
+async def test_one_recovery_run_per_topic_at_a_time(sandbox, services) -> None:
+    sandbox.instagram.container_processing_s = 1.0
+    first, second = run(services, "publish.retry"), run(services, "publish.retry")
+    results = await asyncio.gather(first, second)
+    busy = [r for r in results if "already going" in r.summary]
+    assert len(busy) == 1 and busy[0].outcome is Outcome.FAIL
+    assert len(sandbox.instagram.published) == 1 and len(sandbox.instagram.containers) == 1

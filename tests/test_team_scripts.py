@@ -3,6 +3,7 @@ timeout, against real processes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -103,3 +104,27 @@ async def test_a_script_past_its_timeout_is_killed(services) -> None:
     result = await run(services, "publish.reschedule")
     assert result.outcome.value == "fail" and "did not finish in time" in result.summary
     assert time.monotonic() - started < 10
+
+
+async def test_a_restart_that_leaves_a_daemon_holding_the_pipe_is_ok_and_the_daemon_lives(tmp_path) -> None:
+    marker = tmp_path / "daemon.alive"
+    daemon = tmp_path / "daemon.py"
+    daemon.write_text(f"import pathlib, time\ntime.sleep(2.5)\npathlib.Path({str(marker)!r}).write_text('up')\n",
+                      encoding="utf-8")
+    script = tmp_path / "restart.py"
+    script.write_text(f"import subprocess, sys\nsubprocess.Popen([sys.executable, {str(daemon)!r}])\n"
+                      "print('daemon restarted')\n", encoding="utf-8")
+    book = ScriptBook(load_scripts(scripts_file(tmp_path, f'''
+[actions."stats.daemon_restart"]
+command = ["{{python}}", "{script}"]
+timeout = "2s"
+'''), all_actions()), tmp_path)
+    started = time.monotonic()
+    done = await book.run("stats.daemon_restart", topic=None, incident=None)
+    assert done.exit_code == 0 and done.tail == ("daemon restarted",)
+    assert time.monotonic() - started < 2  # not held until the daemon ends (nor killed at 2 s)
+    for _ in range(40):
+        if marker.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert marker.read_text() == "up"  # the daemon it started was not killed with the script

@@ -30,7 +30,7 @@ def scripted(spec: ActionSpec, binding: Binding) -> ActionSpec:
 async def run_bound(ctx: ActionContext, name: str) -> StepResult:
     assert ctx.scripts is not None
     done = await ctx.scripts.run(name, topic=ctx.topic, incident=ctx.incident_ref)
-    tail = tuple(ctx.redact(clip(line)) for line in done.tail if line.strip())
+    tail = tuple(clip(ctx.redact(line)) for line in done.tail if line.strip())  # redact, then cut
     data = {"exit_code": done.exit_code, "script": True}
     if done.exit_code is None:
         return StepResult(Outcome.FAIL, ctx.tr("act.script.timed_out", name=name), tail[-SHOWN_LINES:],

@@ -105,11 +105,17 @@ class ContentFiles:
         return await asyncio.to_thread(self._read_stats)
 
     def _read_stats(self) -> dict[str, Any] | None:
+        """None when there is no file; BadRequest when there is one that is not a JSON object
+        (then it is not overwritten: what Graph does not give would be lost with it)."""
         try:
             body = json.loads(self.stats_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return None
-        return body if isinstance(body, dict) else None
+        except (OSError, ValueError):
+            body = None
+        if not isinstance(body, dict):
+            raise BadRequest("files", f"{STATS_FILE} is not a readable JSON object: not overwritten")
+        return body
 
     async def write_stats(self, stats: Mapping[str, Any]) -> None:
         body = json.dumps(stats, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"

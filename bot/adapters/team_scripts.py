@@ -36,6 +36,7 @@ DEFAULT_TIMEOUT = timedelta(minutes=2)
 MAX_TIMEOUT = timedelta(minutes=30)
 TAIL_LINES = 20
 MAX_OUTPUT_BYTES = 256 * 1024
+DRAIN_S = 1.0  # after the script exits, how long its remaining output is waited for
 _FIELD = re.compile(r"\{([^{}]*)\}")
 TRACE_ID = re.compile(r"\bSF-\d{8}-\d{4,}\b")
 
@@ -124,18 +125,31 @@ async def run_script(script: Script, *, cwd: Path, topic: str | None, incident: 
             output.extend(chunk)
             del output[:-MAX_OUTPUT_BYTES]
 
+    reader = asyncio.ensure_future(read())
     try:
-        await asyncio.wait_for(asyncio.gather(read(), process.wait()), script.timeout_s)
+        # not `process.wait()`: on Python 3.11 it also waits for every pipe to close, and a
+        # daemon the script started keeps its stdout open
+        await asyncio.wait_for(_exited(process), script.timeout_s)
         code: int | None = process.returncode
+        # what it printed before it exited; a daemon it started may keep the pipe open, so the
+        # wait for the rest is short (and the daemon is left running: it is the point)
+        await asyncio.wait({reader}, timeout=DRAIN_S)
     except (asyncio.TimeoutError, TimeoutError):
         _kill_group(process.pid)
-        await process.wait()
+        await _exited(process)
         code = None
     except BaseException:
         _kill_group(process.pid)
         raise
+    finally:
+        reader.cancel()
     text = output.decode("utf-8", errors="replace")
     return ScriptRun(code, tuple(text.splitlines()[-TAIL_LINES:]), tuple(dict.fromkeys(TRACE_ID.findall(text))))
+
+
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    while process.returncode is None:
+        await asyncio.sleep(0.05)
 
 
 def _kill_group(pid: int) -> None:

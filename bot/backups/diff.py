@@ -19,10 +19,9 @@ from dotenv import dotenv_values
 
 from bot.backups.managed_files import ENV_FILE
 
-SECRET_KEY = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE",
-                        re.IGNORECASE)
+SECRET_KEY = re.compile(r"TOKEN|SECRET|PASS|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|WEBHOOK|"
+                        r"DSN|SIGNATURE", re.IGNORECASE)
 MASK = "•••"
-VALUE_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,9 @@ def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
     if isinstance(value, dict) and value:
         for key, inner in value.items():
             _flatten(inner, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list) and value:  # a secret inside a list keeps its own key
+        for n, inner in enumerate(value):
+            _flatten(inner, f"{prefix}[{n}]", out)
     else:
         out[prefix or "(value)"] = json.dumps(value, ensure_ascii=False)
 
@@ -99,6 +101,4 @@ def _is_secret(key: str, value: str | None) -> bool:
 def _shown(value: str | None, secret: bool) -> str | None:
     if value is None:
         return None
-    if secret:
-        return MASK
-    return value if len(value) <= VALUE_CHARS else value[: VALUE_CHARS - 1] + "…"
+    return MASK if secret else value  # the view redacts, then clips (never the other way)

@@ -71,6 +71,12 @@ class ManagedFiles:
             files[name] = content
         return files
 
+    def write_one(self, name: str, content: bytes) -> None:
+        """Write one managed file whole (the others untouched)."""
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_durably(path, content, new_mode=0o600 if name == ENV_FILE else 0o644)
+
     def write_exactly(self, files: Mapping[str, bytes]) -> list[str]:
         """Make the managed files exactly `files`; the names written or removed."""
         for name in files:

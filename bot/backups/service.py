@@ -117,7 +117,7 @@ class Backups:
             current = self.files.read()
             new = edit(current.get(name))
             backup = self.take(actor=actor, reason=reason)
-            self.files.write_exactly({**current, name: new})
+            self.files.write_one(name, new)
             self.store.audit("config.changed", actor=actor, detail={
                 "file": name, "backup": backup.backup_id, "reason": reason[:200]})
             return backup, new

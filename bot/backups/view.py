@@ -12,6 +12,7 @@ from bot.clock import local_time
 
 Translate = Callable[..., str]
 KEYS_SHOWN = 12  # per file; the rest are counted
+VALUE_CHARS = 60
 
 
 def backup_line(tr: Translate, backup: Backup, tz: tzinfo) -> str:
@@ -20,20 +21,27 @@ def backup_line(tr: Translate, backup: Backup, tz: tzinfo) -> str:
               files=len(backup.names))
 
 
-def change_lines(tr: Translate, changes: Sequence[FileChange]) -> list[str]:
-    """What a restore would change: each file, then its keys (`+` added, `-` removed, `~`)."""
+def change_lines(tr: Translate, changes: Sequence[FileChange],
+                 redact: Callable[[str], str]) -> list[str]:
+    """What a restore would change: each file, then its keys (`+` added, `-` removed, `~`);
+    values redacted whole, then clipped."""
     if not changes:
         return [tr("backup.no_changes")]
+
+    def shown(value: str | None) -> str:
+        text = redact(value or "")
+        return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+
     lines = []
     for change in changes:
         lines.append(tr(f"backup.file_{change.status}", name=change.name))
         for key in change.keys[:KEYS_SHOWN]:
             if key.before is None:
-                lines.append(f"  + {key.key} = {key.after}")
+                lines.append(f"  + {key.key} = {shown(key.after)}")
             elif key.after is None:
-                lines.append(f"  - {key.key} (= {key.before})")
+                lines.append(f"  - {key.key} (= {shown(key.before)})")
             else:
-                lines.append(f"  ~ {key.key}: {key.before} → {key.after}")
+                lines.append(f"  ~ {key.key}: {shown(key.before)} → {shown(key.after)}")
         if len(change.keys) > KEYS_SHOWN:
             lines.append("  " + tr("backup.more_keys", count=len(change.keys) - KEYS_SHOWN))
     return lines

@@ -64,6 +64,7 @@ MESSAGES: dict[str, str] = {
     "rec.schedule_floor": "The schedule has {now} posts a day; it can only go down, and not below 1",
     "rec.rescheduled": "Publishing schedule: {before} → {after} posts a day",
     "rec.backed_up": "Backed up first as {id} (/backups to undo)",
+    "rec.topic_busy": "A recovery run for {topic} is already going: wait for it to finish",
     "rec.progress.check": "looking at the saved container",
     "rec.progress.quota": "reading the publishing quota",
     "rec.progress.token": "checking the token",

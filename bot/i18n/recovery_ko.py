@@ -64,6 +64,7 @@ MESSAGES: dict[str, str] = {
     "rec.schedule_floor": "현재 하루 {now}건입니다. 줄이기만 할 수 있고 1건 아래로는 안 됩니다",
     "rec.rescheduled": "게시 스케줄: 하루 {before}건 → {after}건",
     "rec.backed_up": "먼저 {id}(으)로 백업했습니다 (/backups에서 되돌리기)",
+    "rec.topic_busy": "{topic}의 복구 실행이 이미 진행 중입니다: 끝날 때까지 기다리세요",
     "rec.progress.check": "저장된 컨테이너 확인 중",
     "rec.progress.quota": "게시 한도 확인 중",
     "rec.progress.token": "토큰 확인 중",

@@ -362,7 +362,8 @@ class IncidentEngine:
             return _step_moved(d, index, replace(state, status=PENDING, by=actor, at=now),
                                event(now, actor, "step.cancelled", {"step": step.id}))
         if verb == Verb.LATER:
-            if not (runnable(step) and step.retry):
+            # a step that asks "are you sure?" is never run later without that answer
+            if not (runnable(step) and step.retry) or step.confirm:
                 raise Refused("incident.nothing_to_run")
             due = now + RETRY_LATER
             outcome.update(notice="incident.retry_later", retry=index)
@@ -376,9 +377,10 @@ class IncidentEngine:
             moved = _step_moved(d, index, replace(state, status=DONE, by=actor, at=now),
                                 event(now, actor, "step.done", {"step": step.id}))
             return self._advance(moved, index, step, actor, now)
-        # skip
+        # skip (a retry it waited for goes with it)
         outcome.update(notice="incident.step_skipped")
-        return replace(_step_moved(d, index, replace(state, status=SKIPPED, by=actor, at=now),
+        return replace(_step_moved(d, index, replace(state, status=SKIPPED, by=actor, at=now,
+                                                     retry_at=None),
                                    event(now, actor, "step.skipped", {"step": step.id})),
                        current=index + 1)
 

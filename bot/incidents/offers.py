@@ -58,7 +58,7 @@ def offers(incident: Incident) -> list[Offer]:
             elif state.status in (StepStatus.PENDING, StepStatus.FAILED):
                 if runnable(step):
                     found.append(Offer(Verb.RUN, index, Row.STEP))
-                if runnable(step) and step.retry:
+                if runnable(step) and step.retry and not step.confirm:
                     found.append(Offer(Verb.LATER, index, Row.STEP))
                 if done_by_hand_allowed(step, state):
                     found.append(Offer(Verb.DONE, index, Row.STEP))

@@ -86,14 +86,14 @@ async def _command(args: argparse.Namespace, services: Services, actor: str | No
     changes = await asyncio.to_thread(backups.preview, args.id)
     if args.backup_command == "show" or not args.yes:
         say(backup_line(tr, backup, tz), tr("backup.show_title", id=backup.backup_id),
-            *change_lines(tr, changes))
+            *change_lines(tr, changes, services.redact))
         if args.backup_command == "restore":
             say("", "(nothing changed: add --yes to restore)")
         return 0
     assert actor is not None
     restored = await asyncio.to_thread(backups.restore, args.id, actor=actor, admin=admin,
                                        asked_at=services.clock())
-    say(*change_lines(tr, changes), tr("backup.restored", id=backup.backup_id, by=actor,
+    say(*change_lines(tr, changes, services.redact), tr("backup.restored", id=backup.backup_id, by=actor,
                                        files=", ".join(restored.changed) or tr("backup.restored_nothing"),
                                        undo=restored.undo.backup_id))
     return 0

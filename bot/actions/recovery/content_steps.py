@@ -62,13 +62,13 @@ async def generate_images(run: Run, topic: str, post: TopicPost, names: Sequence
                     "output_format": "png"})
             requests[name] = request_id
             await trace.note(requests=requests)  # before anything else: a lost run polls it
+            await _wait_for_generation(generator, request_id)  # an error here keeps the id
             try:
-                await _wait_for_generation(generator, request_id)
                 output = await generator.result(request_id)
             except ServiceError as exc:
-                # fal answered with a failure (a 504 generation timeout too): that request is
-                # spent. Only a lost answer (our own timeout) leaves it worth polling again.
-                if exc.status is not None or not isinstance(exc, ServiceTimeout):
+                # fal said the generation itself failed (422 refused, 500, 504 timed out): that
+                # request is spent. No answer, a 429 or a gateway's 502/503 leave it to poll again.
+                if exc.status is not None and exc.status not in (429, 502, 503):
                     del requests[name]
                     refused = isinstance(exc, BadRequest) and exc.status == 422
                     await trace.note(requests=requests,
@@ -80,7 +80,8 @@ async def generate_images(run: Run, topic: str, post: TopicPost, names: Sequence
             image = await web.fetch(url, limit_bytes=GENERATED_MAX_BYTES)
             await content.save_image(topic, name, image)
         made.append(name)
-        await trace.note(generated=made)
+        del requests[name]  # finished and saved: a later run never fetches it again
+        await trace.note(generated=made, requests=requests)
     return made
 
 

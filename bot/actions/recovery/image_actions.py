@@ -40,7 +40,8 @@ async def regenerate(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
         return StepResult(Outcome.OK, ctx.tr("rec.regenerated", topic=topic, count=len(made)),
                           (", ".join(made),), data={"generated": made})
 
-    return await traced(ctx, "images.regenerate", body, topic=topic)
+    return await traced(ctx, "images.regenerate", body, topic=topic,
+                        resume_from=frozenset({"images.regenerate", "publish.retry"}))
 
 
 async def use_archive(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:

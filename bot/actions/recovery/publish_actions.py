@@ -45,13 +45,13 @@ RECOVERY_TIMEOUT_S = 900.0  # generation and container processing can take minut
 
 async def publish_retry(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     topic = ctx.topic or ""
-    return await traced(ctx, "publish.retry", lambda run: _publish(run, topic), topic=topic)
+    return await traced(ctx, "publish.retry", lambda run: _publish(run, topic), topic=topic,
+                        resume_from=frozenset({"publish.retry"}))
 
 
 async def publish_dry_run(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
     topic = str(args.get("topic") or DRY_RUN_TOPIC)
-    return await traced(ctx, "publish.dry_run", lambda run: _dry_run(run, topic), topic=topic,
-                        resume=False)
+    return await traced(ctx, "publish.dry_run", lambda run: _dry_run(run, topic), topic=topic)
 
 
 async def _publish(run: Run, topic: str) -> StepResult:

@@ -124,13 +124,16 @@ def is_ours(record: TraceRecord) -> bool:
     return record.detail.get("run_by") == RUN_BY
 
 
-def last_failure(records: Iterable[TraceRecord], topic: str) -> TraceRecord | None:
+def last_failure(records: Iterable[TraceRecord], topic: str, *,
+                 actions: frozenset[str] = frozenset()) -> TraceRecord | None:
     """The topic's newest run when it failed (the pipeline's or the bot's) or is one of the
     bot's left `running` by a crash (its facts say how far it got); None when the newest run
-    succeeded or there is none. A `running` trace of the pipeline's is its business: skipped."""
+    succeeded or there is none. Of the bot's runs only those of `actions` count (a successful
+    upload says nothing about a publish's container). A `running` trace of the pipeline's is
+    its business: skipped."""
     for record in records:  # newest first
-        if record.topic != topic:
-            continue
+        if record.topic != topic or (is_ours(record) and record.detail.get("action") not in actions):
+            continue  # another topic, or a run of the bot's that this action does not resume
         status = record.status.lower()
         if status == "running":
             if is_ours(record):

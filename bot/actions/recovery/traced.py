@@ -26,6 +26,9 @@ from bot.ports import TopicPost, UnsafePath
 from bot.store import TraceRecord
 
 _LOOKED_AT = 500  # newest traces searched for the topic's last failure
+# facts a later run resumes from: carried into each new trace until a run replaces them
+CARRIED = frozenset({"container_id", "children", "requests", "refused_prompt"})
+_TOPIC_LOCKS: dict[str, asyncio.Lock] = {}
 
 
 class Stop(Exception):
@@ -60,20 +63,31 @@ Body = Callable[[Run], Awaitable[StepResult]]
 
 
 async def traced(ctx: ActionContext, action: str, body: Body, *, topic: str | None,
-                 resume: bool = True) -> StepResult:
-    """Run `body` as a new trace of `action` for `topic`; `resume`: hand it the topic's last
-    failed run (a dry run starts from nothing)."""
+                 resume_from: frozenset[str] = frozenset()) -> StepResult:
+    """Run `body` as a new trace of `action` for `topic`, handing it the topic's last failed run
+    of the pipeline's or of one of the bot's `resume_from` actions (none: start from nothing).
+    One recovery run per topic at a time (a second is refused in one sentence)."""
+    lock = _TOPIC_LOCKS.setdefault(topic or "", asyncio.Lock())
+    if lock.locked():
+        return StepResult(Outcome.FAIL, ctx.tr("rec.topic_busy", topic=topic or "-"))
+    async with lock:
+        return await _traced(ctx, action, body, topic=topic, resume_from=resume_from)
+
+
+async def _traced(ctx: ActionContext, action: str, body: Body, *, topic: str | None,
+                  resume_from: frozenset[str]) -> StepResult:
     tr = ctx.tr
     files = await ctx.files.trace_files()
     await asyncio.to_thread(lambda: [import_trace(ctx, f) for f in files])
     prior = None
-    if topic and resume:
+    if topic and resume_from:
         records = await asyncio.to_thread(ctx.store.traces, limit=_LOOKED_AT)
-        prior = last_failure(records, topic)
+        prior = last_failure(records, topic, actions=resume_from)
     trace = await RunTrace.start(ctx, action, topic=topic,
                                  taken=[f.name.removesuffix(".json") for f in files])
-    if prior is not None:
-        await trace.note(resumes=prior.trace_id)
+    if prior is not None:  # what it left to resume from stays on record, run after run
+        carried = {k: v for k, v in facts_of(prior).items() if k in CARRIED}
+        await trace.note(resumes=prior.trace_id, **carried)
     data: dict[str, Any] = {"trace": trace.trace_id}
     try:
         result = await body(Run(ctx, trace, prior))
