@@ -144,3 +144,12 @@ async def test_stats_collect_does_not_overwrite_a_file_it_cannot_read(sandbox, s
     result = await run(services, "stats.collect", topic=None)
     assert result.outcome is Outcome.FAIL and "not overwritten" in result.summary
     assert path.read_text(encoding="utf-8").endswith('"posts": [')
+
+
+async def test_regenerate_all_that_fails_leaves_every_image_where_it_was(sandbox, services) -> None:
+    folder = sandbox.home / IMAGES_DIR / "seoul-night"
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.png")}
+    sandbox.fal.set_fault("generation_error", kind="internal")
+    result = await run(services, "images.regenerate", topic="seoul-night", args={"all": True})
+    assert result.outcome is Outcome.FAIL
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.png")} == before

@@ -51,7 +51,9 @@ class ManagedFiles:
             raise ManagedFileError(f"{name!r} is not a managed file ({ENV_FILE}, {CONFIG_GLOB}, "
                                    f"{MISTAKES_FILE})")
         path = self.home / name
-        if path.is_symlink() and not path.resolve().is_relative_to(self.home.resolve()):
+        home = self.home.resolve()
+        if not path.parent.resolve().is_relative_to(home) or (
+                path.is_symlink() and not path.resolve().is_relative_to(home)):
             raise ManagedFileError(f"{name} leads outside SUNFLOW_HOME")
         return path
 

@@ -39,8 +39,11 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
 
 
-async def generate_images(run: Run, topic: str, post: TopicPost, names: Sequence[str]) -> list[str]:
-    """Make each of `names` (listed in the post) with FLUX.2 Pro; the names made."""
+async def generate_images(run: Run, topic: str, post: TopicPost, names: Sequence[str], *,
+                          replace_existing: bool = False) -> list[str]:
+    """Make each of `names` (listed in the post) with FLUX.2 Pro; the names made.
+    `replace_existing`: an image there already moves to archive/ just before its new one is
+    saved (never earlier: a failed generation leaves the old image in place)."""
     ctx, trace = run.ctx, run.trace
     generator = need(ctx.generator, run, "generator")
     web = need(ctx.web, run, "web")
@@ -78,6 +81,8 @@ async def generate_images(run: Run, topic: str, post: TopicPost, names: Sequence
             if url is None:
                 raise Stop(ctx.tr("rec.no_image_in_result", request=request_id))
             image = await web.fetch(url, limit_bytes=GENERATED_MAX_BYTES)
+            if replace_existing and name not in post.missing:
+                await content.archive_image(topic, name)
             await content.save_image(topic, name, image)
         made.append(name)
         del requests[name]  # finished and saved: a later run never fetches it again

@@ -2,7 +2,8 @@
 
 * `images.regenerate` (scenario 3): FLUX.2 Pro makes the listed images that are not there,
   resuming a cut-off run by polling its saved request id (`content_steps.generate_images`).
-  With `all = true` every listed image is made anew; the old file is kept in `archive/`.
+  With `all = true` every listed image is made anew; each old file moves to `archive/` just
+  before its replacement is saved.
 * `images.use_archive` (scenario 3's fallback): each missing listed image is filled with an
   image from the topic's `archive/`, newest first, one archive image per missing name.
 * `cloudinary.upload` (scenario 2): every listed image to Cloudinary, found again rather
@@ -29,14 +30,7 @@ async def regenerate(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
         names = list(post.images) if every else list(post.missing)
         if not names:
             return StepResult(Outcome.OK, ctx.tr("rec.nothing_missing", topic=topic))
-        if every:
-            content = need(ctx.content, run, "content")
-            async with run.trace.step("archive_old"):
-                kept = [n for n in names if n not in post.missing]
-                for name in kept:
-                    await content.archive_image(topic, name)
-            await run.trace.note(archived=kept)
-        made = await generate_images(run, topic, post, names)
+        made = await generate_images(run, topic, post, names, replace_existing=every)
         return StepResult(Outcome.OK, ctx.tr("rec.regenerated", topic=topic, count=len(made)),
                           (", ".join(made),), data={"generated": made})
 
