@@ -66,7 +66,7 @@ async def backup_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     try:
         if verb == "p":
             await answer(query)
-            await edit_html(query, *await _page(ctx, int(value)))
+            await edit_html(query, *await _page(ctx, int(value) if value.isdigit() else 0))
         elif verb == "s":
             await answer(query)
             await edit_html(query, *await _show(ctx, value))

@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,8 +36,7 @@ PLACEHOLDERS = frozenset({"topic", "incident", "python"})
 DEFAULT_TIMEOUT = timedelta(minutes=2)
 MAX_TIMEOUT = timedelta(minutes=30)
 TAIL_LINES = 20
-MAX_OUTPUT_BYTES = 256 * 1024
-DRAIN_S = 1.0  # after the script exits, how long its remaining output is waited for
+MAX_OUTPUT_BYTES = 256 * 1024  # the end of the output that is read
 _FIELD = re.compile(r"\{([^{}]*)\}")
 TRACE_ID = re.compile(r"\bSF-\d{8}-\d{4,}\b")
 
@@ -112,44 +112,30 @@ def load_scripts(path: Path, known_actions: Iterable[str]) -> dict[str, Script]:
 
 
 async def run_script(script: Script, *, cwd: Path, topic: str | None, incident: str | None) -> ScriptRun:
-    """Run it to its end or its timeout (then its whole process group is killed)."""
-    process = await asyncio.create_subprocess_exec(
-        *script.argv(topic=topic, incident=incident), cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    assert process.stdout is not None
-    output = bytearray()
+    """Run it to its end or its timeout (then its whole process group is killed).
 
-    async def read() -> None:
-        assert process.stdout is not None
-        while chunk := await process.stdout.read(65536):
-            output.extend(chunk)
-            del output[:-MAX_OUTPUT_BYTES]
-
-    reader = asyncio.ensure_future(read())
-    try:
-        # not `process.wait()`: on Python 3.11 it also waits for every pipe to close, and a
-        # daemon the script started keeps its stdout open
-        await asyncio.wait_for(_exited(process), script.timeout_s)
-        code: int | None = process.returncode
-        # what it printed before it exited; a daemon it started may keep the pipe open, so the
-        # wait for the rest is short (and the daemon is left running: it is the point)
-        await asyncio.wait({reader}, timeout=DRAIN_S)
-    except (asyncio.TimeoutError, TimeoutError):
-        _kill_group(process.pid)
-        await _exited(process)
-        code = None
-    except BaseException:
-        _kill_group(process.pid)
-        raise
-    finally:
-        reader.cancel()
-    text = output.decode("utf-8", errors="replace")
+    The output goes to an unnamed temporary file, not a pipe: a daemon the script starts keeps
+    its inherited stdout open, and a pipe would hold the step (and an open transport) until the
+    daemon ends. The daemon is left running: starting it is the point."""
+    with tempfile.TemporaryFile() as output:
+        process = await asyncio.create_subprocess_exec(
+            *script.argv(topic=topic, incident=incident), cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            await asyncio.wait_for(process.wait(), script.timeout_s)
+            code: int | None = process.returncode
+        except (asyncio.TimeoutError, TimeoutError):
+            _kill_group(process.pid)
+            await process.wait()
+            code = None
+        except BaseException:
+            _kill_group(process.pid)
+            raise
+        size = output.seek(0, os.SEEK_END)
+        output.seek(max(0, size - MAX_OUTPUT_BYTES))
+        text = output.read().decode("utf-8", errors="replace")
     return ScriptRun(code, tuple(text.splitlines()[-TAIL_LINES:]), tuple(dict.fromkeys(TRACE_ID.findall(text))))
-
-
-async def _exited(process: asyncio.subprocess.Process) -> None:
-    while process.returncode is None:
-        await asyncio.sleep(0.05)
 
 
 def _kill_group(pid: int) -> None:
