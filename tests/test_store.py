@@ -861,3 +861,14 @@ def test_tinydb_private_update_table_is_what_flat_table_overrides():
     assert len(calls) == 6, f"TinyDB wrote {6 - len(calls)} time(s) around _update_table: {calls}"
     assert not db.table("t").all()
     assert TinyDB.table_class is Table  # the override is ours alone, not patched into TinyDB
+
+
+def test_a_trace_added_again_unchanged_is_not_written_again(tmp_path):
+    with Store.open(tmp_path) as s:
+        s.add_trace("SF-1", at=T0, stage="publish", status="error", topic="t", detail={"a": 1})
+        journal = (tmp_path / "store.journal").stat().st_size
+        again = s.add_trace("SF-1", at=T0, stage="publish", status="error", topic="t", detail={"a": 1})
+        assert (tmp_path / "store.journal").stat().st_size == journal  # no second fsynced line
+        assert again == s.traces()[0]
+        s.add_trace("SF-1", at=T0, stage="publish", status="ok", topic="t", detail={"a": 1})
+        assert (tmp_path / "store.journal").stat().st_size > journal and s.traces()[0].status == "ok"

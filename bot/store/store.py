@@ -1064,13 +1064,17 @@ class Store:
         self, trace_id: str, *, at: datetime, stage: str, status: str, topic: str | None = None,
         detail: dict | None = None,
     ) -> TraceRecord:
-        """Insert, or replace the record with the same trace_id."""
+        """Insert, or replace the record with the same trace_id; one that holds this already is
+        not written again (an import of the pipeline's trace files re-reads them all)."""
         doc = {
             "trace_id": trace_id, "at": _iso(at, "at"), "stage": stage, "status": status,
             "topic": topic, "detail": _plain(detail or {}, "trace detail"),
         }
         with self._writing() as undo:
-            doc_id = self._upsert(undo, "traces", trace_id, doc)
+            doc_id = self._keys["traces"].get(trace_id)
+            stored = self._docs("traces").get(str(doc_id)) if doc_id is not None else None
+            if doc_id is None or stored is None or {k: stored.get(k) for k in doc} != doc:
+                doc_id = self._upsert(undo, "traces", trace_id, doc)
         return _trace_record(doc_id, doc)
 
     def traces(self, *, limit: int = 20) -> list[TraceRecord]:
