@@ -17,10 +17,10 @@ from bot.backups.service import BackupRefused
 from bot.backups.view import backup_line, change_lines
 from bot.clock import Clock
 from bot.config import Settings
-from bot.exit_codes import EX_IOERR, EX_NOPERM, EX_REFUSED, EX_TEMPFAIL, EX_USAGE
+from bot.exit_codes import EX_IOERR, EX_NOPERM, EX_REFUSED, EX_USAGE
 from bot.services import Services, build_services
-from bot.store import Store, StoreError, StoreLocked
 from bot.terminal.incidents import operator
+from bot.terminal.store_access import open_store
 
 _ID = r"BK-\d{8}-\d{4,}"
 
@@ -46,14 +46,10 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
     if isinstance(who, str):
         print(f"sunflow-ops backup: {who}")
         return EX_NOPERM
-    try:
-        store = Store.open(settings.data_dir) if writing else Store.open_readonly(settings.data_dir)
-    except StoreLocked as exc:
-        print(f"sunflow-ops: {exc}\n  (the bot is running: use /backups in the chat, or stop it first)")
-        return EX_TEMPFAIL
-    except StoreError as exc:
-        print(f"sunflow-ops: {exc}")
-        return EX_IOERR
+    store = open_store(settings, writing=writing,
+                       busy_hint="the bot is running: use /backups in the chat, or stop it first")
+    if isinstance(store, int):
+        return store
     services = build_services(settings, store, clock=clock)
     try:
         return await _command(args, services, who.actor if who else None, bool(who and who.admin))

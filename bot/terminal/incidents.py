@@ -25,20 +25,20 @@ from bot.exit_codes import (
     EX_NOPERM,
     EX_OK,
     EX_REFUSED,
-    EX_TEMPFAIL,
     EX_USAGE,
 )
 from bot.incidents.engine import IncidentEngine, Refused
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import Incident, StepStatus, Verb
 from bot.incidents.ports import NotDelivered
-from bot.incidents.record import RECORD_CHECKS, valid_ref, valid_topic
+from bot.incidents.record import valid_ref, valid_topic
 from bot.incidents.view import Viewer
 from bot.runbooks import RunbookError
 from bot.services import Services, build_services
-from bot.store import Store, StoreError, StoreLocked
+from bot.store import StoreError
 from bot.terminal.ports import NoClock, TerminalNotifier
 from bot.terminal.render import incident_text, incidents_text
+from bot.terminal.store_access import open_store
 from bot.wiring import incident_engine, incident_flows, viewer
 
 READING = frozenset({"list", "show"})
@@ -104,15 +104,10 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
     if ref is not None and not valid_ref(ref):
         print(f"sunflow-ops incident: {ref!r} is not an incident id (like INC-20261127-001)")
         return EX_USAGE
-    try:
-        store = (Store.open_readonly(settings.data_dir) if command in READING
-                 else Store.open(settings.data_dir, checks=RECORD_CHECKS))
-    except StoreLocked as exc:
-        print(f"sunflow-ops: {exc}\n  (the bot is running: use the chat, or stop the bot first)")
-        return EX_TEMPFAIL
-    except StoreError as exc:
-        print(f"sunflow-ops: {exc}")
-        return EX_IOERR
+    store = open_store(settings, writing=command not in READING,
+                       busy_hint="the bot is running: use the chat, or stop the bot first")
+    if isinstance(store, int):
+        return store
     services = build_services(settings, store, clock=clock)
     try:
         try:
