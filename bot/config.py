@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -161,6 +162,12 @@ class Settings:
         return values
 
     def redactor(self) -> Redactor:
+        """The one redactor of these settings: logs, chat text and the store share it, so a
+        secret it learns while running (a rotated token) is masked everywhere at once."""
+        return self._shared_redactor
+
+    @cached_property
+    def _shared_redactor(self) -> Redactor:
         return Redactor(self.secret_values())
 
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.secrets import Secret
+
 
 @dataclass(frozen=True)
 class IgAccount:
@@ -28,6 +30,15 @@ class TokenDebug:
     is_valid: bool
     expires_at: datetime | None  # None: the token never expires
     error_subcode: int | None = None
+    issued_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefreshedToken:
+    """What `refresh_access_token` gave: a long-lived token valid `expires_in_s` from now."""
+
+    token: Secret
+    expires_in_s: int
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,22 @@ class TokenInspector(Protocol):
         """None when no app credentials are configured."""
 
     async def publishing_quota(self) -> PublishingQuota: ...
+
+
+class TokenAuthority(Protocol):
+    """Graph as the judge of a token the bot is given, and the way to put one to use."""
+
+    async def account(self, token: Secret | None = None) -> IgAccount:
+        """The account as `token` (default: the one in use) sees it; raises on a bad token."""
+
+    async def debug_token(self, token: Secret | None = None) -> TokenDebug | None:
+        """None when no app credentials are configured."""
+
+    async def refresh_token(self) -> RefreshedToken:
+        """`refresh_access_token` for the token in use (Instagram Login long-lived tokens)."""
+
+    def use_token(self, token: Secret) -> None:
+        """Every call from now on goes with `token`."""
 
 
 class PublishingQuotaReader(Protocol):
@@ -373,3 +400,6 @@ class TokenExpiryStore(Protocol):
     def token_expiry_registration(self) -> ExpiryRegistration | None: ...
 
     def set_token_expiry(self, expires_at: datetime, *, actor: str) -> None: ...
+
+    def forget_token_expiry(self, *, actor: str) -> None:
+        """The registered expiry was another token's: unknown from now on."""

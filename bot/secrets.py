@@ -87,14 +87,23 @@ class Redactor:
     MIN_LEN = 6  # shorter values would mask ordinary words and numbers
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        forms: set[str] = set()
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.learn(*secrets)
+
+    def learn(self, *secrets: str) -> None:
+        """Mask these too from now on (a token the bot was given while running). Every holder
+        of this redactor (logs, chat text, stored traces) sees the change at once."""
+        forms = set(self._forms)
         for value in secrets:
             if not value or len(value) < self.MIN_LEN:
                 continue
             forms.update({value, quote(value, safe=""), quote_plus(value), html.escape(value),
                           json.dumps(value)[1:-1]})
         ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leftovers
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        # one assignment: a thread redacting meanwhile uses the old pattern or the new, whole
+        self._forms, self._pattern = forms, (
+            re.compile("|".join(map(re.escape, ordered))) if ordered else None)
 
     def __call__(self, text: str) -> str:
         if not text:

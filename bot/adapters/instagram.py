@@ -18,7 +18,8 @@ code, never on the status alone:
                                X-App-Usage / X-Business-Use-Case-Usage headers
     1, 2, HTTP 5xx             Graph itself is down
 The access token travels in the Authorization header, never in the URL, so an httpx log line
-or exception text cannot carry it (debug_token is the exception: Graph wants it in the query).
+or exception text cannot carry it (debug_token and refresh_access_token are the exceptions:
+Graph wants it in the query there; the redactor masks `access_token=` and `input_token=`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,14 @@ from bot.errors import (
     VendorAction,
 )
 from bot.adapters.http import request_json
-from bot.ports import Container, IgAccount, MediaCounts, PublishingQuota, TokenDebug
+from bot.ports import (
+    Container,
+    IgAccount,
+    MediaCounts,
+    PublishingQuota,
+    RefreshedToken,
+    TokenDebug,
+)
 from bot.secrets import Secret
 
 SERVICE = "instagram"
@@ -163,12 +171,17 @@ class InstagramGraph:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _get(self, path: str, params: dict[str, str], *, bearer: bool = True) -> dict:
-        return await self._call("GET", path, params, bearer=bearer)
+    def use_token(self, token: Secret) -> None:
+        """Every call from now on goes with `token` (a rotation or a refresh put it in .env)."""
+        self._token = token
+
+    async def _get(self, path: str, params: dict[str, str], *, bearer: bool = True,
+                   token: Secret | None = None) -> dict:
+        return await self._call("GET", path, params, bearer=bearer, token=token)
 
     async def _call(self, method: str, path: str, params: dict[str, str], *,
-                    bearer: bool = True) -> dict:
-        headers = {"Authorization": f"Bearer {self._token.reveal()}"} if bearer else {}
+                    bearer: bool = True, token: Secret | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {(token or self._token).reveal()}"} if bearer else {}
         response, body = await request_json(self._client, method, path, service=SERVICE,
                                             vendor="Graph", params=params, headers=headers)
         if response.is_success and isinstance(body, dict):
@@ -225,17 +238,32 @@ class InstagramGraph:
                 like_count=_count(row.get("like_count")), comments_count=_count(row.get("comments_count"))))
         return out[:limit]
 
-    async def account(self) -> IgAccount:
-        body = await self._get(self._user_id, {"fields": "id,username"})
+    async def account(self, token: Secret | None = None) -> IgAccount:
+        """The account as `token` (default: the one in use) sees it."""
+        body = await self._get(self._user_id, {"fields": "id,username"}, token=token)
         return IgAccount(id=str(body.get("id", self._user_id)), username=str(body.get("username", "")))
 
-    async def debug_token(self) -> TokenDebug | None:
+    async def refresh_token(self) -> RefreshedToken:
+        """`refresh_access_token` (Instagram Login tokens, graph.instagram.com): the token in
+        use, at least 24 hours old and not expired, for one valid 60 days from now. The path
+        is the host's own, without a version; Graph wants the token in the query here."""
+        url = self._client.base_url.copy_with(path="/refresh_access_token")
+        body = await self._get(str(url), {"grant_type": "ig_refresh_token",
+                                          "access_token": self._token.reveal()}, bearer=False)
+        token, expires_in = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int) \
+                or isinstance(expires_in, bool) or expires_in <= 0:
+            raise ServiceUnavailable(SERVICE, "refresh_access_token answered without a token "
+                                              "and its lifetime")
+        return RefreshedToken(token=Secret(token), expires_in_s=expires_in)
+
+    async def debug_token(self, token: Secret | None = None) -> TokenDebug | None:
         if not (self._app_id and self._app_secret):
             return None
         body = await self._get(
             "debug_token",
             {
-                "input_token": self._token.reveal(),
+                "input_token": (token or self._token).reveal(),
                 "access_token": f"{self._app_id}|{self._app_secret.reveal()}",
             },
             bearer=False,
@@ -248,10 +276,13 @@ class InstagramGraph:
             else None
         )
         error = value if isinstance(value := data.get("error"), dict) else {}
+        issued = data.get("issued_at")
         return TokenDebug(
             is_valid=bool(data.get("is_valid")),
             expires_at=expires_at,
             error_subcode=error.get("subcode"),
+            issued_at=(datetime.fromtimestamp(issued, tz=timezone.utc)
+                       if isinstance(issued, (int, float)) and issued > 0 else None),
         )
 
     async def publishing_quota(self) -> PublishingQuota:

@@ -46,6 +46,7 @@ class TokenStatus:
     source: str | None  # SOURCE_DEBUG_TOKEN, SOURCE_SET_EXPIRY or None (unknown)
     registration: ExpiryRegistration | None = None  # what set-expiry recorded, whatever the source
     debug_problem: ServiceError | None = None  # why debug_token failed, when it did
+    issued_at: datetime | None = None  # when the token was made (debug_token), when known
 
     @property
     def valid(self) -> bool | None:
@@ -111,6 +112,7 @@ async def check_token(inspector: TokenInspector, expiry_store: TokenExpiryStore,
         source=source,
         registration=registration,
         debug_problem=debug_problem,
+        issued_at=debug.issued_at if isinstance(debug, TokenDebug) else None,
     )
 
 

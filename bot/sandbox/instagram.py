@@ -32,6 +32,10 @@ Faults (`fake.set_fault(name, **params)`), on top of the shared `slow <ms>` and 
                                      503 → code 2 "Service temporarily unavailable"
 A token that is not the configured one gets 190 "Invalid OAuth access token - Cannot parse
 access token"; a `token_expires_at` in the past expires the token without any fault.
+`issue_token()` makes another accepted token (what a person does in Meta's token tools before a
+rotation); the token faults describe the account's current token only. `GET /refresh_access_token`
+is graph.instagram.com's: an `IG…` token at least 24 hours old and not expired gets a new one
+(60 days); anything else gets its "Unsupported request - method type: get" (code 100).
 """
 
 from __future__ import annotations
@@ -160,8 +164,10 @@ class FakeInstagram(FakeServer):
     ) -> None:
         super().__init__()
         self._lock = threading.RLock()
-        self._token = access_token
-        self._token_expires_at = token_expires_at
+        self._token = access_token  # the account's current token (faults describe this one)
+        # every token Graph accepts now: token -> (expires_at or None, issued_at)
+        self._tokens: dict[str, tuple[datetime | None, datetime]] = {
+            access_token: (token_expires_at, datetime.now(timezone.utc) - timedelta(days=3))}
         self._quota_usage = 0
         self.user_id = user_id
         self.username = username
@@ -206,12 +212,27 @@ class FakeInstagram(FakeServer):
     @property
     def token_expires_at(self) -> datetime | None:
         with self._lock:
-            return self._token_expires_at
+            return self._tokens[self._token][0]
 
     @token_expires_at.setter
     def token_expires_at(self, value: datetime | None) -> None:
         with self._lock:
-            self._token_expires_at = value
+            self._tokens[self._token] = (value, self._tokens[self._token][1])
+
+    def issue_token(self, token: str | None = None, *, expires_at: datetime | None | object = LONG_LIVED,
+                    issued_at: datetime | None = None) -> str:
+        """A person makes another token for the account (Meta's token tools): it is accepted
+        from now on, beside the current one. Returns it (a fresh one when `token` is None)."""
+        token = token or f"sandbox-instagram-access-token-{secrets.token_hex(8)}"
+        now = datetime.now(timezone.utc)
+        expiry = now + timedelta(days=60) if expires_at is LONG_LIVED else expires_at
+        with self._lock:
+            self._tokens[token] = (expiry, issued_at or now)  # type: ignore[assignment]
+        return token
+
+    def accepts(self, token: str) -> bool:
+        with self._lock:
+            return token in self._tokens
 
     def set_token(self, new_token: str, *, expires_at: datetime | None | object = LONG_LIVED
                   ) -> None:
@@ -223,10 +244,8 @@ class FakeInstagram(FakeServer):
         """
         with self._lock:
             self._token = new_token
-            if expires_at is LONG_LIVED:
-                self._token_expires_at = datetime.now(timezone.utc) + timedelta(days=60)
-            else:
-                self._token_expires_at = expires_at  # type: ignore[assignment]
+            self._tokens.clear()
+        self.issue_token(new_token, expires_at=expires_at)
         if self.faults.mode in ("token_expired", "token_invalid"):
             delay = self.faults.delay_ms
             self.faults.clear()
@@ -249,6 +268,8 @@ class FakeInstagram(FakeServer):
                 raise self._server_error(params)
             if parts == ["debug_token"] and request.method == "GET":
                 body = self._debug_token(request, mode, params)
+            elif parts == ["refresh_access_token"]:
+                body = self._refresh_access_token(request, mode, params)
             else:
                 self._authenticate(request, mode, params)
                 if mode == "rate_limited":
@@ -296,9 +317,12 @@ class FakeInstagram(FakeServer):
                        params: dict[str, Any]) -> dict[str, Any] | None:
         """What Graph would say about `token`: None when it is good."""
         with self._lock:
-            good, expires_at = self._token, self._token_expires_at
-        if token != good:
+            known = self._tokens.get(token or "")
+            current = token == self._token
+        if known is None:
             return {"code": 190, "message": CANNOT_PARSE}
+        expires_at = known[0]
+        mode = mode if current else None  # a fault describes the account's current token
         now = datetime.now(timezone.utc)
         if mode == "token_expired" or (expires_at is not None and expires_at <= now):
             expired_at = params.get("expired_at")
@@ -358,7 +382,7 @@ class FakeInstagram(FakeServer):
             return {"data": {"error": {"code": 190, "message": CANNOT_PARSE},
                              "is_valid": False, "scopes": []}}
         with self._lock:
-            expires_at = self._token_expires_at
+            expires_at, issued_at = self._tokens[input_token]
         if problem is not None and "expired_at" in problem:
             expires_at = problem["expired_at"]
         data: dict[str, Any] = {
@@ -368,7 +392,7 @@ class FakeInstagram(FakeServer):
             "data_access_expires_at": int((now + timedelta(days=90)).timestamp()),
             "expires_at": int(expires_at.timestamp()) if expires_at is not None else 0,
             "is_valid": problem is None,
-            "issued_at": int((now - timedelta(days=3)).timestamp()),
+            "issued_at": int(issued_at.timestamp()),
             "scopes": list(self.scopes),
             "granular_scopes": [
                 {"scope": s, "target_ids": [self.user_id]} for s in self.scopes
@@ -380,6 +404,32 @@ class FakeInstagram(FakeServer):
             data["error"] = {"code": problem["code"], "message": problem["message"],
                              "subcode": problem["subcode"]}
         return {"data": data}
+
+    def _refresh_access_token(self, request: Request, mode: str | None,
+                              params: dict[str, Any]) -> dict[str, Any]:
+        """graph.instagram.com's refresh: an Instagram Login long-lived token (IG…), at least
+        24 hours old and not expired, for a new one valid 60 days; the old one stays valid
+        until its own expiry. What else Graph says is its "Unsupported request" (code 100)."""
+        if request.method != "GET" or request.param("grant_type") != "ig_refresh_token":
+            raise _GraphError(400, 100, f"Unsupported request - method type: {request.method.lower()}",
+                              type_="IGApiException")
+        token = request.param("access_token") or ""
+        problem = self._token_problem(token, mode, params)
+        if problem is not None:
+            raise _GraphError(400, problem["code"], problem["message"], subcode=problem.get("subcode"),
+                              type_="IGApiException")
+        with self._lock:
+            issued_at = self._tokens[token][1]
+        now = datetime.now(timezone.utc)
+        if not token.startswith("IG") or now - issued_at < timedelta(hours=24):
+            raise _GraphError(400, 100, "Unsupported request - method type: get",
+                              type_="IGApiException")
+        fresh = self.issue_token(f"IGAA{secrets.token_urlsafe(48)}", expires_at=now + timedelta(days=60))
+        with self._lock:
+            if token == self._token:
+                self._token = fresh
+        return {"access_token": fresh, "token_type": "bearer",
+                "expires_in": 60 * 86400 - 56}
 
     def _get_node(self, node_id: str, request: Request) -> dict[str, Any]:
         fields = _fields(request)

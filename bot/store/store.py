@@ -913,6 +913,11 @@ class Store:
             self._put_setting(undo, self.TOKEN_EXPIRY_KEY, iso, actor)
             self._add_audit(undo, "token.set_expiry", actor, None, {"expires_at": iso})
 
+    def forget_token_expiry(self, *, actor: str) -> None:
+        with self._writing() as undo:
+            self._put_setting(undo, self.TOKEN_EXPIRY_KEY, None, actor)
+            self._add_audit(undo, "token.forget_expiry", actor, None, {})
+
     # -- documents (files the group is owed: log bundles, post-mortems)
 
     def put_document(self, folder: str, filename: str, content: bytes) -> str:
