@@ -52,6 +52,7 @@ from handlers.send_pacer import SendPacer
 from handlers.update_slots import PressesApart
 from handlers.stats import stats_command
 from handlers.telegram_notifier import TelegramNotifier
+from handlers.token_rotation import on_private_reply, token_refresh_button
 from handlers.token import (
     token_command,
     token_guide_button,
@@ -177,10 +178,14 @@ def build_application(settings: Settings, services: Services, *,
         CallbackQueryHandler(token_guide_button, pattern=cb.exactly(cb.TOKEN_GUIDE)),
         CallbackQueryHandler(token_set_60_button, pattern=cb.exactly(cb.TOKEN_SET_60)),
         CallbackQueryHandler(token_recheck_button, pattern=cb.exactly(cb.TOKEN_RECHECK)),
+        CallbackQueryHandler(token_refresh_button, pattern=cb.exactly(cb.TOKEN_REFRESH)),
         CallbackQueryHandler(incident_button, pattern=cb.INCIDENT_RE),
         CallbackQueryHandler(scenario_button, pattern=cb.OPEN_SCENARIO_RE),
         CallbackQueryHandler(backup_button, pattern=cb.BACKUP_RE),
         CallbackQueryHandler(stale_button),  # last: whatever nobody else claimed
+        # a private reply may hold a new token: its own handler, before any other reply's
+        MessageHandler(filters.ChatType.PRIVATE & filters.REPLY & filters.TEXT & ~filters.COMMAND,
+                       on_private_reply),
         MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply),
     ])
     application.add_error_handler(on_error)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.actions.catalog import all_actions, run_action
+from bot.actions.recovery.token_rotation import TokenRotation
 from bot.adapters.team_scripts import SCRIPTS_FILE, ScriptBook, ScriptsError, load_scripts
 from bot.backups.managed_files import ManagedFileError, ManagedFiles
 from bot.backups.service import Backups
@@ -75,6 +76,7 @@ class Services:
     scripts: ScriptBook
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
+    tokens: TokenRotation | None = None  # None: Instagram is not configured
 
     shared: SharedHealth | None = None
 
@@ -191,6 +193,12 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))
 
+    if instagram is not None:
+        services.tokens = TokenRotation(
+            instagram, services.backups, store,
+            current=_required(settings.instagram_access_token, "INSTAGRAM_ACCESS_TOKEN"),
+            redact=redact, clock=clock,
+            recheck=lambda: services.health(("token", "instagram"), fresh=True))
     services.probes = [
         InstagramProbe(instagram, tr=tr) if instagram is not None
         else not_configured("instagram", "INSTAGRAM_ACCESS_TOKEN"),

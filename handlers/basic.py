@@ -11,7 +11,9 @@ from telegram.ext import ContextTypes
 from bot.i18n import Translator
 from handlers.access import Role, update_role
 from handlers.context import bot_context
+from handlers import callbacks as cb
 from handlers.messages import answer, html, message_of, query_of
+from handlers.token_rotation import rotate_command
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: what this bot is and who may use it."""
     ctx = bot_context(context)
+    if context.args == [cb.START_ROTATE]:  # the token report's link to a private chat
+        await rotate_command(update, context)
+        return
     await message_of(update).reply_text(html(ctx.tr, "start.text"), parse_mode=ParseMode.HTML)
 
 

@@ -15,6 +15,8 @@ HEALTH_RECHECK = "v1:h:re"
 TOKEN_GUIDE = "v1:t:guide"
 TOKEN_SET_60 = "v1:t:exp60"
 TOKEN_RECHECK = "v1:t:re"
+TOKEN_REFRESH = "v1:t:refresh"
+START_ROTATE = "rotate"  # /start rotate: the deep link from the token report to a private chat
 
 
 def exactly(data: str) -> re.Pattern[str]:

@@ -46,15 +46,25 @@ def token_text(status: TokenStatus, ctx: BotContext) -> str:
     return ctx.redact(to_html(token_lines(status, ctx.tr, ctx.settings.timezone, ctx.redact)))
 
 
-def token_keyboard(ctx: BotContext) -> InlineKeyboardMarkup:
+def token_keyboard(ctx: BotContext, status: TokenStatus | None = None,
+                   bot_username: str | None = None) -> InlineKeyboardMarkup:
+    """Guide, set-expiry and re-check; a refresh when the domain says one can work for this
+    `status`; a link to a private chat for a new token when the bot's username is known."""
     tr = ctx.tr
-    return InlineKeyboardMarkup([
+    rows = [
         [
             InlineKeyboardButton(tr("button.token_guide"), callback_data=cb.TOKEN_GUIDE),
             InlineKeyboardButton(tr("button.token_set_60"), callback_data=cb.TOKEN_SET_60),
         ],
-        [InlineKeyboardButton(tr("button.recheck"), callback_data=cb.TOKEN_RECHECK)],
-    ])
+    ]
+    tokens = ctx.services.tokens
+    if status is not None and tokens is not None and tokens.refresh_offer(status).possible:
+        rows.append([InlineKeyboardButton(tr("button.token_refresh"), callback_data=cb.TOKEN_REFRESH)])
+    if bot_username:
+        rows.append([InlineKeyboardButton(tr("button.token_rotate"),
+                                          url=f"https://t.me/{bot_username}?start={cb.START_ROTATE}")])
+    rows.append([InlineKeyboardButton(tr("button.recheck"), callback_data=cb.TOKEN_RECHECK)])
+    return InlineKeyboardMarkup(rows)
 
 
 def token_guide_text(ctx: BotContext) -> str:

@@ -1,10 +1,11 @@
-"""/token: the Instagram token's state, its renewal guide, and registering its expiry."""
+"""/token: the Instagram token's state, its renewal guide, registering its expiry, and the way to
+a new token (`rotate`, `refresh`: handlers.token_rotation)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from telegram import Update
+from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -21,12 +22,15 @@ from handlers.messages import (
     reply_under,
 )
 from handlers.render import token_guide_text, token_keyboard, token_text
+from handlers.token_rotation import refresh_command, rotate_command
 
 SET_EXPIRY_BUTTON_DAYS = 60  # the playbook: "set-expiry 60" for a 60-day long-lived token
 
 
-async def _status_text(ctx: BotContext) -> str:
-    return token_text(await ctx.services.token_status(), ctx)
+async def _report(ctx: BotContext, bot: Bot) -> tuple[str, InlineKeyboardMarkup]:
+    """The token report and its buttons, from a check made now."""
+    status = await ctx.services.token_status()
+    return token_text(status, ctx), token_keyboard(ctx, status, bot.username)
 
 
 async def token_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -37,11 +41,15 @@ async def token_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     message = message_of(update)
     if verb == "status" and len(args) <= 1:
         placeholder = await message.reply_text(ctx.tr("token.checking"))
-        await edit_html(placeholder, await _status_text(ctx), token_keyboard(ctx))
+        await edit_html(placeholder, *await _report(ctx, context.bot))
     elif verb == "guide" and len(args) == 1:
         await message.reply_text(token_guide_text(ctx), parse_mode=ParseMode.HTML)
     elif verb == "set-expiry":
         await _set_expiry(update, context, args[1:])
+    elif verb == "rotate" and len(args) == 1:
+        await rotate_command(update, context)
+    elif verb == "refresh" and len(args) == 1:
+        await refresh_command(update, context)
     else:
         await message.reply_text(html(ctx.tr, "token.usage"), parse_mode=ParseMode.HTML)
 
@@ -87,7 +95,7 @@ async def token_set_60_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     expires_at = await asyncio.to_thread(ctx.services.set_token_expiry, SET_EXPIRY_BUTTON_DAYS,
                                          actor=actor_of(update.effective_user))
     await answer(query, ctx.tr("token.expiry_set_short", date=ctx.local_date(expires_at)))
-    await edit_html(query, await _status_text(ctx), token_keyboard(ctx))
+    await edit_html(query, *await _report(ctx, context.bot))
 
 
 async def token_recheck_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -95,4 +103,4 @@ async def token_recheck_button(update: Update, context: ContextTypes.DEFAULT_TYP
     ctx = bot_context(context)
     query = query_of(update)
     await answer(query, ctx.tr("token.checking"))
-    await edit_html(query, await _status_text(ctx), token_keyboard(ctx))
+    await edit_html(query, *await _report(ctx, context.bot))

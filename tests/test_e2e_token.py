@@ -89,7 +89,7 @@ async def test_token_guide_command_and_usage(chat) -> None:
     (guide,) = await chat.send("/token guide")
     assert guide.text.startswith("📖 Renewing the Instagram token")
     assert len([line for line in guide.text.splitlines() if line[:2] in {f"{n}." for n in range(1, 7)}]) == 6
-    (usage,) = await chat.send("/token rotate")
+    (usage,) = await chat.send("/token rotate now")
     assert usage.text.startswith("Usage: /token")
 
 

@@ -86,7 +86,7 @@ MESSAGES: dict[str, str] = {
     "token.debug_token_failed": "unknown: debug_token failed ({error})",
     "token.source.debug_failed": "none: Graph debug_token failed (check INSTAGRAM_APP_ID / INSTAGRAM_APP_SECRET)",
     "token.source.none": "none (no app credentials for debug_token, nothing registered)",
-    "token.usage": "Usage: /token · /token guide · /token set-expiry <days> (admin)",
+    "token.usage": "Usage: /token · /token guide · /token set-expiry <days> (admin) · /token rotate (admin, private chat) · /token refresh (admin)",
     "token.bad_days": "set-expiry takes a whole number of days from {low} to {high}; got {given}.",
     "token.expiry_set": "✅ Token expiry registered: {days} days, until {date}.",
     "token.expiry_set_short": "Expiry registered: {date}",

@@ -86,7 +86,7 @@ MESSAGES: dict[str, str] = {
     "token.debug_token_failed": "알 수 없음: debug_token 실패 ({error})",
     "token.source.debug_failed": "없음: Graph debug_token 실패 (INSTAGRAM_APP_ID / INSTAGRAM_APP_SECRET 확인)",
     "token.source.none": "없음 (debug_token용 앱 정보 없음, 등록된 만료일 없음)",
-    "token.usage": "사용법: /token · /token guide · /token set-expiry <일수> (관리자)",
+    "token.usage": "사용법: /token · /token guide · /token set-expiry <일수> (관리자) · /token rotate (관리자, 개인 채팅) · /token refresh (관리자)",
     "token.bad_days": "set-expiry에는 {low}에서 {high} 사이의 정수 일수를 넣어 주세요. 입력값: {given}",
     "token.expiry_set": "✅ 토큰 만료일 등록: {days}일, {date}까지.",
     "token.expiry_set_short": "만료일 등록: {date}",

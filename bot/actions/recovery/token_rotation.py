@@ -1,0 +1,225 @@
+"""Putting a new Instagram token to use (playbook scenario 1): a rotation with a token an admin
+gives, or a one-press refresh of an Instagram Login long-lived token.
+
+Every rule lives here, whoever asks (the private chat, a button, the terminal):
+- only an admin, and a new token only from a private place (a private chat with the bot, the
+  terminal): never from the group;
+- the token is taught to the redactor the moment it arrives, before Graph sees it, so no error
+  text or log line about it can carry it;
+- Graph judges it before anything changes: the account as the token sees it (the token must
+  reach *this* account), and debug_token for its expiry when app credentials exist. Expired,
+  invalid, expiring within a day (a short-lived token) or not checkable now: refused, and not a
+  byte of `.env` changes;
+- then `.env` is backed up and INSTAGRAM_ACCESS_TOKEN rewritten in place (every other line and
+  comment kept), the token put to use, its expiry recorded (or forgotten when unknown: the
+  registered date was the old token's), and the token and Instagram checks run again.
+- A refresh is offered for an `IG…` token that Graph accepts, is not expired and is not known
+  to be younger than 24 hours (Graph's own rule for `refresh_access_token`).
+One change at a time; a second is refused while one runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.backups.env_file import SAFE_VALUE, EnvEditError, set_value
+from bot.backups.managed_files import ENV_FILE, ManagedFileError
+from bot.backups.service import Backup, BackupRefused, Backups
+from bot.errors import ServiceError, TokenExpired, TokenInvalid
+from bot.health import HealthReport
+from bot.health.token import TokenStatus
+from bot.ports import IgAccount, TokenAuthority, TokenDebug
+from bot.secrets import Redactor, Secret
+from bot.store import Store
+
+ENV_KEY = "INSTAGRAM_ACCESS_TOKEN"
+INSTALLED_KEY = "instagram.token_installed"  # the store's note of the last token the bot put in
+MIN_LIFETIME = timedelta(hours=24)  # a token expiring sooner is a short-lived one: refused
+REFRESH_AFTER = timedelta(hours=24)  # Graph refreshes a token at least this old
+MIN_TOKEN_CHARS = 20
+
+
+class TokenRefused(Exception):
+    """Nothing was changed; `key` (a message key) and `params` say why in one sentence."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
+@dataclass(frozen=True)
+class Installed:
+    how: str  # "rotated" or "refreshed"
+    account: IgAccount
+    expires_at: datetime | None  # None: unknown, or never (`never_expires`)
+    never_expires: bool
+    fingerprint: str  # a short hash: people can compare tokens without seeing one
+    backup: Backup  # `.env` as it was: restoring it undoes the change
+    checks: HealthReport  # the token and Instagram checks, run again with the new token
+
+
+@dataclass(frozen=True)
+class RefreshOffer:
+    possible: bool
+    not_before: datetime | None = None  # too new: possible from then
+
+
+def _said(error: ServiceError, redact: Redactor) -> str:
+    """What Graph said, short: "HTTP 400, Graph 190/460" (its kind when it said nothing)."""
+    return redact(error.detail or error.kind.value)
+
+
+def fingerprint(token: Secret) -> str:
+    return hashlib.sha256(token.reveal().encode()).hexdigest()[:8]
+
+
+class TokenRotation:
+    def __init__(self, authority: TokenAuthority, backups: Backups, store: Store, *,
+                 current: Secret, redact: Redactor, clock: Callable[[], datetime],
+                 recheck: Callable[[], Awaitable[HealthReport]]) -> None:
+        self.authority, self.backups, self.store = authority, backups, store
+        self.redact, self.clock, self.recheck = redact, clock, recheck
+        self._current = current
+        self._lock = asyncio.Lock()
+
+    # -- a token an admin gives
+
+    @staticmethod
+    def may_rotate(*, admin: bool, private: bool) -> None:
+        """Who may give a new token, and where (asked before the token is asked for)."""
+        if not admin:
+            raise TokenRefused("rotate.needs_admin")
+        if not private:
+            raise TokenRefused("rotate.private_only")
+
+    async def rotate(self, text: str, *, actor: str, admin: bool, private: bool) -> Installed:
+        """Validate `text` as the new token and put it to use; TokenRefused changes nothing."""
+        self.may_rotate(admin=admin, private=private)
+        candidate = text.strip()
+        self.redact.learn(candidate)  # first: nothing said about it from here on can show it
+        if len(candidate) < MIN_TOKEN_CHARS or not SAFE_VALUE.fullmatch(candidate):
+            raise TokenRefused("rotate.bad_shape", low=MIN_TOKEN_CHARS)
+        token = Secret(candidate)
+        if token == self._current:
+            raise TokenRefused("rotate.same")
+        async with self._claimed():
+            account, expires_at, never = await self._judged(token)
+            return await self._install(token, "rotated", account, expires_at, never, actor=actor)
+
+    # -- a refresh of the token in use
+
+    def refresh_offer(self, status: TokenStatus) -> RefreshOffer:
+        """Whether a refresh can work for the token in use, from a fresh `status` of it."""
+        if not self._current.reveal().startswith("IG") or status.valid is not True or status.expired:
+            return RefreshOffer(False)
+        issued = status.issued_at or self._installed_at()
+        if issued is not None and status.checked_at - issued < REFRESH_AFTER:
+            return RefreshOffer(False, not_before=issued + REFRESH_AFTER)
+        return RefreshOffer(True)
+
+    async def refresh(self, status: TokenStatus, *, actor: str, admin: bool) -> Installed:
+        """`refresh_access_token` for the token in use; `status`: a check of it made now."""
+        if not admin:
+            raise TokenRefused("rotate.needs_admin")
+        offer = self.refresh_offer(status)
+        if not offer.possible:
+            if offer.not_before is not None:
+                raise TokenRefused("refresh.too_new", at=offer.not_before)
+            raise TokenRefused("refresh.not_possible")
+        async with self._claimed():
+            try:
+                refreshed = await self.authority.refresh_token()
+            except ServiceError as exc:
+                raise TokenRefused("refresh.refused", error=_said(exc, self.redact)) from None
+            self.redact.learn(refreshed.token.reveal())
+            account, expires_at, never = await self._judged(refreshed.token)
+            if expires_at is None and not never:
+                expires_at = self.clock() + timedelta(seconds=refreshed.expires_in_s)
+            return await self._install(refreshed.token, "refreshed", account, expires_at, never,
+                                       actor=actor)
+
+    # -- the shared road
+
+    def _claimed(self) -> asyncio.Lock:
+        if self._lock.locked():
+            raise TokenRefused("rotate.busy")
+        return self._lock
+
+    async def _judged(self, token: Secret) -> tuple[IgAccount, datetime | None, bool]:
+        """(account, expires_at, never expires) when Graph accepts `token`; else TokenRefused."""
+        account, debug = await asyncio.gather(self.authority.account(token),
+                                              self.authority.debug_token(token),
+                                              return_exceptions=True)
+        for outcome in (account, debug):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, ServiceError):
+                raise outcome  # a bug, not Graph's answer
+        if isinstance(account, TokenExpired):
+            raise TokenRefused("rotate.expired")
+        if isinstance(account, TokenInvalid):
+            raise TokenRefused("rotate.invalid", error=_said(account, self.redact))
+        if isinstance(account, ServiceError):
+            raise TokenRefused("rotate.unchecked", error=_said(account, self.redact))
+        assert isinstance(account, IgAccount)
+        if not isinstance(debug, TokenDebug):
+            return account, None, False  # no app credentials, or debug_token failed: unknown
+        if not debug.is_valid:
+            raise TokenRefused("rotate.invalid", error="debug_token: is_valid false")
+        if debug.expires_at is None:
+            return account, None, True
+        left = debug.expires_at - self.clock()
+        if left <= timedelta(0):
+            raise TokenRefused("rotate.expired")
+        if left < MIN_LIFETIME:
+            raise TokenRefused("rotate.short_lived", hours=max(1, int(left.total_seconds() // 3600)))
+        return account, debug.expires_at, False
+
+    async def _install(self, token: Secret, how: str, account: IgAccount,
+                       expires_at: datetime | None, never: bool, *, actor: str) -> Installed:
+        def edit(content: bytes | None) -> bytes:
+            try:
+                return set_value(content, ENV_KEY, token.reveal())
+            except EnvEditError as exc:
+                raise BackupRefused("rotate.env_unwritable", problem=str(exc)) from None
+
+        try:
+            backup, _ = await asyncio.to_thread(self.backups.change, ENV_FILE, edit, actor=actor,
+                                                reason=f"token {how}")
+        except BackupRefused as refused:
+            raise TokenRefused(refused.key, **refused.params) from None
+        except ManagedFileError as exc:
+            raise TokenRefused("rotate.env_unwritable", problem=self.redact(str(exc))) from None
+        # .env is the truth now: the bot goes with it at once, then writes down what it did
+        self.authority.use_token(token)
+        self._current = token
+        mark = fingerprint(token)
+        await asyncio.to_thread(self._record, how, mark, backup, expires_at, actor)
+        checks = await self.recheck()
+        return Installed(how, account, expires_at, never, mark, backup, checks)
+
+    def _record(self, how: str, mark: str, backup: Backup, expires_at: datetime | None,
+                actor: str) -> None:
+        now = self.clock()
+        if expires_at is not None:
+            self.store.set_token_expiry(expires_at, actor=actor)
+        else:
+            self.store.forget_token_expiry(actor=actor)
+        self.store.set_setting(INSTALLED_KEY, {"at": now.isoformat(), "fingerprint": mark,
+                                               "how": how})
+        self.store.audit(f"token.{how}", actor=actor, detail={
+            "fingerprint": mark, "backup": backup.backup_id,
+            "expires_at": expires_at.isoformat() if expires_at else None})
+
+    def _installed_at(self) -> datetime | None:
+        """When the bot put in the token in use, if it did."""
+        note = self.store.get_setting(INSTALLED_KEY)
+        if not isinstance(note, dict) or note.get("fingerprint") != fingerprint(self._current):
+            return None
+        try:
+            return datetime.fromisoformat(str(note.get("at")))
+        except ValueError:
+            return None

@@ -1,0 +1,177 @@
+"""Token rotation and refresh as a domain, against the sandbox's Graph through the real adapter:
+a good token is put to use (.env rewritten in place, expiry recorded, checks green); anything
+Graph does not accept leaves .env byte for byte as it was."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from bot.actions.recovery.token_rotation import INSTALLED_KEY, TokenRefused, fingerprint
+from bot.clock import utc_now
+from bot.health import State
+from bot.sandbox import IG_TOKEN
+from bot.secrets import Secret
+from bot.services import Services, build_services
+from bot.store import Store
+
+ADMIN = "tg:1001 @mina_admin"
+
+
+@pytest.fixture
+async def services(make_settings) -> AsyncIterator[Services]:
+    built = build_services(make_settings(), Store.in_memory())
+    yield built
+    await built.aclose()
+
+
+async def rotate(services: Services, token: str, **kw):
+    assert services.tokens is not None
+    return await services.tokens.rotate(token, actor=ADMIN, admin=kw.get("admin", True),
+                                        private=kw.get("private", True))
+
+
+async def test_a_good_token_is_put_to_use_and_only_its_line_changes(sandbox, services) -> None:
+    env = sandbox.home / ".env"
+    before = env.read_text()
+    sandbox.instagram.set_fault("token_expired")  # scenario 1: the token in use has expired
+    new = sandbox.instagram.issue_token(expires_at=utc_now() + timedelta(days=59))
+
+    done = await rotate(services, new)
+
+    assert env.read_text() == before.replace(
+        "INSTAGRAM_ACCESS_TOKEN=sample-instagram-token-not-real", f"INSTAGRAM_ACCESS_TOKEN={new}")
+    assert done.how == "rotated" and done.account.username == "sunflow.daily"
+    assert done.fingerprint == fingerprint(Secret(new)) and new not in done.fingerprint
+    assert timedelta(days=58, hours=23) < done.expires_at - utc_now() <= timedelta(days=59)
+    assert services.store.token_expiry() == done.expires_at
+    # the bot goes on with the new token: the checks run again are green, the old is expired
+    assert {r.component: r.state for r in done.checks.results} == {
+        "token": State.OK, "instagram": State.OK}
+    assert (await services.token_status()).valid is True
+    # .env as it was is a backup: restoring it undoes the rotation
+    assert services.backups.files_of(done.backup.backup_id)[".env"] == before.encode()
+    [audit] = services.store.audit_records(event="token.rotated")
+    assert audit.detail["fingerprint"] == done.fingerprint and new not in repr(audit.detail)
+    assert services.redact(f"token {new} here") == "token ••• here"
+
+
+@pytest.mark.parametrize(("make", "key"), [
+    (lambda ig: "sandbox-instagram-access-token-never-issued", "rotate.invalid"),
+    (lambda ig: ig.issue_token(expires_at=utc_now() - timedelta(hours=2)), "rotate.expired"),
+    (lambda ig: ig.issue_token(expires_at=utc_now() + timedelta(hours=1, minutes=30)),
+     "rotate.short_lived"),
+    (lambda ig: IG_TOKEN, "rotate.same"),
+    (lambda ig: "short", "rotate.bad_shape"),
+    (lambda ig: "has spaces in it, so it is not a token at all", "rotate.bad_shape"),
+])
+async def test_a_token_graph_does_not_accept_changes_nothing(sandbox, services, make, key) -> None:
+    env = sandbox.home / ".env"
+    before = env.read_bytes()
+    token = make(sandbox.instagram)
+    with pytest.raises(TokenRefused) as refused:
+        await rotate(services, token)
+    assert refused.value.key == key
+    assert env.read_bytes() == before
+    assert services.store.backups() == [] and services.store.token_expiry() is None
+    assert services.store.get_setting(INSTALLED_KEY) is None
+    assert (await services.token_status()).account is not None  # still the old token, working
+
+
+async def test_who_and_where_come_first(sandbox, services) -> None:
+    new = sandbox.instagram.issue_token()
+    for kw, key in (({"admin": False}, "rotate.needs_admin"), ({"private": False}, "rotate.private_only")):
+        with pytest.raises(TokenRefused) as refused:
+            await rotate(services, new, **kw)
+        assert refused.value.key == key
+    assert services.store.backups() == []
+
+
+async def test_graph_unable_to_judge_is_a_refusal_not_a_guess(sandbox, services) -> None:
+    before = (sandbox.home / ".env").read_bytes()
+    new = sandbox.instagram.issue_token()
+    sandbox.instagram.set_fault("5xx", status=503)
+    with pytest.raises(TokenRefused) as refused:
+        await rotate(services, new)
+    assert refused.value.key == "rotate.unchecked" and "HTTP 503" in refused.value.params["error"]
+    assert (sandbox.home / ".env").read_bytes() == before
+
+
+async def test_without_app_credentials_the_old_tokens_expiry_is_forgotten(sandbox, make_settings) -> None:
+    services = build_services(make_settings(debug_token=False), Store.in_memory())
+    try:
+        services.store.set_token_expiry(utc_now() + timedelta(days=3), actor=ADMIN)
+        done = await rotate(services, sandbox.instagram.issue_token())
+        assert done.expires_at is None and not done.never_expires
+        assert services.store.token_expiry() is None  # the 3 days were the old token's
+    finally:
+        await services.aclose()
+
+
+async def test_an_instagram_login_token_a_few_days_old_refreshes_in_one_step(sandbox, make_settings) -> None:
+    ig_token = sandbox.instagram.issue_token("IGAAsandboxlonglived0123456789abcdefXYZ",
+                                             issued_at=utc_now() - timedelta(days=3),
+                                             expires_at=utc_now() + timedelta(days=5))
+    services = build_services(make_settings(INSTAGRAM_ACCESS_TOKEN=ig_token), Store.in_memory())
+    try:
+        assert services.tokens is not None
+        status = await services.token_status()
+        assert services.tokens.refresh_offer(status).possible
+        env = sandbox.home / ".env"
+        done = await services.tokens.refresh(status, actor=ADMIN, admin=True)
+        new = env.read_text().split("INSTAGRAM_ACCESS_TOKEN=", 1)[1].split("\n", 1)[0]
+        assert new.startswith("IGAA") and new != ig_token and sandbox.instagram.accepts(new)
+        assert done.how == "refreshed" and done.fingerprint == fingerprint(Secret(new))
+        assert timedelta(days=59) < done.expires_at - utc_now() <= timedelta(days=60)
+        assert services.redact(new) == "•••"
+        with pytest.raises(TokenRefused) as refused:  # the new one is too young to refresh
+            await services.tokens.refresh(await services.token_status(), actor=ADMIN, admin=True)
+        assert refused.value.key == "refresh.too_new"
+    finally:
+        await services.aclose()
+
+
+async def test_refresh_is_offered_only_where_graph_would_do_it(sandbox, make_settings, services) -> None:
+    assert services.tokens is not None
+    status = await services.token_status()
+    assert not services.tokens.refresh_offer(status).possible  # a Facebook Login token
+    with pytest.raises(TokenRefused) as refused:
+        await services.tokens.refresh(status, actor=ADMIN, admin=True)
+    assert refused.value.key == "refresh.not_possible"
+
+    young = sandbox.instagram.issue_token("IGAAsandboxjustissued0123456789abcdefXYZ",
+                                          issued_at=utc_now() - timedelta(hours=2))
+    other = build_services(make_settings(INSTAGRAM_ACCESS_TOKEN=young), Store.in_memory())
+    try:
+        assert other.tokens is not None
+        offer = other.tokens.refresh_offer(await other.token_status())
+        assert not offer.possible and offer.not_before is not None
+        assert timedelta(hours=21) < offer.not_before - utc_now() <= timedelta(hours=22)
+        with pytest.raises(TokenRefused) as refused:
+            await other.tokens.refresh(await other.token_status(), actor=ADMIN, admin=False)
+        assert refused.value.key == "rotate.needs_admin"
+    finally:
+        await other.aclose()
+
+
+async def test_graph_refusing_a_refresh_changes_nothing(sandbox, make_settings) -> None:
+    """Without app credentials the bot cannot know the token's age: Graph's "Unsupported
+    request" (what it answers a token under 24 hours) comes back as the reason."""
+    young = sandbox.instagram.issue_token("IGAAsandboxjustissued0123456789abcdefXYZ",
+                                          issued_at=utc_now() - timedelta(hours=2))
+    services = build_services(make_settings(INSTAGRAM_ACCESS_TOKEN=young, debug_token=False),
+                              Store.in_memory())
+    before = (sandbox.home / ".env").read_bytes()
+    try:
+        assert services.tokens is not None
+        status = await services.token_status()
+        assert services.tokens.refresh_offer(status).possible  # age unknown: Graph decides
+        with pytest.raises(TokenRefused) as refused:
+            await services.tokens.refresh(status, actor=ADMIN, admin=True)
+        assert refused.value.key == "refresh.refused"
+        assert "Graph 100" in refused.value.params["error"]
+        assert (sandbox.home / ".env").read_bytes() == before
+    finally:
+        await services.aclose()
