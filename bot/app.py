@@ -52,7 +52,11 @@ from handlers.send_pacer import SendPacer
 from handlers.update_slots import PressesApart
 from handlers.stats import stats_command
 from handlers.telegram_notifier import TelegramNotifier
-from handlers.token_rotation import on_private_reply, token_refresh_button
+from handlers.token_rotation import (
+    on_private_reply,
+    tell_group_of_token_change,
+    token_refresh_button,
+)
 from handlers.token import (
     token_command,
     token_guide_button,
@@ -98,6 +102,7 @@ async def _on_start(application: Application) -> None:
                                             first=ARCHIVE_EVERY, name="archive")
     else:
         await _archive(application)
+    await tell_group_of_token_change(application.bot, ctx)  # one made from the terminal
     armed, resumed, owing = await ctx.flows.start()
     if armed:
         log.info("%d open incident(s): escalation clocks re-armed", armed)

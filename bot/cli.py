@@ -26,6 +26,7 @@ from bot.services import build_services
 from bot.wiring import viewer
 from bot.store import Store, StoreError, StoreLocked
 from bot.terminal import backups as backup_commands
+from bot.terminal import tokens as token_commands
 from bot.terminal import incidents as incident_commands
 from bot.terminal.render import guide_text, health_table, token_text
 
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     token_sub.add_parser("guide", help="how to renew it")
     set_expiry = token_sub.add_parser("set-expiry", help="register the expiry, N days from now (1-90)")
     set_expiry.add_argument("days")
+    token_commands.add_arguments(
+        token_sub.add_parser("rotate", help="an admin: put a new token to use (read from stdin)"),
+        token_sub.add_parser("refresh", help="an admin: refresh an Instagram Login token (60 days)"))
     incident_commands.add_parser(sub, _Parser)
     backup_commands.add_parser(sub, _Parser)
     return parser
@@ -97,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(incident_commands.run(args, settings, utc_now))
         if args.command == "backup":
             return asyncio.run(backup_commands.run(args, settings, utc_now))
+        if args.command == "token" and args.token_command in ("rotate", "refresh"):
+            return asyncio.run(token_commands.run(args, settings, utc_now))
         return asyncio.run(_offline(args, settings))
     except Exception:
         # Never Python's own traceback printer: it knows nothing of secrets (a rejected bot

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.actions.catalog import all_actions, run_action
-from bot.actions.recovery.token_rotation import TokenRotation
+from bot.actions.recovery.token_rotation import TokenRotation, fingerprint, rotated_token
 from bot.adapters.team_scripts import SCRIPTS_FILE, ScriptBook, ScriptsError, load_scripts
-from bot.backups.managed_files import ManagedFileError, ManagedFiles
+from bot.backups.managed_files import ENV_FILE, ManagedFileError, ManagedFiles
 from bot.backups.service import Backups
 from bot.actions.registry import ActionContext, StepResult
 from bot.health.token import TokenStatus, check_token, set_token_expiry
@@ -51,7 +51,7 @@ from bot.health.probes import (
     TokenProbe,
 )
 from bot.i18n import Translator
-from bot.secrets import Redactor
+from bot.secrets import Redactor, Secret
 from bot.store import Store
 
 _T = TypeVar("_T")
@@ -140,6 +140,19 @@ def _required(value: _T | None, name: str) -> _T:
     return value
 
 
+def _current_token(settings: Settings, store: Store, redact: Redactor) -> Secret:
+    """The settings' token, unless the bot has since rotated it into SUNFLOW_HOME/.env."""
+    configured = _required(settings.instagram_access_token, "INSTAGRAM_ACCESS_TOKEN")
+    newer = rotated_token(store, ManagedFiles(settings.sunflow_home), configured)
+    if newer is None:
+        return configured
+    redact.learn(newer.reveal())
+    log.warning("INSTAGRAM_ACCESS_TOKEN in the bot's settings is older than the token it put in "
+                "%s (fingerprint %s): using that one; update the bot's settings too",
+                settings.sunflow_home / ENV_FILE, fingerprint(newer))
+    return newer
+
+
 def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
                    store_problem: str | None = None) -> Services:
     """Wire every adapter from settings. `Settings.from_env` already checked what is required;
@@ -156,9 +169,11 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     # Each call to a vendor gets a little less than the health deadline, so a slow vendor is
     # reported by its probe (with its own reason) rather than cut off by the runner.
     timeout_s = settings.health_timeout_s * 0.9
-    instagram = None if "instagram" in unusable else InstagramGraph(
+    redact = settings.redactor()
+    access_token = None if "instagram" in unusable else _current_token(settings, store, redact)
+    instagram = None if access_token is None else InstagramGraph(
         graph_url=settings.instagram_graph_url,
-        access_token=_required(settings.instagram_access_token, "INSTAGRAM_ACCESS_TOKEN"),
+        access_token=access_token,
         user_id=_required(settings.instagram_user_id, "INSTAGRAM_USER_ID"),
         app_id=settings.instagram_app_id,
         app_secret=settings.instagram_app_secret,
@@ -174,7 +189,6 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
                        timeout_s=timeout_s)
         if settings.telegram_bot_token and "telegram" not in unusable else None
     )
-    redact = settings.redactor()
     files = PipelineHome(settings.sunflow_home, redact)
     scripts_file = settings.scripts_file or settings.sunflow_home / SCRIPTS_FILE
     try:
@@ -196,7 +210,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     if instagram is not None:
         services.tokens = TokenRotation(
             instagram, services.backups, store,
-            current=_required(settings.instagram_access_token, "INSTAGRAM_ACCESS_TOKEN"),
+            current=_required(access_token, "INSTAGRAM_ACCESS_TOKEN"),
             redact=redact, clock=clock,
             recheck=lambda: services.health(("token", "instagram"), fresh=True))
     services.probes = [

@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from html import escape
 
-from telegram import Chat, ForceReply, Message, Update
+from telegram import Bot, Chat, ForceReply, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.actions.recovery.token_rotation import Installed, TokenRefused
 from bot.backups.env_file import SAFE_VALUE
-from bot.health import STATE_ICONS
+from bot.token_view import installed_text, notice_text
 from handlers.access import Role, actor_of, update_role
 from handlers.context import BotContext, bot_context
 from handlers.messages import answer, edit_html, html, message_of, query_of
@@ -39,36 +40,25 @@ def _private(update: Update) -> bool:
     return chat is not None and user is not None and chat.type == Chat.PRIVATE and chat.id == user.id
 
 
-def _expiry(ctx: BotContext, done: Installed) -> str:
-    if done.never_expires:
-        return ctx.tr("token.rotate.never")
-    if done.expires_at is None:
-        return ctx.tr("token.rotate.expiry_unknown")
-    return ctx.tr("token.rotate.expires", date=ctx.local_date(done.expires_at))
-
-
 def _done_text(ctx: BotContext, done: Installed) -> str:
-    tr = ctx.tr
-    checks = "\n".join(f"{STATE_ICONS[r.state]} {tr(f'component.{r.component}')}: {r.reason}"
-                       for r in done.checks.results)
-    return html(tr, "token.rotate.done", how=tr(f"token.how.{done.how}"),
-                username=done.account.username or "?", expiry=_expiry(ctx, done),
-                backup=done.backup.backup_id, checks=ctx.redact(checks))
+    return escape(ctx.redact(installed_text(ctx.tr, done, ctx.settings.timezone)))
 
 
-async def _tell_group(context: ContextTypes.DEFAULT_TYPE, ctx: BotContext, done: Installed,
-                      actor: str) -> None:
-    """The group hears of every change of the token, masked (a fingerprint, never the token)."""
-    if ctx.settings.ops_chat_id is None:
+async def tell_group_of_token_change(bot: Bot, ctx: BotContext) -> None:
+    """The group hears of every change of the token, masked (a fingerprint, never the token):
+    now, or, when the change came from the terminal or Telegram failed, at the next chance."""
+    tokens = ctx.services.tokens
+    notice = None if tokens is None else await asyncio.to_thread(tokens.owed_notice)
+    if tokens is None or notice is None or ctx.settings.ops_chat_id is None:
         return
-    text = html(ctx.tr, "token.rotate.group", how=ctx.tr(f"token.how.{done.how}"),
-                actor=actor.split(" ", 1)[-1], fingerprint=done.fingerprint,
-                expiry=_expiry(ctx, done), backup=done.backup.backup_id)
+    text = escape(ctx.redact(notice_text(ctx.tr, notice, ctx.settings.timezone)))
     try:
-        await context.bot.send_message(ctx.settings.ops_chat_id, text, parse_mode=ParseMode.HTML,
-                                       message_thread_id=ctx.settings.ops_thread_id)
-    except TelegramError as exc:  # the change is made and audited; only the notice is lost
+        await bot.send_message(ctx.settings.ops_chat_id, text, parse_mode=ParseMode.HTML,
+                               message_thread_id=ctx.settings.ops_thread_id)
+    except TelegramError as exc:  # the change is made and audited; the notice stays owed
         log.warning("the group was not told of the token change: %s", ctx.redact(str(exc)))
+        return
+    await asyncio.to_thread(tokens.told, notice)
 
 
 async def rotate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -140,7 +130,7 @@ async def on_private_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     await asyncio.to_thread(ctx.services.store.set_setting, _prompt_key(message.chat_id), None)
     await edit_html(status, _done_text(ctx, done))
-    await _tell_group(context, ctx, done, actor)
+    await tell_group_of_token_change(context.bot, ctx)
 
 
 async def _refresh(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Installed | str:
@@ -166,7 +156,7 @@ async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await message.reply_text(outcome, parse_mode=ParseMode.HTML)
         return
     await message.reply_text(_done_text(ctx, outcome), parse_mode=ParseMode.HTML)
-    await _tell_group(context, ctx, outcome, actor_of(update.effective_user))
+    await tell_group_of_token_change(context.bot, ctx)
 
 
 async def token_refresh_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -180,5 +170,5 @@ async def token_refresh_button(update: Update, context: ContextTypes.DEFAULT_TYP
                                            outcome, parse_mode=ParseMode.HTML)
         return
     status = await ctx.services.token_status()
-    await edit_html(query, token_text(status, ctx), token_keyboard(ctx, status))
-    await _tell_group(context, ctx, outcome, actor_of(update.effective_user))
+    await edit_html(query, token_text(status, ctx), token_keyboard(ctx, status, context.bot.username))
+    await tell_group_of_token_change(context.bot, ctx)

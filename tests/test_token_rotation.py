@@ -175,3 +175,31 @@ async def test_graph_refusing_a_refresh_changes_nothing(sandbox, make_settings) 
         assert (sandbox.home / ".env").read_bytes() == before
     finally:
         await services.aclose()
+
+
+async def test_a_restart_goes_on_with_the_rotated_token_not_the_settings_older_one(
+        sandbox, make_settings, caplog) -> None:
+    store = Store.in_memory()
+    first = build_services(make_settings(), store)
+    sandbox.instagram.set_fault("token_expired")
+    new = sandbox.instagram.issue_token()
+    try:
+        await rotate(first, new)
+    finally:
+        await first.aclose()
+    # the bot's own settings still say the old token (they came from its environment)
+    again = build_services(make_settings(), store)
+    try:
+        assert (await again.token_status()).valid is True
+        assert new not in caplog.text and "older than the token it put in" in caplog.text
+        assert again.redact(new) == "•••"
+    finally:
+        await again.aclose()
+    # someone edited .env by hand since: the bot does not second-guess its settings
+    env = sandbox.home / ".env"
+    env.write_text(env.read_text().replace(new, "edited-by-hand-token-0000000000"))
+    third = build_services(make_settings(), store)
+    try:
+        assert (await third.token_status()).valid is False
+    finally:
+        await third.aclose()

@@ -9,7 +9,10 @@ value can never end a quote early or start a comment. A line this module cannot 
 
 from __future__ import annotations
 
+import io
 import re
+
+from dotenv import dotenv_values
 
 # KEY=value as python-dotenv reads it: optional `export`, spaces around `=`
 _ASSIGN = re.compile(r"(?P<lead>[ \t]*(?:export[ \t]+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)"
@@ -66,3 +69,12 @@ def _split_value(rest: str, key: str, line: int) -> tuple[str, str]:
         return rest[:comment.start()], rest[comment.start():]
     stripped = rest.rstrip(" \t")
     return stripped, rest[len(stripped):]
+
+
+def get_value(content: bytes, key: str) -> str | None:
+    """`key`'s value as python-dotenv reads it (None: not set, or not readable)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return dotenv_values(stream=io.StringIO(text)).get(key)

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.backups.env_file import SAFE_VALUE, EnvEditError, set_value
-from bot.backups.managed_files import ENV_FILE, ManagedFileError
+from bot.backups.env_file import SAFE_VALUE, EnvEditError, get_value, set_value
+from bot.backups.managed_files import ENV_FILE, ManagedFileError, ManagedFiles
 from bot.backups.service import Backup, BackupRefused, Backups
 from bot.errors import ServiceError, TokenExpired, TokenInvalid
 from bot.health import HealthReport
@@ -53,6 +53,19 @@ class TokenRefused(Exception):
 
 
 @dataclass(frozen=True)
+class Notice:
+    """What the group is told of a token change (owed until it is: a change made from the
+    terminal, or while Telegram was down, is told when the bot can)."""
+
+    how: str  # "rotated" or "refreshed"
+    actor: str
+    fingerprint: str  # a short hash: people can compare tokens without seeing one
+    expires_at: datetime | None
+    never_expires: bool
+    backup_id: str
+
+
+@dataclass(frozen=True)
 class Installed:
     how: str  # "rotated" or "refreshed"
     account: IgAccount
@@ -61,6 +74,7 @@ class Installed:
     fingerprint: str  # a short hash: people can compare tokens without seeing one
     backup: Backup  # `.env` as it was: restoring it undoes the change
     checks: HealthReport  # the token and Instagram checks, run again with the new token
+    notice: Notice
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,23 @@ def _said(error: ServiceError, redact: Redactor) -> str:
 
 def fingerprint(token: Secret) -> str:
     return hashlib.sha256(token.reveal().encode()).hexdigest()[:8]
+
+
+def rotated_token(store: Store, files: ManagedFiles, configured: Secret) -> Secret | None:
+    """The token the bot last put in `.env`, when the bot's own settings still hold another
+    (they came from the process environment or another file): a restart after a rotation
+    must not go back to the old, perhaps expired, token. None: the settings are current."""
+    note = store.get_setting(INSTALLED_KEY)
+    mark = note.get("fingerprint") if isinstance(note, dict) else None
+    if not isinstance(mark, str) or fingerprint(configured) == mark:
+        return None
+    try:
+        value = get_value(files.read().get(ENV_FILE, b""), ENV_KEY)
+    except ManagedFileError:
+        return None
+    if not value or fingerprint(Secret(value)) != mark:
+        return None  # .env changed since by someone else: the settings' token stands
+    return Secret(value)
 
 
 class TokenRotation:
@@ -196,23 +227,42 @@ class TokenRotation:
         # .env is the truth now: the bot goes with it at once, then writes down what it did
         self.authority.use_token(token)
         self._current = token
-        mark = fingerprint(token)
-        await asyncio.to_thread(self._record, how, mark, backup, expires_at, actor)
+        notice = Notice(how, actor, fingerprint(token), expires_at, never, backup.backup_id)
+        await asyncio.to_thread(self._record, notice)
         checks = await self.recheck()
-        return Installed(how, account, expires_at, never, mark, backup, checks)
+        return Installed(how, account, expires_at, never, notice.fingerprint, backup, checks, notice)
 
-    def _record(self, how: str, mark: str, backup: Backup, expires_at: datetime | None,
-                actor: str) -> None:
-        now = self.clock()
-        if expires_at is not None:
-            self.store.set_token_expiry(expires_at, actor=actor)
+    def _record(self, notice: Notice) -> None:
+        if notice.expires_at is not None:
+            self.store.set_token_expiry(notice.expires_at, actor=notice.actor)
         else:
-            self.store.forget_token_expiry(actor=actor)
-        self.store.set_setting(INSTALLED_KEY, {"at": now.isoformat(), "fingerprint": mark,
-                                               "how": how})
-        self.store.audit(f"token.{how}", actor=actor, detail={
-            "fingerprint": mark, "backup": backup.backup_id,
-            "expires_at": expires_at.isoformat() if expires_at else None})
+            self.store.forget_token_expiry(actor=notice.actor)
+        expires = notice.expires_at.isoformat() if notice.expires_at else None
+        self.store.set_setting(INSTALLED_KEY, {
+            "at": self.clock().isoformat(), "fingerprint": notice.fingerprint, "how": notice.how,
+            "actor": notice.actor, "expires_at": expires, "never": notice.never_expires,
+            "backup": notice.backup_id, "told": False})
+        self.store.audit(f"token.{notice.how}", actor=notice.actor, detail={
+            "fingerprint": notice.fingerprint, "backup": notice.backup_id, "expires_at": expires})
+
+    def owed_notice(self) -> Notice | None:
+        """The last change of the token, while the group has not been told of it."""
+        note = self.store.get_setting(INSTALLED_KEY)
+        if not isinstance(note, dict) or note.get("told") is not False:
+            return None
+        try:
+            expires = note.get("expires_at")
+            return Notice(str(note["how"]), str(note["actor"]), str(note["fingerprint"]),
+                          datetime.fromisoformat(expires) if isinstance(expires, str) else None,
+                          bool(note.get("never")), str(note["backup"]))
+        except (KeyError, ValueError):
+            return None
+
+    def told(self, notice: Notice) -> None:
+        """The group has been told of `notice` (a later change stays owed)."""
+        note = self.store.get_setting(INSTALLED_KEY)
+        if isinstance(note, dict) and note.get("fingerprint") == notice.fingerprint:
+            self.store.set_setting(INSTALLED_KEY, {**note, "told": True})
 
     def _installed_at(self) -> datetime | None:
         """When the bot put in the token in use, if it did."""
