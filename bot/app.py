@@ -47,6 +47,7 @@ from handlers.incidents import (
 )
 from handlers.job_scheduler import JobQueueScheduler
 from handlers.postmortem import on_reply
+from handlers.rollback import rollback_button, rollback_command
 from handlers.runbooks import runbooks_command
 from handlers.send_pacer import SendPacer
 from handlers.update_slots import PressesApart
@@ -177,6 +178,7 @@ def build_application(settings: Settings, services: Services, *,
         CommandHandler("stats", stats_command),
         CommandHandler("runbooks", runbooks_command),
         CommandHandler("backups", backups_command),
+        CommandHandler("rollback", rollback_command),
         CommandHandler("help", help_command),
         CommandHandler("start", start_command),
         CallbackQueryHandler(health_recheck, pattern=cb.exactly(cb.HEALTH_RECHECK)),
@@ -187,6 +189,7 @@ def build_application(settings: Settings, services: Services, *,
         CallbackQueryHandler(incident_button, pattern=cb.INCIDENT_RE),
         CallbackQueryHandler(scenario_button, pattern=cb.OPEN_SCENARIO_RE),
         CallbackQueryHandler(backup_button, pattern=cb.BACKUP_RE),
+        CallbackQueryHandler(rollback_button, pattern=cb.ROLLBACK_RE),
         CallbackQueryHandler(stale_button),  # last: whatever nobody else claimed
         # a private reply may hold a new token: its own handler, before any other reply's
         MessageHandler(filters.ChatType.PRIVATE & filters.REPLY & filters.TEXT & ~filters.COMMAND,

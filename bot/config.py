@@ -116,6 +116,7 @@ class Settings:
     backup_keep: int = 50
     scripts_file: Path | None = None  # the team's scripts (None: SUNFLOW_HOME/sunflow-ops.scripts.toml)
     backup_keep_days: int = 90
+    sunflow_repo: Path | None = None  # the pipeline's git repository (None: SUNFLOW_HOME)
     # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
     unusable: Mapping[str, str] = field(default_factory=dict)
 
@@ -380,6 +381,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         backup_keep=int(r.number("BACKUP_KEEP", 50, 1, 10_000)),
         scripts_file=Path(scripts_file) if (scripts_file := r.raw("SCRIPTS_FILE")) else None,
         backup_keep_days=int(r.number("BACKUP_KEEP_DAYS", 90, 1, 3650)),
+        sunflow_repo=Path(repo) if (repo := r.raw("SUNFLOW_REPO")) else None,
     )
     if not r.problems:
         return settings

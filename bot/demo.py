@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from bot.config import Settings
 from bot.logging_setup import configure_logging
 from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, STRANGER, STRANGER_CHAT, VIEWER, Sandbox
+from bot.sandbox.git_history import git_available
 from bot.sandbox.home import corrupt_stats, make_stats_stale, remove_stats
 from bot.sandbox.runner import BotRunner
 from bot.sandbox.telegram import SentMessage, TgChat, TgUser
@@ -221,7 +222,7 @@ def _fresh_root(root: Path) -> None:
 
 async def _main(lang: str | None, stdin: TextIO, out: TextIO, root: Path) -> int:
     _fresh_root(root)
-    sandbox = Sandbox.start(root)
+    sandbox = Sandbox.start(root, git_history=git_available())
     try:
         settings = Settings.from_env(sandbox.env(lang=lang or "ko"), dotenv_path=None)
         configure_logging(settings.redactor(), level=logging.INFO, console=False,

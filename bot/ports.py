@@ -202,6 +202,43 @@ class TokenAuthority(Protocol):
         """Every call from now on goes with `token`."""
 
 
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author: str
+    at: datetime
+    subject: str
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str  # relative to the repository's root, as git names it
+    status: str  # A added, M modified, D deleted, T type changed
+
+
+class RepositoryError(Exception):
+    """The repository could not answer (git missing, not a repository, a timeout); the
+    message says why in git's words."""
+
+
+class CodeRepository(Protocol):
+    """The pipeline's git repository, read only (the rollback domain writes the file itself)."""
+
+    root: Path
+
+    async def top_level(self) -> Path: ...
+
+    async def commits(self, limit: int) -> list[Commit]: ...
+
+    async def changed_files(self, sha: str) -> list[ChangedFile]: ...
+
+    async def content_at(self, sha: str, path: str) -> bytes | None: ...
+
+    async def diff_to(self, sha: str, path: str) -> str: ...
+
+    async def has_changes(self, path: str) -> bool: ...
+
+
 class PublishingQuotaReader(Protocol):
     """What the `instagram` probe reads: the quota, and the usage Graph reported with it."""
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.actions.catalog import all_actions, run_action
+from bot.actions.recovery.code_rollback import CodeRollback
 from bot.actions.recovery.token_rotation import TokenRotation, fingerprint, rotated_token
 from bot.adapters.team_scripts import SCRIPTS_FILE, ScriptBook, ScriptsError, load_scripts
 from bot.backups.managed_files import ENV_FILE, ManagedFileError, ManagedFiles
@@ -22,6 +23,7 @@ from bot.actions.registry import ActionContext, StepResult
 from bot.health.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
+from bot.adapters.git import GitRepository
 from bot.adapters.content_writes import ContentFiles
 from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
@@ -77,6 +79,7 @@ class Services:
     clock: Clock = utc_now
     probes: list[HealthProbe] = field(default_factory=list)
     tokens: TokenRotation | None = None  # None: Instagram is not configured
+    rollback: CodeRollback | None = None
 
     shared: SharedHealth | None = None
 
@@ -207,6 +210,8 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))
 
+    services.rollback = CodeRollback(GitRepository(settings.sunflow_repo or settings.sunflow_home),
+                                     store, clock=clock, tz=settings.timezone)
     if instagram is not None:
         services.tokens = TokenRotation(
             instagram, services.backups, store,

@@ -44,6 +44,45 @@ CODE_OF: dict[Verb, str] = {verb: code for code, verb in VERB_CODES.items()}
 BACKUP_RE = re.compile(r"^v1:b:([psry]):(\d{1,4}|BK-\d{8}-\d{4,6})(?::(\d{1,12}))?$")
 
 
+# Rollback buttons: v1:r:l (the commits) · v1:r:c:<sha12> (a commit's files) ·
+# v1:r:f:<sha12>:<file index> (what a restore would do) · v1:r:y:<sha12>:<index>:<unix time
+# shown> (restore) · v1:r:u:<RB id>:<unix time shown> (undo). The domain re-checks everything.
+ROLLBACK_RE = re.compile(r"^v1:r:(?:(l)|(c):([0-9a-f]{12})|(f):([0-9a-f]{12}):(\d{1,2})"
+                         r"|(y):([0-9a-f]{12}):(\d{1,2}):(\d{1,12})|(u):(RB-\d{8}-\d{4,6}):(\d{1,12}))$")
+ROLLBACK_LIST = "v1:r:l"
+
+
+def rollback_parts(data: str) -> tuple[str, str | None, int | None, int | None] | None:
+    """(verb, commit or RB id, file index, time shown) of rollback callback data, or None."""
+    match = ROLLBACK_RE.match(data)
+    if match is None:
+        return None
+    groups = [g for g in match.groups() if g is not None]
+    verb, rest = groups[0], groups[1:]
+    value = rest[0] if rest else None
+    if verb == "u":
+        return verb, value, None, int(rest[1])
+    index = int(rest[1]) if len(rest) > 1 else None
+    shown = int(rest[2]) if len(rest) > 2 else None
+    return verb, value, index, shown
+
+
+def rollback_commit(sha: str) -> str:
+    return f"v1:r:c:{sha[:12]}"
+
+
+def rollback_file(sha: str, index: int) -> str:
+    return f"v1:r:f:{sha[:12]}:{index}"
+
+
+def rollback_restore(sha: str, index: int, shown: int) -> str:
+    return f"v1:r:y:{sha[:12]}:{index}:{shown}"
+
+
+def rollback_undo(rollback_id: str, shown: int) -> str:
+    return f"v1:r:u:{rollback_id}:{shown}"
+
+
 def backup_page(number: int) -> str:
     return f"v1:b:p:{number}"
 

@@ -7,6 +7,8 @@ MESSAGES: dict[str, str] = {
     "command.stats": "MTTA and MTTR per severity (30 days)",
     "command.backups": "Configuration backups · restore (admin)",
     "help.backups": "/backups — the configuration backups (.env, config/*.json): what a restore would change, restore and undo (admin)",
+    "command.rollback": "Code rollback: one file back to a recent commit (admin)",
+    "help.rollback": "/rollback — one file of the pipeline's repository back to how a recent commit had it: the diff first, restore and undo (admin)",
     "command.runbooks": "List the runbooks · reload (admin)",
     "help.incident": "/incident [scenario [topic]] — open an incident (buttons without arguments) · /incident <id> — bring its message down · /incident <id> severity P1 (admin)",
     "help.incidents": "/incidents — the open incidents",

@@ -7,6 +7,8 @@ MESSAGES: dict[str, str] = {
     "command.stats": "등급별 MTTA·MTTR (30일)",
     "command.backups": "설정 백업 · 복원 (관리자)",
     "help.backups": "/backups — 설정 백업 (.env, config/*.json): 복원 시 바뀌는 내용, 복원과 되돌리기 (관리자)",
+    "command.rollback": "코드 롤백: 파일 하나를 최근 커밋 상태로 (관리자)",
+    "help.rollback": "/rollback — 파이프라인 저장소의 파일 하나를 최근 커밋 상태로: 먼저 diff, 복원과 되돌리기 (관리자)",
     "command.runbooks": "런북 목록 · reload (관리자)",
     "help.incident": "/incident [시나리오 [토픽]] — 장애 열기 (인자 없이: 버튼) · /incident <id> — 메시지를 맨 아래로 · /incident <id> severity P1 (관리자)",
     "help.incidents": "/incidents — 진행 중인 장애",

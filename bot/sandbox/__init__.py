@@ -16,6 +16,7 @@ from bot.sandbox.base import FakeServer
 from bot.sandbox.cloudinary import FakeCloudinary
 from bot.sandbox.fal import FakeFal
 from bot.clock import utc_now
+from bot.sandbox.git_history import make_history
 from bot.sandbox.home import make_stats_stale, seed_home, trace_ids
 from bot.sandbox.instagram import FakeInstagram
 from bot.sandbox.telegram import FakeTelegram, TgChat, TgUser
@@ -54,13 +55,15 @@ class Sandbox:
 
     @classmethod
     def start(cls, root: Path, *, token_days_left: float = 54, stats_age_h: float = 1.0,
-              history_age_h: float = 25.0, now: datetime | None = None) -> Sandbox:
+              history_age_h: float = 25.0, now: datetime | None = None,
+              git_history: bool = False) -> Sandbox:
         """Start every fake and seed `root/home`; the store goes to `root/data`.
 
         The sample logs tell of past incidents; `history_age_h` is how long ago they ended. The
         default puts them just outside the 24-hour window of the `logs` probe, so a fresh
         sandbox is all green; 0 makes them current. `now` (default: `bot.clock.utc_now()`, the
-        clock the bot reads too) is the moment everything is seeded relative to.
+        clock the bot reads too) is the moment everything is seeded relative to. `git_history`
+        makes the home a git repository with a few commits (`/rollback`; needs git).
         """
         root.mkdir(parents=True, exist_ok=True)
         now = now or utc_now()
@@ -78,6 +81,8 @@ class Sandbox:
                 started.append(fake.start())
             home = seed_home(root / "home", now=now - timedelta(hours=history_age_h))
             make_stats_stale(home, stats_age_h, now=now)
+            if git_history:
+                make_history(home, now=now)
         except BaseException:
             for server in started:
                 server.stop()
