@@ -108,7 +108,8 @@ class Services:
 
     def action_context(self, *, topic: str | None = None, incident_ref: str | None = None,
                        actor: str | None = None,
-                       progress: Callable[[str], None] | None = None) -> ActionContext:
+                       progress: Callable[[str], None] | None = None,
+                       opened_at: datetime | None = None) -> ActionContext:
         """What a step's action may use, for one incident (or none: the CLI, a drill)."""
         return ActionContext(
             health=self.health, token_status=self.token_status, instagram=self.instagram,
@@ -119,15 +120,17 @@ class Services:
             ops_thread_id=self.settings.ops_thread_id, publisher=self.instagram,
             stats_source=self.instagram, uploader=self.cloudinary, generator=self.fal,
             web=self.web, content=self.content, scripts=self.scripts, backups=self.backups,
+            incident_opened_at=opened_at,
             **({"progress": progress} if progress is not None else {}),
         )
 
     async def run_step(self, action: str, args: Mapping[str, Any], *, topic: str | None,
                        incident_ref: str, actor: str,
-                       progress: Callable[[str], None] | None = None) -> StepResult:
+                       progress: Callable[[str], None] | None = None,
+                       opened_at: datetime | None = None) -> StepResult:
         """Run an incident step's action to a StepResult, whatever happens (`run_action`)."""
         context = self.action_context(topic=topic, incident_ref=incident_ref, actor=actor,
-                                      progress=progress)
+                                      progress=progress, opened_at=opened_at)
         return await run_action(action, context, args, timeout_s=self.settings.action_timeout_s)
 
     async def aclose(self) -> None:

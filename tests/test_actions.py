@@ -8,6 +8,8 @@ scenarios describe. One sandbox serves the module; `sandbox` hands it to each te
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import json
 import os
@@ -137,9 +139,10 @@ def test_every_named_action_is_registered_with_its_params() -> None:
 
 
 async def test_run_action_says_unavailable_for_a_planned_action(services: Services) -> None:
-    result = await run(services, "backup.restore")
+    unbound = dataclasses.replace(context(services), scripts=None)  # no team scripts bound
+    result = await run_action("telegram.restart", unbound, {}, timeout_s=TIMEOUT_S)
     assert result.outcome is Outcome.UNAVAILABLE
-    assert "backup.restore is not built yet" in result.summary
+    assert "telegram.restart is not built yet" in result.summary
 
 
 async def test_run_action_reports_a_crash_as_error(services: Services,

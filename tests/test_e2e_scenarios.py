@@ -141,6 +141,32 @@ async def test_scenario_4_rate_limit_greps_the_429_lines(chat, sandbox) -> None:
     await _finish(walk, sandbox)
 
 
+async def test_the_common_config_rollback_undoes_the_incidents_changes(chat, sandbox) -> None:
+    """Scenario 4 made fewer posts a day; the common rollback step puts the schedule back as it
+    was when the incident opened, after backing up what it overwrites."""
+    schedule_file = sandbox.home / "config" / "publishing.json"
+    original = schedule_file.read_bytes()
+    walk = await open_incident(chat, "/incident 429 seoul-night")
+    walk.skip = frozenset()
+    await walk.walk(until_phase="verify")
+    assert walk.result("publish.reschedule")["outcome"] == "ok"
+    rollback = walk.result("backup.restore")
+    assert rollback["outcome"] == "ok" and "Configuration put back as BK-" in rollback["summary"]
+    assert schedule_file.read_bytes() == original
+    undo, first = chat.store.backups()  # the reschedule's backup, then the rollback's own
+    assert json.loads(chat.services.backups.files_of(undo.backup_id)["config/publishing.json"]
+                      )["posts_per_day"] == 1  # /backups can undo the rollback
+
+
+async def test_the_config_rollback_with_nothing_changed_says_so(chat, sandbox) -> None:
+    walk = await open_incident(chat, "/incident stats")
+    walk.skip = frozenset()
+    await walk.walk(until_phase="verify")
+    assert walk.result("backup.restore")["summary"].startswith(
+        "The configuration was not changed during this incident")
+    assert chat.store.backups() == []
+
+
 async def test_scenario_5_stale_statistics(chat, sandbox) -> None:
     make_stats_stale(sandbox.home, 40)
     walk = await open_incident(chat, "/incident stats")

@@ -54,6 +54,8 @@ ACTIONS: Mapping[str, ActionSpec] = {
     "cloudinary.upload": _built("cloudinary.upload", needs_topic=True),
     "stats.collect": _built("stats.collect", posts=Param(int, 25, 1, 100)),
     "publish.reschedule": _built("publish.reschedule", posts_per_day=Param(int, None, 1, 100)),
+    "backup.restore": ActionSpec("backup.restore", _never_run, {"backup": Param(str, pattern=r"BK-\d{8}-\d{4,6}")},
+                                 guarded=True),
     **{name: ActionSpec(name, None, {}, needs_topic)
        for name, needs_topic in PLANNED.items()},
 }
@@ -125,7 +127,7 @@ def test_walk_splices_the_common_procedure_around_the_scenario(library: Library)
     steps = library.find("token").steps
     assert [s.id for s in steps] == [
         "detect-health", "detect-traces", "check-token", "collect-logs",
-        "read-guide", "issue-token", "update-env", "set-expiry", "retry-publish",
+        "read-guide", "issue-token", "update-env", "set-expiry", "retry-publish", "config-rollback",
         "verify-token", "verify-health", "verify-dry-run",
         "expiry-alert", "weekly-token-check", "post-record-mistake",
     ]
@@ -187,7 +189,8 @@ def test_steps_that_change_things_need_an_admin_and_a_confirmation(library: Libr
     guarded = {(rb.number, s.action) for rb in library.runbooks.values() for s in rb.steps
                if s.admin and s.confirm}
     assert guarded == {(1, "token.set_expiry"), (2, "cloudinary.upload"), (4, "publish.reschedule"),
-                       (5, "stats.daemon_restart"), (6, "telegram.restart")}
+                       (5, "stats.daemon_restart"), (6, "telegram.restart"),
+                       *((n, "backup.restore") for n in range(1, 7))}  # the common rollback
     env = next(s for s in library.find("1").steps if s.id == "update-env")
     assert env.admin and env.action is None and "INSTAGRAM_ACCESS_TOKEN" in env.text.en
 
@@ -400,7 +403,7 @@ def test_duplicate_step_id(books: Path) -> None:
 def test_step_id_clashing_with_a_common_step(books: Path) -> None:
     edit(books, "token-expired.toml", 'id = "verify-token"', 'id = "verify-health"')
     one(problems(books), "token-expired.toml: steps[6].id: step id 'verify-health' is already a "
-        "common step", "common.toml steps[3]")
+        "common step", "common.toml steps[4]")
 
 
 def test_bad_step_id(books: Path) -> None:
@@ -484,7 +487,8 @@ def test_next_reorders_the_walk(books: Path) -> None:
     edit(books, "token-expired.toml", 'id = "issue-token"', 'id = "issue-token"\nnext = "set-expiry"')
     rb = load_library(books, actions=ACTIONS).find("token")
     respond = [s.id for s in rb.steps if s.phase == "respond"]
-    assert respond == ["read-guide", "update-env", "issue-token", "set-expiry", "retry-publish"]
+    assert respond == ["read-guide", "update-env", "issue-token", "set-expiry", "retry-publish",
+                       "config-rollback"]
 
 
 def test_no_verify_step(books: Path) -> None:
@@ -606,7 +610,7 @@ def test_a_missing_directory_is_named(tmp_path: Path) -> None:
 def test_the_files_can_be_checked_from_a_shell(books: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([str(books)]) == 0
     out = capsys.readouterr().out
-    assert "6 scenarios" in out and "1. token-expired (P0): 15 steps" in out
+    assert "6 scenarios" in out and "1. token-expired (P0): 16 steps" in out
     edit(books, "rate-limit.toml", 'severity = "P1"', 'severity = "P7"')
     assert main([str(books)]) == 1
     assert "rate-limit.toml: severity: unknown severity 'P7'" in capsys.readouterr().err
@@ -677,3 +681,15 @@ def test_a_wrong_retry_policy_is_named_with_its_place(books: Path) -> None:
     one(found, "rate-limit.toml: steps[", "retry", "without an action")
     one(found, "token-expired.toml: steps[", "retry", "unknown keys: tries")
     assert len(found) == 3, found
+
+
+def test_a_step_that_overwrites_the_configuration_must_be_admin_and_confirmed(tmp_path: Path) -> None:
+    books = tmp_path / "runbooks"
+    shutil.copytree(RUNBOOKS, books)
+    common = books / "common.toml"
+    common.write_text(common.read_text().replace(
+        'action = "backup.restore"\nadmin = true\nconfirm = true\n', 'action = "backup.restore"\n'))
+    with pytest.raises(RunbookError) as error:
+        load_library(books, actions=ACTIONS)
+    assert ("backup.restore overwrites the team's configuration: the step needs admin = true "
+            "and confirm = true") in str(error.value)

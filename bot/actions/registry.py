@@ -14,9 +14,10 @@ available yet instead of pretending.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -81,6 +82,7 @@ class Param:
     high: int | None = None
     choices: tuple[str, ...] | None = None  # str (and each item of a list): allowed values
     required: bool = False  # a runbook step must give it (checked when the runbook loads)
+    pattern: str | None = None  # str: the whole value must match (a backup id, say)
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not acceptable, or None."""
@@ -97,6 +99,8 @@ class Param:
                 return f"must be a non-empty string, got {value!r}"
             if self.choices is not None and value not in self.choices:
                 return f"must be one of {', '.join(self.choices)}, got {value!r}"
+            if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+                return f"must look like {self.pattern}, got {value!r}"
             return None
         if self.kind is list:
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -133,6 +137,7 @@ class ActionContext:
     actor: str | None = None  # who pressed Run ("tg:1001 @mina"), for actions that change things
     topic: str | None = None  # the incident's topic (content/images/<topic>/), when it has one
     incident_ref: str | None = None  # e.g. "INC-20261127-001": file names, test messages
+    incident_opened_at: datetime | None = None  # when the incident opened (None: a drill)
     ops_chat_id: int | None = None
     ops_thread_id: int | None = None
     # where a long action is ("uploading 2 of 3"): the live message shows it while it runs
@@ -152,6 +157,10 @@ class ActionSpec:
     # the settings it could read, so one may be missing (`catalog.run_action` says which)
     needs: tuple[str, ...] = ()
     timeout_s: float | None = None  # its own deadline (a publish waits on Instagram); None: ACTION_TIMEOUT_S
+    # it overwrites the team's configuration: a step naming it must say `admin = true` and
+    # `confirm = true` (the loader refuses the runbook otherwise), so it runs for an admin only
+    # after an "are you sure?"
+    guarded: bool = False
 
     @property
     def planned(self) -> bool:
@@ -178,5 +187,4 @@ class ActionSpec:
 PLANNED: Mapping[str, bool] = {
     "stats.daemon_restart": False,  # stats_collector_daemon.py restart
     "telegram.restart": False,  # telegram_bot.py
-    "backup.restore": False,  # backup_manager.py restore <backup_id>
 }

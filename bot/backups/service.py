@@ -95,6 +95,11 @@ class Backups:
             raise BackupRefused("backup.contents_gone", id=backup_id) from None
         return {name: _content(value) for name, value in stored.items() if isinstance(value, dict)}
 
+    def taken_since(self, since: datetime) -> list[Backup]:
+        """The backups taken at or after `since`, oldest first."""
+        records = self.store.backups(limit=self.keep + 1)
+        return [_backup(r) for r in reversed(records) if r.at >= since]
+
     def page(self, number: int) -> tuple[list[Backup], int]:
         """Page `number` (0 first, newest first) and how many pages there are."""
         records = self.store.backups(limit=self.keep + 1)

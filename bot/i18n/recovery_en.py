@@ -139,4 +139,7 @@ MESSAGES: dict[str, str] = {
     "button.rollback_restore": "⏪ Restore this file",
     "button.rollback_undo": "↩️ Undo",
     "button.rollback_commits": "⬅️ Commits",
+    "rec.config_unchanged": "The configuration was not changed during this incident: nothing to put back",
+    "rec.config_as_backup": "The configuration is already as {id} has it: nothing to put back",
+    "rec.config_restored": "Configuration put back as {id} has it: {files}",
 }

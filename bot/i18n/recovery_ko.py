@@ -139,4 +139,7 @@ MESSAGES: dict[str, str] = {
     "button.rollback_restore": "⏪ 이 파일 복원",
     "button.rollback_undo": "↩️ 되돌리기",
     "button.rollback_commits": "⬅️ 커밋 목록",
+    "rec.config_unchanged": "이 장애 동안 설정이 바뀌지 않았습니다: 되돌릴 것이 없습니다",
+    "rec.config_as_backup": "설정이 이미 {id}와 같습니다: 되돌릴 것이 없습니다",
+    "rec.config_restored": "설정을 {id}의 상태로 되돌렸습니다: {files}",
 }

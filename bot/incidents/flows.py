@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from bot.actions.registry import StepResult
@@ -54,7 +54,8 @@ class RunStep(Protocol):
 
     def __call__(self, action: str, args: Mapping[str, Any], *, topic: str | None,
                  incident_ref: str, actor: str,
-                 progress: Callable[[str], None] | None = None) -> Awaitable[StepResult]: ...
+                 progress: Callable[[str], None] | None = None,
+                 opened_at: datetime | None = None) -> Awaitable[StepResult]: ...
 
 
 
@@ -175,7 +176,7 @@ class IncidentFlows:
         step = incident.steps[index]
         task = asyncio.ensure_future(self._run_step(
             step.action or "", step.args, topic=incident.topic, incident_ref=incident.ref,
-            actor=actor, progress=self._progress(incident.id, index)))
+            actor=actor, progress=self._progress(incident.id, index), opened_at=incident.opened_at))
         done, _ = await asyncio.wait({task}, timeout=SHOW_RUNNING_AFTER_S)
         if not done:
             self.notifier.show(incident.id, known=incident)

@@ -323,6 +323,10 @@ def _read_steps(raw: Any, file: str, problems: _Problems, actions: Mapping[str, 
         elif action is not None:
             for why in actions[action].arg_problems(args):
                 problems.add(file, f"{key}.args", f"{why} (action {action})")
+        if action is not None and actions[action].guarded and not (
+                table.get("admin") is True and table.get("confirm") is True):
+            problems.add(file, f"{key}.action", f"{action} overwrites the team's configuration: "
+                                                "the step needs admin = true and confirm = true")
 
         command = table.get("command")
         if command is not None and (not isinstance(command, str) or not command.strip()):

@@ -1,5 +1,6 @@
 """`publish.reschedule` (scenario 4: fewer posts a day): the publishing schedule changed, backed
-up first.
+up first. `backup.restore` (the playbook's configuration rollback): every configuration change
+made during the incident undone at once.
 
 `config/publishing.json` holds `posts_per_day` and the `post_times` of the day; the step lowers
 `posts_per_day` by one (or to its `posts_per_day` argument) and keeps the earliest times. The
@@ -59,7 +60,41 @@ async def reschedule(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
                       data={"backup": backup.backup_id, **seen})
 
 
+async def restore_backup(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
+    """The configuration as it was when the incident opened: the oldest backup taken since (the
+    bot backs up before every change it makes), restored the backups' way — what it overwrites
+    is backed up first, so /backups can undo this too. `backup` names another one instead."""
+    tr = ctx.tr
+    if ctx.backups is None:
+        return StepResult(Outcome.FAIL, tr("rec.needs.content"))
+    backups = ctx.backups
+    wanted = args.get("backup")
+    if wanted is None:
+        since = ctx.incident_opened_at
+        taken = await asyncio.to_thread(backups.taken_since, since) if since is not None else []
+        if not taken:
+            return StepResult(Outcome.OK, tr("rec.config_unchanged"))
+        wanted = taken[0].backup_id
+    try:
+        # the runbook loader made this step admin-only and confirmed just now (`guarded`)
+        restored = await asyncio.to_thread(backups.restore, wanted, actor=ctx.actor or "unknown",
+                                           admin=True, asked_at=ctx.clock())
+    except BackupRefused as refused:
+        if refused.key == "backup.same":
+            return StepResult(Outcome.OK, tr("rec.config_as_backup", id=wanted))
+        return StepResult(Outcome.FAIL, tr(refused.key, **refused.params))
+    except ManagedFileError as exc:
+        return StepResult(Outcome.FAIL, ctx.redact(tr("backup.unreadable", problem=str(exc))))
+    return StepResult(Outcome.OK, tr("rec.config_restored", id=wanted,
+                                     files=", ".join(restored.changed) or "—"),
+                      (tr("rec.backed_up", id=restored.undo.backup_id),),
+                      data={"backup": wanted, "undo": restored.undo.backup_id,
+                            "files": list(restored.changed)})
+
+
 ACTIONS = (
     ActionSpec("publish.reschedule", reschedule,
                params={"posts_per_day": Param(int, low=1, high=100)}),
+    ActionSpec("backup.restore", restore_backup, guarded=True,
+               params={"backup": Param(str, pattern=r"BK-\d{8}-\d{4,6}")}),
 )
