@@ -19,7 +19,16 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.logging_setup import configure_logging
-from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, STRANGER, STRANGER_CHAT, VIEWER, Sandbox
+from bot.sandbox import (
+    ADMIN,
+    OPERATOR,
+    OPS_CHAT,
+    STRANGER,
+    STRANGER_CHAT,
+    VIEWER,
+    Sandbox,
+    private_chat,
+)
 from bot.sandbox.git_history import git_available
 from bot.sandbox.home import corrupt_stats, make_stats_stale, remove_stats
 from bot.sandbox.runner import BotRunner
@@ -32,6 +41,7 @@ IDENTITIES: dict[str, tuple[TgUser, TgChat]] = {
     "operator": (OPERATOR, OPS_CHAT),
     "viewer": (VIEWER, OPS_CHAT),
     "stranger": (STRANGER, STRANGER_CHAT),
+    "private": (ADMIN, private_chat(ADMIN)),  # Mina's private chat with the bot (/token rotate)
 }
 FAULT_ARGUMENT = {"slow": "ms", "rate_limited": "retry_after", "5xx": "status", "token_invalid": "subcode"}
 
@@ -46,7 +56,8 @@ A number presses that button on the latest message that has buttons.
   :clear [service]            remove faults (all services by default)
   :faults                     show the faults in force
   :stale <hours> | :stats missing | :stats corrupt | :stats fresh   the statistics file
-  :as admin|operator|viewer|stranger   who you are (now: {who})
+  :newtoken                   a new Instagram token from the fake Meta tools (for /token rotate)
+  :as admin|operator|viewer|stranger|private   who you are, and where (now: {who})
   :help   :quit               (Ctrl-D and Ctrl-C end the demo too)"""
 
 
@@ -144,7 +155,11 @@ class Demo:
         elif verb == "as" and args and args[0] in IDENTITIES:
             self.who = args[0]
             user, chat = IDENTITIES[self.who]
-            self.say(f"   you are now {user.first_name} (@{user.username}) in {chat.title}")
+            self.say(f"   you are now {user.first_name} (@{user.username}) in {chat.title or 'a private chat with the bot'}")
+        elif verb == "newtoken":
+            token = self.sandbox.instagram.issue_token()
+            self.say(f"   a new token for @sunflow.daily, valid 60 days: {token}\n"
+                     "   (:as private, /token rotate, then :reply <token>)")
         elif verb == "fault" and len(args) >= 2:
             self._set_fault(args[0], args[1], args[2:])
             self._world_changed()

@@ -289,3 +289,16 @@ def test_run_names_runbook_files_it_cannot_read_and_exits_78(sandbox, tmp_path, 
     assert result.returncode == EX_CONFIG and says in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
+
+
+def test_demo_shows_code_rollback_and_the_private_chat_for_a_new_token(tmp_path) -> None:
+    script = io.StringIO("\n".join(["/rollback", "3", ":newtoken", ":as private", "/token rotate",
+                                    ":quit"]) + "\n")
+    out = io.StringIO()
+    assert run_demo("en", stdin=script, out=out, root=tmp_path / "demo") == 0
+    text = out.getvalue()
+    assert "the last 4 commits of the pipeline's repository" in text
+    assert "Add the daily-mood hashtag" in text and "changed · core/caption.py" in text
+    assert "a new token for @sunflow.daily, valid 60 days: sandbox-instagram-access-token-" in text
+    assert "in a private chat with the bot" in text
+    assert "Reply to this message with the new Instagram access token" in text
