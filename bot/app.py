@@ -55,6 +55,7 @@ from handlers.stats import stats_command
 from handlers.telegram_notifier import TelegramNotifier
 from handlers.token_rotation import (
     on_private_reply,
+    on_private_text,
     tell_group_of_token_change,
     token_refresh_button,
 )
@@ -103,6 +104,8 @@ async def _on_start(application: Application) -> None:
                                             first=ARCHIVE_EVERY, name="archive")
     else:
         await _archive(application)
+    if ctx.services.tokens is not None:  # a change a crash cut short is finished or forgotten
+        await asyncio.to_thread(ctx.services.tokens.reconcile)
     await tell_group_of_token_change(application.bot, ctx)  # one made from the terminal
     armed, resumed, owing = await ctx.flows.start()
     if armed:
@@ -194,6 +197,7 @@ def build_application(settings: Settings, services: Services, *,
         # a private reply may hold a new token: its own handler, before any other reply's
         MessageHandler(filters.ChatType.PRIVATE & filters.REPLY & filters.TEXT & ~filters.COMMAND,
                        on_private_reply),
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, on_private_text),
         MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply),
     ])
     application.add_error_handler(on_error)

@@ -238,6 +238,8 @@ class CodeRepository(Protocol):
 
     async def has_changes(self, path: str) -> bool: ...
 
+    async def executable_at(self, sha: str, path: str) -> bool: ...
+
 
 class PublishingQuotaReader(Protocol):
     """What the `instagram` probe reads: the quota, and the usage Graph reported with it."""

@@ -22,6 +22,7 @@ from handlers import callbacks as cb
 from handlers.access import Role, actor_of, require, update_role
 from handlers.context import BotContext, bot_context
 from handlers.messages import answer, edit_html, match_of, message_of, query_of
+from handlers.token_rotation import tell_group_of_token_change
 
 
 def _text(ctx: BotContext, lines: list[str]) -> str:
@@ -111,3 +112,4 @@ async def _restore(update: Update, context: ContextTypes.DEFAULT_TYPE, backup_id
                                           undo=restored.undo.backup_id)]),
                     InlineKeyboardMarkup([[InlineKeyboardButton(
                         tr("button.backup_undo"), callback_data=cb.backup_restore(restored.undo.backup_id))]]))
+    await tell_group_of_token_change(query.get_bot(), ctx)  # when .env's token came back too

@@ -25,6 +25,7 @@ from handlers.context import BotContext, bot_context
 from handlers.messages import answer, edit_html, html, message_of, query_of
 
 _RB_ID = re.compile(r"RB-\d{8}-\d{4,6}")
+DIFF_CHARS = 2800  # of escaped diff in one message: the rest of it is counted, not shown
 Screen = tuple[str, InlineKeyboardMarkup | None]
 
 
@@ -75,9 +76,14 @@ async def _preview(ctx: BotContext, sha: str, index: int) -> Screen:
         why = tr(preview.why_not or "rollback.same", path=preview.file.path)
         return f"{head}\n\n{_plain(ctx, tr('rollback.cannot', why=why))}", InlineKeyboardMarkup([back])
     lines, more = diff_lines(preview.diff, ctx.redact)
-    body = escape("\n".join(lines))  # diff_lines redacted the diff whole, before cutting it
+    body = ""  # diff_lines redacted the diff whole, before cutting it; escaped last, and cut
+    for number, line in enumerate(lines):  # again so the message stays under Telegram's 4096
+        if len(body) + len(escape(line)) + 1 > DIFF_CHARS:
+            more += len(lines) - number
+            break
+        body += escape(line) + "\n"
     tail = f"\n{escape(tr('rollback.diff_more', count=more))}" if more else ""
-    text = (f"{head}\n\n{escape(tr('rollback.diff_intro'))}\n<pre>{body}</pre>{tail}\n\n"
+    text = (f"{head}\n\n{escape(tr('rollback.diff_intro'))}\n<pre>{body.rstrip()}</pre>{tail}\n\n"
             f"{escape(tr('rollback.confirm_hint', minutes=int(CONFIRM_WITHIN.total_seconds() // 60)))}")
     restore = InlineKeyboardButton(tr("button.rollback_restore"),
                                    callback_data=cb.rollback_restore(preview.commit.sha, index, _shown_now(ctx)))
@@ -105,14 +111,19 @@ async def rollback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             await message.reply_text(html(ctx.tr, "rollback.undo_usage"), parse_mode=ParseMode.HTML)
             return
     except RollbackRefused as refused:
-        await message.reply_text(html(ctx.tr, refused.key, **refused.params), parse_mode=ParseMode.HTML)
+        await message.reply_text(_refusal(ctx, refused), parse_mode=ParseMode.HTML)
         return
     await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
 
 
+def _refusal(ctx: BotContext, refused: RollbackRefused) -> str:
+    """One sentence, masked, then cut, then escaped (git's words may quote anything)."""
+    return escape(ctx.redact(ctx.tr(refused.key, **refused.params))[:400])
+
+
 async def rollback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Commits, files, preview, restore, undo: the press is answered before the message is
-    edited (local git work only comes first)."""
+    """Commits, files, preview, restore, undo. The press is answered at once (git may take a
+    moment); what it leads to, a refusal too, is shown on the message."""
     ctx = bot_context(context)
     query = query_of(update)
     parts = cb.rollback_parts(query.data or "")
@@ -122,6 +133,7 @@ async def rollback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     verb, value, index, shown = parts
     if verb in ("y", "u") and not await require(update, context, Role.ADMIN, ctx.tr("button.rollback_restore")):
         return
+    await answer(query, ctx.tr("rollback.working") if verb in ("y", "u") else None)
     try:
         if verb == "l":
             screen = await _commits(ctx)
@@ -130,19 +142,17 @@ async def rollback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         elif verb == "f":
             screen = await _preview(ctx, value or "", index or 0)
         else:
-            await _act(update, context, verb, value or "", index or 0, shown or 0)
-            return
+            screen = await _act(update, context, verb, value or "", index or 0, shown or 0)
     except RollbackRefused as refused:
-        await answer(query, ctx.tr(refused.key, **refused.params)[:190], alert=True)
-        return
-    await answer(query)
+        screen = _refusal(ctx, refused), InlineKeyboardMarkup([[InlineKeyboardButton(
+            ctx.tr("button.rollback_commits"), callback_data=cb.ROLLBACK_LIST)]])
     await edit_html(query, *screen)
 
 
 async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, verb: str, value: str,
-               index: int, shown: int) -> None:
+               index: int, shown: int) -> Screen:
     ctx = bot_context(context)
-    query, tr = query_of(update), ctx.tr
+    tr = ctx.tr
     actor = actor_of(update.effective_user)
     admin = update_role(update, context) >= Role.ADMIN
     asked_at = datetime.fromtimestamp(shown, tz=timezone.utc)
@@ -156,5 +166,4 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, verb: str, va
     else:
         undone = await rollback.undo(value, actor=actor, admin=admin, asked_at=asked_at)
         text, keyboard = tr("rollback.undone", path=undone.path, id=undone.rollback_id, actor=actor), None
-    await answer(query, ctx.redact(text)[:190])
-    await edit_html(query, _plain(ctx, text), keyboard)
+    return _plain(ctx, text), keyboard

@@ -14,8 +14,12 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.actions.recovery.token_rotation import Installed, TokenRefused
-from bot.backups.env_file import SAFE_VALUE
+from bot.actions.recovery.token_rotation import (
+    MIN_TOKEN_CHARS,
+    Installed,
+    TokenRefused,
+    looks_like_a_token,
+)
 from bot.token_view import installed_text, notice_text
 from handlers.access import Role, actor_of, update_role
 from handlers.context import BotContext, bot_context
@@ -81,10 +85,6 @@ async def rotate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         "message_id": asked.message_id, "asked_at": ctx.services.clock().isoformat()})
 
 
-def _looks_like_a_token(text: str) -> bool:
-    return SAFE_VALUE.fullmatch(text.strip()) is not None and len(text.strip()) >= 20
-
-
 def _open_prompt(ctx: BotContext, chat_id: int, message_id: int) -> bool:
     prompt = ctx.services.store.get_setting(_prompt_key(chat_id))
     if not isinstance(prompt, dict) or prompt.get("message_id") != message_id:
@@ -104,6 +104,19 @@ async def _delete(ctx: BotContext, message: Message) -> None:
         await message.reply_text(html(ctx.tr, "token.rotate.not_deleted"), parse_mode=ParseMode.HTML)
 
 
+async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A message in a private chat that is not a command: a token pasted without replying to
+    the question is deleted all the same, and the way to give one is said."""
+    ctx = bot_context(context)
+    message = message_of(update)
+    text = message.text or ""
+    if not looks_like_a_token(text):
+        return
+    ctx.redact.learn(text.strip())
+    await _delete(ctx, message)
+    await message.reply_text(html(ctx.tr, "rotate.prompt_gone"), parse_mode=ParseMode.HTML)
+
+
 async def on_private_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A reply in a private chat: the new token when it answers the open question."""
     ctx = bot_context(context)
@@ -111,15 +124,19 @@ async def on_private_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     target, text = message.reply_to_message, message.text or ""
     if target is None or target.from_user is None or target.from_user.id != context.bot.id:
         return
+    token_like = looks_like_a_token(text)
+    if token_like:  # gone from the chat before anything else can fail
+        ctx.redact.learn(text.strip())
+        await _delete(ctx, message)
     tokens = ctx.services.tokens
     if tokens is None or not await asyncio.to_thread(_open_prompt, ctx, message.chat_id, target.message_id):
-        if _looks_like_a_token(text):  # a token sent to a closed question still goes at once
-            ctx.redact.learn(text.strip())
-            await _delete(ctx, message)
+        if token_like:
             await message.reply_text(html(ctx.tr, "rotate.prompt_gone"), parse_mode=ParseMode.HTML)
         return
-    ctx.redact.learn(text.strip())  # before anything can log or echo it
-    await _delete(ctx, message)
+    if not token_like:  # an answer that is no token (a question, "cancel"): said, and kept
+        await message.reply_text(html(ctx.tr, "rotate.bad_shape", low=MIN_TOKEN_CHARS),
+                                 parse_mode=ParseMode.HTML)
+        return
     status = await message.reply_text(html(ctx.tr, "token.rotate.checking"), parse_mode=ParseMode.HTML)
     actor = actor_of(update.effective_user)
     try:

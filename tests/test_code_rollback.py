@@ -157,7 +157,7 @@ async def test_a_path_through_a_link_or_out_of_the_repository_is_never_written(
     assert outside.read_text() == "not the pipeline's\n"
     for path in ("../outside.txt", ".git/config", "/etc/passwd", ""):
         with pytest.raises(RollbackRefused):
-            rollback._inside(path)
+            rollback._inside(path, home)
 
 
 async def test_unknown_commits_and_files_and_a_missing_git(home, rollback, clock, tmp_path) -> None:
@@ -179,3 +179,74 @@ async def test_unknown_commits_and_files_and_a_missing_git(home, rollback, clock
     with pytest.raises(RollbackRefused) as refused:
         await not_a_repo.commits()
     assert "not a git repository" in refused.value.params["problem"]
+
+
+async def test_a_repository_folder_below_the_top_works_from_the_top(tmp_path, clock) -> None:
+    top = tmp_path / "repo"
+    (top / "pipeline").mkdir(parents=True)
+    git_init = ["init", "-q", "-b", "main"]
+    git(top, *git_init)
+    (top / "pipeline" / "f.txt").write_text("v1\n")
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "v1")
+    (top / "pipeline" / "f.txt").write_text("v2\n")
+    git(top, "commit", "-qam", "v2")
+    rollback = CodeRollback(GitRepository(top / "pipeline"), Store.in_memory(), clock=clock,
+                            tz=timezone.utc)
+    first = (await rollback.commits())[-1]
+    preview = await rollback.preview(first.sha, 0)
+    assert preview.file.path == "pipeline/f.txt" and "-v2" in preview.diff and "+v1" in preview.diff
+    (top / "pipeline" / "f.txt").write_text("local edit\n")
+    assert (await rollback.preview(first.sha, 0)).why_not == "rollback.uncommitted"
+    git(top, "checkout", "-q", "--", "pipeline/f.txt")
+    await rollback.restore(first.sha, 0, actor=ADMIN, admin=True, asked_at=clock.now)
+    assert (top / "pipeline" / "f.txt").read_text() == "v1\n"
+    assert not (top / "pipeline" / "pipeline").exists()
+
+
+async def test_an_ignored_local_file_is_someones_and_is_not_overwritten(home, rollback, clock) -> None:
+    (home / "core" / "local.py").write_text("v1\n")
+    git(home, "add", "core/local.py")
+    git(home, "commit", "-q", "-m", "Add local settings")
+    added = await sha_of(rollback, "Add local settings")
+    git(home, "rm", "-q", "--cached", "core/local.py")
+    (home / ".gitignore").write_text((home / ".gitignore").read_text() + "core/local.py\n")
+    git(home, "commit", "-qam", "Keep local settings out of git")
+    (home / "core" / "local.py").write_text("this machine's own values\n")
+    with pytest.raises(RollbackRefused) as refused:
+        await rollback.restore(added, 0, actor=ADMIN, admin=True, asked_at=clock.now)
+    assert refused.value.key == "rollback.uncommitted"
+    assert (home / "core" / "local.py").read_text() == "this machine's own values\n"
+
+
+async def test_a_linked_folder_on_the_way_is_never_written_through(home, rollback, clock, tmp_path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "caption.py").write_text("not the pipeline's\n")
+    sha = await sha_of(rollback, "Add the daily-mood hashtag")
+    git(home, "rm", "-rq", "core")
+    git(home, "commit", "-q", "-m", "Move core out")
+    (home / "core").symlink_to(elsewhere, target_is_directory=True)
+    git(home, "add", "core")
+    git(home, "commit", "-q", "-m", "core lives elsewhere now")  # a clean work tree
+    with pytest.raises(RollbackRefused) as refused:
+        await rollback.restore(sha, 0, actor=ADMIN, admin=True, asked_at=clock.now)
+    assert refused.value.key == "rollback.outside"
+    assert (elsewhere / "caption.py").read_text() == "not the pipeline's\n"
+    with pytest.raises(RollbackRefused) as outside:
+        rollback._inside("core/caption.py", home)
+    assert outside.value.key == "rollback.outside"
+
+
+async def test_a_script_brought_back_is_executable_again(home, rollback, clock) -> None:
+    script = home / "services" / "scripts" / "publish_content.py"
+    script.write_text("#!/usr/bin/env python3\nprint('publish')\n")
+    script.chmod(0o755)
+    git(home, "add", "services/scripts/publish_content.py")
+    git(home, "commit", "-q", "-m", "Add the publisher")
+    added = await sha_of(rollback, "Add the publisher")
+    git(home, "rm", "-q", "services/scripts/publish_content.py")
+    git(home, "commit", "-q", "-m", "Drop the publisher")
+    await rollback.restore(added, 0, actor=ADMIN, admin=True, asked_at=clock.now)
+    assert script.read_text().endswith("print('publish')\n")
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755

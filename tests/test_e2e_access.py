@@ -115,6 +115,8 @@ async def test_no_configured_secret_appears_in_anything_sent_or_logged(
         await chat.send("/token set-expiry 45")
         await chat.send("/health", user=STRANGER, chat=STRANGER_CHAT)
         await chat.press(chat.bot_messages()[0], data="forged")
+        pasted = sandbox.instagram.issue_token()  # a token the bot learns only once it reads it
+        await chat.send(pasted, chat=private_chat(ADMIN))
     for handler in logging.getLogger().handlers:
         handler.flush()
     logged = stream.getvalue() + (settings.data_dir / "sunflow-ops.log").read_text()
@@ -123,7 +125,10 @@ async def test_no_configured_secret_appears_in_anything_sent_or_logged(
     everything = "\n".join([logged, *sent, *answers])
     # python-telegram-bot logs its base URL, token included, at DEBUG: it must arrive masked
     assert "Set Bot API URL: " in logged and MASK in logged
-    for secret in settings.secret_values():
+    # what getUpdates returned (people's messages, a token among them) is never written
+    assert "Calling Bot API endpoint `getUpdates`" in logged
+    assert "`getUpdates` finished with return value" not in logged
+    for secret in [*settings.secret_values(), pasted]:
         assert secret not in everything, f"a secret leaked ({len(secret)} chars)"
 
 

@@ -45,7 +45,8 @@ async def test_pick_a_commit_and_a_file_see_the_diff_restore_and_undo(chat, sand
     assert caption.read_bytes() == before
 
     done = await chat.press(shown, data=restore)
-    assert done["text"].startswith(f"⏪ {CAPTION} restored to")
+    assert done["text"] == "⏳ Working on it…"  # answered at once; the result is on the message
+    assert chat.tg.message(OPS_CHAT.id, listing.message_id).text.startswith(f"⏪ {CAPTION} restored to")
     assert "MAX_CAPTION = 2200" in caption.read_text()
     assert git(sandbox.home, "status", "--porcelain") == f" M {CAPTION}\n"
     after = chat.tg.message(OPS_CHAT.id, listing.message_id)
@@ -90,12 +91,31 @@ async def test_usage_unknown_ids_and_an_expired_button(chat, sandbox) -> None:
     [listing] = await chat.send("/rollback")
     newest = (await chat.services.rollback.commits())[1]
     old_button = cb.rollback_restore(newest.sha, 0, int(chat.services.clock().timestamp()) - 600)
-    expired = await chat.press(listing, data=old_button)
-    assert expired["show_alert"] and "older than 5 minutes" in expired["text"]
-    forged = await chat.press(listing, data="v1:r:c:ffffffffffff")
-    assert forged["show_alert"] and "not one of the last 10 commits" in forged["text"]
+    await chat.press(listing, data=old_button)
+    shown = chat.tg.message(OPS_CHAT.id, listing.message_id)
+    assert "older than 5 minutes" in shown.text
+    assert [data for _, data in shown.buttons()] == [cb.ROLLBACK_LIST]  # the way back
+    await chat.press(shown, data="v1:r:c:ffffffffffff")
+    assert "not one of the last 10 commits" in chat.tg.message(OPS_CHAT.id, listing.message_id).text
 
 
 async def test_without_a_repository_it_says_why(chat) -> None:
     [reply] = await chat.send("/rollback")
     assert reply.text.startswith("git could not answer: fatal: not a git repository")
+
+
+async def test_a_diff_of_long_lines_still_fits_one_message(chat, sandbox) -> None:
+    make_history(sandbox.home)
+    wide = sandbox.home / "core" / "wide.txt"
+    wide.write_text("".join(f"{n:03d} " + "<&>" * 60 + "\n" for n in range(45)))
+    git(sandbox.home, "add", "core/wide.txt")
+    git(sandbox.home, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "Wide")
+    wide_commit = next(c.sha for c in await chat.services.rollback.commits() if c.subject == "Wide")
+    wide.unlink()
+    git(sandbox.home, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qam", "Narrow")
+    [listing] = await chat.send("/rollback")
+    await chat.press(listing, data=cb.rollback_file(wide_commit, 0))
+    shown = chat.tg.message(OPS_CHAT.id, listing.message_id)
+    assert "wide.txt as it was at" in shown.text and "more lines" in shown.text
+    assert "<&><&>" in shown.text  # escaped for HTML, shown as written
+    assert len(shown.text) <= 4096

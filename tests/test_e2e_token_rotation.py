@@ -8,7 +8,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.clock import utc_now
-from bot.sandbox import ADMIN, OPERATOR, OPS_CHAT, private_chat
+from bot.sandbox import ADMIN, IG_TOKEN, OPERATOR, OPS_CHAT, private_chat
 from bot.sandbox.runner import BotRunner
 from conftest import Chat
 from handlers import callbacks as cb
@@ -22,9 +22,10 @@ def everything_the_bot_said(chat: Chat) -> str:
 
 
 def stored_bytes(chat: Chat) -> bytes:
+    """Everything under DATA_DIR: the store, its journal, the documents (backups of .env hold
+    the token that was in use then, never one given later), the log."""
     data = chat.sandbox.data_dir
-    return b"".join(p.read_bytes() for p in sorted(data.rglob("*"))
-                    if p.is_file() and "documents" not in p.parts)
+    return b"".join(p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file())
 
 
 async def test_an_admin_rotates_the_token_in_private_and_the_group_hears_of_it(chat) -> None:
@@ -45,7 +46,7 @@ async def test_an_admin_rotates_the_token_in_private_and_the_group_hears_of_it(c
     done = chat.tg.message(ADMIN_CHAT.id, result.message_id).text
     assert done.startswith("✅ Token rotated for @sunflow.daily") and "expires " in done
     assert "🟢 Token" in done and "🟢 Instagram" in done  # the checks, run with the new token
-    assert env.read_text() == before.replace("sample-instagram-token-not-real", new)
+    assert env.read_text() == before.replace(IG_TOKEN, new)
 
     [told] = chat.bot_messages(OPS_CHAT)[group_before:]
     assert told.text.startswith("🔑 Instagram token rotated by @mina_admin (fingerprint ")
@@ -132,3 +133,37 @@ async def test_refresh_button_for_an_instagram_login_token(sandbox, make_setting
         assert cb.TOKEN_REFRESH not in [data for _, data in shown.buttons()]  # too new now
         [told] = chat.bot_messages()[group_before:]
         assert told.text.startswith("🔑 Instagram token refreshed by @mina_admin")
+
+
+async def test_an_answer_that_is_no_token_is_kept_and_not_masked(chat) -> None:
+    [ask] = await chat.send("/token rotate", chat=ADMIN_CHAT)
+    [said] = await chat.send("cancel", chat=ADMIN_CHAT, reply_to=ask.message_id)
+    assert said.text.startswith("That does not look like an access token")
+    assert not chat.tg.messages(ADMIN_CHAT.id, include_deleted=True)[-2].deleted
+    assert chat.services.redact("Step cancelled") == "Step cancelled"
+
+
+async def test_a_token_pasted_without_replying_is_deleted_all_the_same(chat) -> None:
+    token = chat.sandbox.instagram.issue_token()
+    [hint] = await chat.send(token, chat=ADMIN_CHAT)
+    assert chat.tg.messages(ADMIN_CHAT.id, include_deleted=True)[-2].deleted
+    assert "send /token rotate again" in hint.text
+    assert token not in (chat.sandbox.home / ".env").read_text()
+
+
+async def test_undoing_a_rotation_from_backups_takes_the_bot_back_and_tells_the_group(chat) -> None:
+    chat.sandbox.instagram.set_fault("token_expired")
+    new = chat.sandbox.instagram.issue_token()
+    [ask] = await chat.send("/token rotate", chat=ADMIN_CHAT)
+    await chat.send(new, chat=ADMIN_CHAT, reply_to=ask.message_id)
+    [backup] = chat.store.backups()
+    [listing] = await chat.send("/backups")
+    await chat.press(listing, data=cb.backup_restore(backup.backup_id))
+    [(_, confirm), _] = chat.tg.message(OPS_CHAT.id, listing.message_id).buttons()
+    before = len(chat.bot_messages(OPS_CHAT))
+    await chat.press(listing, data=confirm)
+    assert IG_TOKEN in (chat.sandbox.home / ".env").read_text()
+    told = [m.text for m in chat.bot_messages(OPS_CHAT)[before:]]
+    assert any(t.startswith("🔑 Instagram token put back from a backup by @mina_admin") for t in told)
+    [status] = await chat.send("/token")
+    assert "State: expired" in status.text  # the bot is back on the token the pipeline has

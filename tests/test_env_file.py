@@ -70,3 +70,18 @@ def test_an_unreadable_file_is_refused_not_guessed_at() -> None:
         set_value(b'INSTAGRAM_ACCESS_TOKEN="multi\nline"\n', "INSTAGRAM_ACCESS_TOKEN", NEW)
     with pytest.raises(EnvEditError, match="UTF-8"):
         set_value(b"A=\xff\n", "INSTAGRAM_ACCESS_TOKEN", NEW)
+
+
+@pytest.mark.parametrize("before", [
+    "INSTAGRAM_ACCESS_TOKEN='a\\'b' # c\n",  # an escape dotenv reads differently
+    'INSTAGRAM_ACCESS_TOKEN="old"junk\n',
+    'PEM="-----BEGIN KEY-----\nINSTAGRAM_ACCESS_TOKEN=inside-another-value\n-----END KEY-----"\n',
+])
+def test_a_file_dotenv_would_read_otherwise_is_refused_not_half_changed(before) -> None:
+    with pytest.raises(EnvEditError, match="cannot change safely"):
+        set_value(before.encode(), "INSTAGRAM_ACCESS_TOKEN", NEW)
+
+
+def test_a_form_feed_is_not_a_line_break() -> None:
+    after = set_value(b"INSTAGRAM_ACCESS_TOKEN=old\x0cjunk\nA=1\n", "INSTAGRAM_ACCESS_TOKEN", NEW)
+    assert read(after)["INSTAGRAM_ACCESS_TOKEN"] == NEW and read(after)["A"] == "1"

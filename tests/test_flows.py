@@ -231,3 +231,26 @@ async def test_a_running_publish_shows_where_it_is_then_its_result(world: World,
     assert state.outcome.value == "ok" and state.progress is None  # the result replaced it
     assert "Published seoul-night" in state.summary and len(sandbox.instagram.published) == 1
     assert any(t.startswith("SF-") for t in engine.get(doc_id).trace_ids)
+
+
+async def test_an_are_you_sure_answered_too_late_is_refused(world: World) -> None:
+    opened = await world.flows.open("token", topic=None, actor=LEAD)
+    doc_id = opened.incident.id
+    while True:  # to the step that registers the expiry: it asks "are you sure?"
+        index, step, _ = world.engine.get(doc_id).current_step()
+        if step.action == "token.set_expiry":
+            break
+        await world.flows.press(doc_id, index, Verb.SKIP, actor=LEAD, admin=True)
+    asked = await world.flows.press(doc_id, index, Verb.RUN, actor=LEAD, admin=True)
+    assert asked.run is None and world.engine.get(doc_id).step_state[index].status == StepStatus.CONFIRMING
+    world.clock.now += timedelta(minutes=6)
+    with pytest.raises(Refused) as refused:
+        await world.flows.press(doc_id, index, Verb.CONFIRM, actor=LEAD, admin=True)
+    assert refused.value.key == "incident.confirm_expired"
+    assert world.engine.store.token_expiry() is None  # nothing ran
+    await world.flows.press(doc_id, index, Verb.CANCEL, actor=LEAD, admin=True)
+    await world.flows.press(doc_id, index, Verb.RUN, actor=LEAD, admin=True)
+    world.clock.now += timedelta(minutes=4)
+    confirmed = await world.flows.press(doc_id, index, Verb.CONFIRM, actor=LEAD, admin=True)
+    await world.flows.follow(confirmed, LEAD)
+    assert world.engine.store.token_expiry() is not None

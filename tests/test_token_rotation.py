@@ -4,6 +4,7 @@ Graph does not accept leaves .env byte for byte as it was."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -42,7 +43,7 @@ async def test_a_good_token_is_put_to_use_and_only_its_line_changes(sandbox, ser
     done = await rotate(services, new)
 
     assert env.read_text() == before.replace(
-        "INSTAGRAM_ACCESS_TOKEN=sample-instagram-token-not-real", f"INSTAGRAM_ACCESS_TOKEN={new}")
+        f"INSTAGRAM_ACCESS_TOKEN={IG_TOKEN}", f"INSTAGRAM_ACCESS_TOKEN={new}")
     assert done.how == "rotated" and done.account.username == "sunflow.daily"
     assert done.fingerprint == fingerprint(Secret(new)) and new not in done.fingerprint
     assert timedelta(days=58, hours=23) < done.expires_at - utc_now() <= timedelta(days=59)
@@ -64,6 +65,7 @@ async def test_a_good_token_is_put_to_use_and_only_its_line_changes(sandbox, ser
     (lambda ig: ig.issue_token(expires_at=utc_now() + timedelta(hours=1, minutes=30)),
      "rotate.short_lived"),
     (lambda ig: IG_TOKEN, "rotate.same"),
+    (lambda ig: ig.issue_token(other_account=True), "rotate.other_account"),
     (lambda ig: "short", "rotate.bad_shape"),
     (lambda ig: "has spaces in it, so it is not a token at all", "rotate.bad_shape"),
 ])
@@ -203,3 +205,66 @@ async def test_a_restart_goes_on_with_the_rotated_token_not_the_settings_older_o
         assert (await third.token_status()).valid is False
     finally:
         await third.aclose()
+
+
+async def test_a_restore_that_brings_back_the_old_token_brings_the_bot_back_to_it(sandbox, services) -> None:
+    """Undoing a rotation from /backups (or the rollback step) puts the old token in .env: the
+    bot must follow, not go on with a token the pipeline no longer has."""
+    assert services.tokens is not None
+    done = await rotate(services, sandbox.instagram.issue_token())
+    sandbox.instagram.set_fault("token_expired")  # the old token, as in scenario 1
+    assert (await services.token_status()).valid is True  # the bot is on the new one
+    await asyncio.to_thread(services.backups.restore, done.backup.backup_id, actor=ADMIN, admin=True,
+                            asked_at=utc_now())
+    status = await services.token_status()
+    assert status.expired  # back on the old token, like the pipeline
+    notice = services.tokens.owed_notice()
+    assert notice is not None and notice.how == "restored" and notice.fingerprint == fingerprint(Secret(IG_TOKEN))
+    assert services.store.token_expiry() is None
+    # restoring something that leaves the token alone changes nothing about it
+    services.tokens.told(notice)
+    other = await asyncio.to_thread(services.backups.take, actor=ADMIN, reason="test")
+    schedule = sandbox.home / "config" / "publishing.json"
+    schedule.write_text(schedule.read_text().replace('"posts_per_day": 2', '"posts_per_day": 1'))
+    restored = await asyncio.to_thread(services.backups.restore, other.backup_id, actor=ADMIN,
+                                       admin=True, asked_at=utc_now())
+    assert restored.changed == ("config/publishing.json",)
+    assert services.tokens.owed_notice() is None
+    assert (await services.token_status()).expired  # still the token .env holds
+
+
+async def test_a_settings_token_the_bot_never_replaced_wins_over_env(sandbox, make_settings) -> None:
+    store = Store.in_memory()
+    first = build_services(make_settings(), store)
+    try:
+        await rotate(first, sandbox.instagram.issue_token())
+    finally:
+        await first.aclose()
+    newer = sandbox.instagram.issue_token()  # set by a person in the bot's environment since
+    again = build_services(make_settings(INSTAGRAM_ACCESS_TOKEN=newer), store)
+    try:
+        assert again.tokens is not None and again.tokens._current == Secret(newer)
+    finally:
+        await again.aclose()
+
+
+async def test_a_change_cut_short_by_a_crash_is_finished_or_forgotten_at_start(sandbox, services) -> None:
+    assert services.tokens is not None
+    tokens = services.tokens
+    env = sandbox.home / ".env"
+    # cut short before .env was written: forgotten, the old token stays the one noted
+    tokens._note_pending("deadbeef", "rotated", ADMIN, None, False)
+    tokens.reconcile()
+    note = services.store.get_setting(INSTALLED_KEY)
+    assert not note["pending"] and note["fingerprint"] == fingerprint(Secret(IG_TOKEN))
+    assert tokens.owed_notice() is None
+    # cut short after .env was written: the record is finished and the group is owed a notice
+    new = sandbox.instagram.issue_token()
+    expires = utc_now() + timedelta(days=30)
+    tokens._note_pending(fingerprint(Secret(new)), "rotated", ADMIN, expires, False)
+    env.write_text(env.read_text().replace(IG_TOKEN, new))
+    tokens.reconcile()
+    assert services.store.token_expiry() == expires
+    notice = tokens.owed_notice()
+    assert notice is not None and notice.fingerprint == fingerprint(Secret(new))
+    assert services.store.audit_records(event="token.rotated")

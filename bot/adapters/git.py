@@ -1,6 +1,7 @@
 """The pipeline's git repository (code rollback, `SUNFLOW_REPO`): recent commits, the files a
 commit changed, a file as it was at a commit, the diff a restore would make, and whether the
-work tree has uncommitted changes to a file.
+work tree has uncommitted changes to a file. Paths are the repository's own (from its top),
+also when `SUNFLOW_REPO` is a folder inside it.
 
 git runs as an argument list (never a shell), in its own process with a timeout, without a
 terminal to prompt on, with C-locale messages and paths unquoted (`-z` where it lists paths).
@@ -41,7 +42,8 @@ class GitRepository:
                "GIT_OPTIONAL_LOCKS": "0"}  # a look never takes the index lock from the team
         try:
             process = await asyncio.create_subprocess_exec(
-                self._git, "-C", str(self.root), "-c", "core.quotepath=off", *args,
+                self._git, "-C", str(self.root), "-c", "core.quotepath=off",
+                "-c", "core.fsmonitor=false", *args,  # no hook of the repository's own runs
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         except OSError as exc:
             raise GitError(f"git could not be started: {exc.strerror or exc}") from None
@@ -77,8 +79,8 @@ class GitRepository:
     async def changed_files(self, sha: str) -> list[ChangedFile]:
         """What `sha` changed (added, modified, deleted), in git's order; renames as a deletion
         and an addition, so every path is one file."""
-        _, out = await self._run("diff-tree", "-r", "-z", "--root", "--no-commit-id",
-                                 "--no-renames", "--name-status", sha, "--")
+        _, out = await self._run("diff-tree", "-r", "-z", "--root", "--no-commit-id", "-m",
+                                 "--first-parent", "--no-renames", "--name-status", sha, "--")
         fields = out.decode("utf-8", "replace").split("\0")
         return [ChangedFile(path=fields[i + 1], status=fields[i][:1])
                 for i in range(0, len(fields) - 1, 2) if fields[i]]
@@ -91,10 +93,23 @@ class GitRepository:
     async def diff_to(self, sha: str, path: str) -> str:
         """What making `path` as it was at `sha` would change in the work tree (unified diff)."""
         _, out = await self._run("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-R",
-                                 sha, "--", path)
+                                 sha, "--", _top(path))
         return out.decode("utf-8", "replace")
 
     async def has_changes(self, path: str) -> bool:
-        """Uncommitted changes to `path` (staged or not, or untracked)."""
-        _, out = await self._run("status", "--porcelain", "-z", "--untracked-files=all", "--", path)
+        """Uncommitted changes to `path`: staged or not, untracked, or ignored (a local file
+        git does not keep is still someone's)."""
+        _, out = await self._run("status", "--porcelain", "-z", "--untracked-files=all",
+                                 "--ignored=matching", "--", _top(path))
         return bool(out.strip(b"\0"))
+
+    async def executable_at(self, sha: str, path: str) -> bool:
+        """Whether git kept `path` as an executable file at `sha`."""
+        _, out = await self._run("ls-tree", "-z", "--full-tree", sha, "--", path)
+        return out.startswith(b"100755 ")
+
+
+def _top(path: str) -> str:
+    """A pathspec for `path` as git names it (from the repository's top, taken literally),
+    whatever folder of the repository git runs in."""
+    return f":(top,literal){path}"

@@ -32,7 +32,7 @@ def set_value(content: bytes | None, key: str, value: str) -> bytes:
         text = (content or b"").decode("utf-8")
     except UnicodeDecodeError:
         raise EnvEditError(".env is not UTF-8 text") from None
-    lines = text.splitlines(keepends=True)
+    lines = io.StringIO(text, newline="").readlines()  # \n, \r\n, \r only: not \f and the like
     found = False
     for number, line in enumerate(lines):
         match = _ASSIGN.fullmatch(line)
@@ -48,7 +48,18 @@ def set_value(content: bytes | None, key: str, value: str) -> bytes:
         if lines and not lines[-1].endswith(("\n", "\r")):
             lines[-1] += newline
         lines.append(f"{key}={value}{newline}")
-    return "".join(lines).encode("utf-8")
+    new = "".join(lines)
+    # what python-dotenv reads is the judge: the key has the value, every other key is as it was
+    # (a line this reading got wrong, say inside another value's quotes, is refused, not written)
+    before, after = _values(text), _values(new)
+    if after.get(key) != value or {k: v for k, v in after.items() if k != key} != {
+            k: v for k, v in before.items() if k != key}:
+        raise EnvEditError(f"{key}: .env has a line this edit cannot change safely; edit it by hand")
+    return new.encode("utf-8")
+
+
+def _values(text: str) -> dict[str, str | None]:
+    return dict(dotenv_values(stream=io.StringIO(text)))
 
 
 def _split_value(rest: str, key: str, line: int) -> tuple[str, str]:

@@ -62,6 +62,9 @@ class Backups:
         self.store, self.files, self.clock, self.tz = store, files, clock, tz
         self.keep, self.keep_days = keep, keep_days
         self._lock = threading.Lock()
+        # told after a restore wrote the files (who, the files before, after): a domain that
+        # holds what a managed file says (the token in use) follows the files
+        self.after_restore: list[Callable[[str | None, Mapping[str, bytes], Mapping[str, bytes]], None]] = []
 
     # -- taking and reading
 
@@ -144,10 +147,13 @@ class Backups:
             files = self.files_of(backup_id)
             if content_hash(self.files.read()) == backup.hash:
                 raise BackupRefused("backup.same", id=backup_id)
+            before = self.files.read()
             undo = self.take(actor=actor, reason=f"before restoring {backup_id}")
             changed = self.files.write_exactly(files)
             self.store.audit("backup.restored", actor=actor, detail={
                 "backup": backup_id, "undo": undo.backup_id, "files": changed})
+            for follow in self.after_restore:
+                follow(actor, before, files)
             return Restored(backup, undo, tuple(changed))
         finally:
             self._lock.release()

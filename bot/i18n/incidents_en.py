@@ -96,6 +96,7 @@ MESSAGES: dict[str, str] = {
     "incident.escalated_recently": "{by} escalated this a moment ago.",
     "incident.running": "Running…",
     "incident.confirm_asked": "This step changes things: confirm it on the message.",
+    "incident.confirm_expired": "That question was asked more than {minutes} minutes ago: press Cancel, then Run again.",
     "incident.cancelled": "Cancelled.",
     "incident.step_done": "Marked done.",
     "incident.step_skipped": "Skipped.",

@@ -96,6 +96,7 @@ MESSAGES: dict[str, str] = {
     "incident.escalated_recently": "{by}님이 방금 에스컬레이션했습니다.",
     "incident.running": "실행 중…",
     "incident.confirm_asked": "이 단계는 상태를 바꿉니다: 메시지에서 확인하세요.",
+    "incident.confirm_expired": "{minutes}분도 더 전에 물은 확인입니다: 취소를 누르고 다시 실행하세요.",
     "incident.cancelled": "취소했습니다.",
     "incident.step_done": "완료로 표시했습니다.",
     "incident.step_skipped": "건너뛰었습니다.",

@@ -78,7 +78,7 @@ MESSAGES: dict[str, str] = {
     # token rotation and refresh (scenario 1)
     "rotate.needs_admin": "Only an admin can change the Instagram token.",
     "rotate.private_only": "A new token is only taken in a private chat with me, never in the group: open a private chat and send /token rotate.",
-    "rotate.bad_shape": "That does not look like an access token (at least {low} characters; letters, digits and . _ - only). Nothing changed.",
+    "rotate.bad_shape": "That does not look like an access token (at least {low} characters; letters, digits and . _ - ~ + / = | : only). Nothing changed.",
     "rotate.same": "That is the token in use already. Nothing changed.",
     "rotate.busy": "A token change is already running; try again when it has finished.",
     "rotate.expired": "Graph says that token has expired. Nothing changed.",
@@ -100,8 +100,9 @@ MESSAGES: dict[str, str] = {
     "token.rotate.expiry_unknown": "expiry unknown: register it with /token set-expiry <days>",
     "token.how.rotated": "rotated",
     "token.how.refreshed": "refreshed",
+    "rotate.other_account": "That token cannot reach the account INSTAGRAM_USER_ID names ({error}): make the token for that account. Nothing changed.",
+    "token.how.restored": "put back from a backup",
     "token.refresh.working": "Refreshing the token…",
-    "token.refresh.done": "Token refreshed: {expiry}",
     "button.token_refresh": "🔄 Refresh token (60 days)",
     "button.token_rotate": "🔑 New token (private chat)",
     # code rollback
@@ -119,6 +120,7 @@ MESSAGES: dict[str, str] = {
     "rollback.confirm_hint": "Restore writes this one file, after backing it up (Undo puts it back). Admins only; the button is good for {minutes} minutes.",
     "rollback.cannot": "Not restorable: {why}",
     "rollback.restored": "⏪ {path} restored to {short} by {actor}; backed up first as {id} (Undo puts it back). Commit it in git once it is right.",
+    "rollback.working": "⏳ Working on it…",
     "rollback.undone": "↩️ {path} is back as it was before {id} ({actor}).",
     "rollback.undo_usage": "Usage: /rollback · /rollback undo <RB-id> (admin)",
     "rollback.undo_ask": "Undo {id}: put {path} back as it was before the restore?",

@@ -78,7 +78,7 @@ MESSAGES: dict[str, str] = {
     # 토큰 교체와 갱신 (시나리오 1)
     "rotate.needs_admin": "Instagram 토큰은 관리자만 바꿀 수 있습니다.",
     "rotate.private_only": "새 토큰은 그룹이 아니라 저와의 개인 채팅에서만 받습니다: 개인 채팅을 열고 /token rotate 를 보내세요.",
-    "rotate.bad_shape": "액세스 토큰 형태가 아닙니다 (최소 {low}자; 영문, 숫자, . _ - 만). 아무것도 바뀌지 않았습니다.",
+    "rotate.bad_shape": "액세스 토큰 형태가 아닙니다 (최소 {low}자; 영문, 숫자, . _ - ~ + / = | : 만). 아무것도 바뀌지 않았습니다.",
     "rotate.same": "이미 사용 중인 토큰입니다. 아무것도 바뀌지 않았습니다.",
     "rotate.busy": "토큰 변경이 이미 진행 중입니다. 끝난 뒤 다시 시도하세요.",
     "rotate.expired": "Graph가 그 토큰이 만료되었다고 합니다. 아무것도 바뀌지 않았습니다.",
@@ -100,8 +100,9 @@ MESSAGES: dict[str, str] = {
     "token.rotate.expiry_unknown": "만료일 모름: /token set-expiry <일수> 로 등록하세요",
     "token.how.rotated": "교체",
     "token.how.refreshed": "갱신",
+    "rotate.other_account": "그 토큰으로는 INSTAGRAM_USER_ID 계정에 접근할 수 없습니다 ({error}): 그 계정의 토큰을 만드세요. 아무것도 바뀌지 않았습니다.",
+    "token.how.restored": "백업에서 복원",
     "token.refresh.working": "토큰 갱신 중…",
-    "token.refresh.done": "토큰 갱신됨: {expiry}",
     "button.token_refresh": "🔄 토큰 갱신 (60일)",
     "button.token_rotate": "🔑 새 토큰 (개인 채팅)",
     # 코드 롤백
@@ -119,6 +120,7 @@ MESSAGES: dict[str, str] = {
     "rollback.confirm_hint": "복원은 이 파일 하나만, 먼저 백업한 뒤 씁니다 (되돌리기로 원상복구). 관리자만; 버튼은 {minutes}분 동안 유효합니다.",
     "rollback.cannot": "복원할 수 없음: {why}",
     "rollback.restored": "⏪ {actor} 님이 {path}을(를) {short} 시점으로 복원했습니다. 먼저 {id}(으)로 백업했습니다 (되돌리기 가능). 맞으면 git에 커밋하세요.",
+    "rollback.working": "⏳ 처리 중…",
     "rollback.undone": "↩️ {path}이(가) {id} 이전 상태로 돌아왔습니다 ({actor}).",
     "rollback.undo_usage": "사용법: /rollback · /rollback undo <RB-id> (관리자)",
     "rollback.undo_ask": "{id} 되돌리기: {path}을(를) 복원 전 상태로 돌릴까요?",

@@ -96,6 +96,7 @@ class Rule:
     step_states: frozenset[StepStatus] | None = None  # a step verb: the current step's legal states
 
 
+CONFIRM_FOR = timedelta(minutes=5)  # how long a step's "are you sure?" can be answered
 _ANY_UNRESOLVED = frozenset(UNRESOLVED)
 _ACTIONABLE = frozenset({PENDING, FAILED})
 # The first, specific checks of a press (each refusal says why); after them every press must
@@ -343,6 +344,9 @@ class IncidentEngine:
         if verb in (Verb.RUN, Verb.CONFIRM):
             if not runnable(step):
                 raise Refused("incident.nothing_to_run")
+            if verb == Verb.CONFIRM and state.at is not None and now - state.at > CONFIRM_FOR:
+                # an "are you sure?" answered long after it was asked answers another moment
+                raise Refused("incident.confirm_expired", minutes=int(CONFIRM_FOR.total_seconds() // 60))
             if verb == Verb.RUN and step.confirm:
                 outcome.update(notice="incident.confirm_asked")
                 return _step_moved(d, index, replace(state, status=CONFIRMING, by=actor, at=now,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.backups.env_file import set_value
 from bot.sandbox.base import FakeServer
 from bot.sandbox.cloudinary import FakeCloudinary
 from bot.sandbox.fal import FakeFal
@@ -37,6 +38,12 @@ OPERATOR = TgUser(id=1002, first_name="Joon", username="joon_ops", language_code
 VIEWER = TgUser(id=1003, first_name="Hana", username="hana_member", language_code="ko")
 STRANGER = TgUser(id=1999, first_name="Stranger", username="random_person", language_code="en")
 STRANGER_CHAT = TgChat(id=-1009999999999, type="supergroup", title="Some other group")
+
+
+def _use_the_sandbox_token(home: Path) -> None:
+    """The pipeline's .env holds the token the bot is given, as it does in a real home."""
+    env = home / ".env"
+    env.write_bytes(set_value(env.read_bytes(), "INSTAGRAM_ACCESS_TOKEN", IG_TOKEN))
 
 
 def private_chat(user: TgUser) -> TgChat:
@@ -81,6 +88,7 @@ class Sandbox:
                 started.append(fake.start())
             home = seed_home(root / "home", now=now - timedelta(hours=history_age_h))
             make_stats_stale(home, stats_age_h, now=now)
+            _use_the_sandbox_token(home)
             if git_history:
                 make_history(home, now=now)
         except BaseException:

@@ -168,6 +168,7 @@ class FakeInstagram(FakeServer):
         # every token Graph accepts now: token -> (expires_at or None, issued_at)
         self._tokens: dict[str, tuple[datetime | None, datetime]] = {
             access_token: (token_expires_at, datetime.now(timezone.utc) - timedelta(days=3))}
+        self._others: set[str] = set()  # accepted tokens of another account
         self._quota_usage = 0
         self.user_id = user_id
         self.username = username
@@ -220,14 +221,18 @@ class FakeInstagram(FakeServer):
             self._tokens[self._token] = (value, self._tokens[self._token][1])
 
     def issue_token(self, token: str | None = None, *, expires_at: datetime | None | object = LONG_LIVED,
-                    issued_at: datetime | None = None) -> str:
+                    issued_at: datetime | None = None, other_account: bool = False) -> str:
         """A person makes another token for the account (Meta's token tools): it is accepted
-        from now on, beside the current one. Returns it (a fresh one when `token` is None)."""
+        from now on, beside the current one. Returns it (a fresh one when `token` is None).
+        `other_account`: a good token, but another account's: this one's objects answer it
+        with Graph's 100/33 "does not exist, cannot be loaded due to missing permissions"."""
         token = token or f"sandbox-instagram-access-token-{secrets.token_hex(8)}"
         now = datetime.now(timezone.utc)
         expiry = now + timedelta(days=60) if expires_at is LONG_LIVED else expires_at
         with self._lock:
             self._tokens[token] = (expiry, issued_at or now)  # type: ignore[assignment]
+            if other_account:
+                self._others.add(token)
         return token
 
     def accepts(self, token: str) -> bool:
@@ -272,6 +277,10 @@ class FakeInstagram(FakeServer):
                 body = self._refresh_access_token(request, mode, params)
             else:
                 self._authenticate(request, mode, params)
+                with self._lock:
+                    other = self._presented_token(request) in self._others
+                if other and parts and parts[0] == self.user_id:
+                    raise self._no_such_object(self.user_id, request.method)
                 if mode == "rate_limited":
                     raise self._rate_limited(params)
                 body = self._route(request, parts)

@@ -100,7 +100,7 @@ class CodeRollback:
 
     async def preview(self, sha: str, index: int) -> Preview:
         commit, file = await self._pick(sha, index)
-        why_not = await self._why_not(commit, file.path)
+        why_not = await self._why_not(commit, file.path, await self._top())
         diff = "" if why_not else await self._git(self.repo.diff_to(commit.sha, file.path))
         return Preview(commit, file, index, diff, why_not is None, why_not)
 
@@ -111,16 +111,18 @@ class CodeRollback:
         self._allowed(admin, asked_at)
         async with self._claimed():
             commit, file = await self._pick(sha, index)
-            why_not = await self._why_not(commit, file.path)
+            top = await self._top()
+            why_not = await self._why_not(commit, file.path, top)
             if why_not:
                 raise RollbackRefused(why_not, path=file.path)
             content = await self._git(self.repo.content_at(commit.sha, file.path))
             assert content is not None  # `_why_not` checked the commit has it
-            target = self.repo.root / file.path
+            executable = await self._git(self.repo.executable_at(commit.sha, file.path))
+            target = self._inside(file.path, top)
             before = await asyncio.to_thread(_read, target)
             rollback_id = await asyncio.to_thread(self._keep, commit, file.path, before, content,
                                                   actor)
-            await asyncio.to_thread(_write, target, content)
+            await asyncio.to_thread(_write, target, content, 0o755 if executable else 0o644)
             await asyncio.to_thread(self.store.audit, "code.rolled_back", actor=actor, detail={
                 "rollback": rollback_id, "commit": commit.sha, "path": file.path})
             return RolledBack(commit, file.path, rollback_id)
@@ -134,7 +136,7 @@ class CodeRollback:
             if record.get("undone"):
                 raise RollbackRefused("rollback.already_undone", id=rollback_id)
             path = str(record["path"])
-            target = self._inside(path)
+            target = self._inside(path, await self._top())
             if _digest(await asyncio.to_thread(_read, target)) != record["written"]:
                 raise RollbackRefused("rollback.changed_since", path=path)
             try:
@@ -142,7 +144,7 @@ class CodeRollback:
             except (NotFound, ValueError):
                 raise RollbackRefused("rollback.backup_gone", id=rollback_id) from None
             before = base64.b64decode(kept["before"]) if kept.get("before") is not None else None
-            await asyncio.to_thread(_write, target, before)
+            await asyncio.to_thread(_write, target, before, 0o644)
             self.store.set_setting(RECORD_PREFIX + rollback_id, {**record, "undone": True})
             await asyncio.to_thread(self.store.audit, "code.rollback_undone", actor=actor,
                                     detail={"rollback": rollback_id, "path": path})
@@ -169,10 +171,15 @@ class CodeRollback:
             raise RollbackRefused("rollback.unknown_file")
         return commit, files[index]
 
-    async def _why_not(self, commit: Commit, path: str) -> str | None:
+    async def _top(self) -> Path:
+        """The repository's top folder: git names every path from there, whatever folder of
+        the repository `SUNFLOW_REPO` is."""
+        return await self._git(self.repo.top_level())
+
+    async def _why_not(self, commit: Commit, path: str, top: Path) -> str | None:
         """The message key of the rule a restore of `path` to `commit` breaks, if any."""
         try:
-            target = self._inside(path)
+            target = self._inside(path, top)
         except RollbackRefused as refused:
             return refused.key
         content = await self._git(self.repo.content_at(commit.sha, path))
@@ -184,13 +191,15 @@ class CodeRollback:
             return "rollback.same"
         return None
 
-    def _inside(self, path: str) -> Path:
-        """`path` as a file of the work tree, checked to lie inside it with no link on the way."""
+    @staticmethod
+    def _inside(path: str, top: Path) -> Path:
+        """`path` as a file of the work tree under `top`, checked to lie inside it with no link
+        on the way (a linked folder would lead the write elsewhere)."""
         parts = PurePosixPath(path).parts
         if (not parts or PurePosixPath(path).is_absolute() or ".." in parts or parts[0] == ".git"
                 or "\0" in path):
             raise RollbackRefused("rollback.outside")
-        root = self.repo.root.resolve()
+        root = top.resolve()
         current = root
         for part in parts:
             current = current / part
@@ -216,7 +225,7 @@ class CodeRollback:
         try:
             return await work
         except RepositoryError as exc:
-            raise RollbackRefused("rollback.git", problem=str(exc)[:200]) from None
+            raise RollbackRefused("rollback.git", problem=str(exc)) from None  # masked, then cut, where shown
 
 
 def _read(path: Path) -> bytes | None:
@@ -226,11 +235,13 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _write(path: Path, content: bytes | None) -> None:
+def _write(path: Path, content: bytes | None, new_mode: int) -> None:
+    """`content` whole (a file that is there keeps its permissions; a new one gets `new_mode`),
+    or no file at all."""
     if content is None:
         path.unlink(missing_ok=True)
         fsync_dir(path.parent)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_durably(path, content, new_mode=0o644)
+    replace_durably(path, content, new_mode=new_mode)
 

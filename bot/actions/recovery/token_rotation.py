@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 from bot.backups.env_file import SAFE_VALUE, EnvEditError, get_value, set_value
 from bot.backups.managed_files import ENV_FILE, ManagedFileError, ManagedFiles
 from bot.backups.service import Backup, BackupRefused, Backups
-from bot.errors import ServiceError, TokenExpired, TokenInvalid
+from bot.errors import BadRequest, ServiceError, TokenExpired, TokenInvalid
 from bot.health import HealthReport
 from bot.health.token import TokenStatus
 from bot.ports import IgAccount, TokenAuthority, TokenDebug
@@ -42,6 +42,7 @@ INSTALLED_KEY = "instagram.token_installed"  # the store's note of the last toke
 MIN_LIFETIME = timedelta(hours=24)  # a token expiring sooner is a short-lived one: refused
 REFRESH_AFTER = timedelta(hours=24)  # Graph refreshes a token at least this old
 MIN_TOKEN_CHARS = 20
+REPLACED_KEPT = 10  # fingerprints of tokens put out of use, remembered
 
 
 class TokenRefused(Exception):
@@ -83,6 +84,12 @@ class RefreshOffer:
     not_before: datetime | None = None  # too new: possible from then
 
 
+def looks_like_a_token(text: str) -> bool:
+    """Long enough and made of the characters access tokens are made of (the .env can take)."""
+    text = text.strip()
+    return len(text) >= MIN_TOKEN_CHARS and SAFE_VALUE.fullmatch(text) is not None
+
+
 def _said(error: ServiceError, redact: Redactor) -> str:
     """What Graph said, short: "HTTP 400, Graph 190/460" (its kind when it said nothing)."""
     return redact(error.detail or error.kind.value)
@@ -100,6 +107,9 @@ def rotated_token(store: Store, files: ManagedFiles, configured: Secret) -> Secr
     mark = note.get("fingerprint") if isinstance(note, dict) else None
     if not isinstance(mark, str) or fingerprint(configured) == mark:
         return None
+    replaced = note.get("replaced") if isinstance(note, dict) else None
+    if not isinstance(replaced, list) or fingerprint(configured) not in replaced:
+        return None  # a token the bot never put out of use: a person set it since, it stands
     try:
         value = get_value(files.read().get(ENV_FILE, b""), ENV_KEY)
     except ManagedFileError:
@@ -117,6 +127,7 @@ class TokenRotation:
         self.redact, self.clock, self.recheck = redact, clock, recheck
         self._current = current
         self._lock = asyncio.Lock()
+        backups.after_restore.append(self.follow_env)
 
     # -- a token an admin gives
 
@@ -132,9 +143,9 @@ class TokenRotation:
         """Validate `text` as the new token and put it to use; TokenRefused changes nothing."""
         self.may_rotate(admin=admin, private=private)
         candidate = text.strip()
-        self.redact.learn(candidate)  # first: nothing said about it from here on can show it
-        if len(candidate) < MIN_TOKEN_CHARS or not SAFE_VALUE.fullmatch(candidate):
+        if not looks_like_a_token(candidate):
             raise TokenRefused("rotate.bad_shape", low=MIN_TOKEN_CHARS)
+        self.redact.learn(candidate)  # first: nothing said about it from here on can show it
         token = Secret(candidate)
         if token == self._current:
             raise TokenRefused("rotate.same")
@@ -193,6 +204,8 @@ class TokenRotation:
             raise TokenRefused("rotate.expired")
         if isinstance(account, TokenInvalid):
             raise TokenRefused("rotate.invalid", error=_said(account, self.redact))
+        if isinstance(account, BadRequest):  # Graph 100: this account is not the token's to see
+            raise TokenRefused("rotate.other_account", error=_said(account, self.redact))
         if isinstance(account, ServiceError):
             raise TokenRefused("rotate.unchecked", error=_said(account, self.redact))
         assert isinstance(account, IgAccount)
@@ -217,44 +230,105 @@ class TokenRotation:
             except EnvEditError as exc:
                 raise BackupRefused("rotate.env_unwritable", problem=str(exc)) from None
 
+        mark = fingerprint(token)
+        # the note goes first: a crash after .env is written still says which token .env holds
+        # and which one it replaced (`reconcile`, `rotated_token` at the next start)
+        previous = await asyncio.to_thread(self._note_pending, mark, how, actor, expires_at, never)
         try:
             backup, _ = await asyncio.to_thread(self.backups.change, ENV_FILE, edit, actor=actor,
                                                 reason=f"token {how}")
-        except BackupRefused as refused:
-            raise TokenRefused(refused.key, **refused.params) from None
-        except ManagedFileError as exc:
+        except (BackupRefused, ManagedFileError) as exc:
+            await asyncio.to_thread(self.store.set_setting, INSTALLED_KEY, previous)
+            if isinstance(exc, BackupRefused):
+                raise TokenRefused(exc.key, **exc.params) from None
             raise TokenRefused("rotate.env_unwritable", problem=self.redact(str(exc))) from None
         # .env is the truth now: the bot goes with it at once, then writes down what it did
-        self.authority.use_token(token)
-        self._current = token
-        notice = Notice(how, actor, fingerprint(token), expires_at, never, backup.backup_id)
+        self._use(token)
+        notice = Notice(how, actor, mark, expires_at, never, backup.backup_id)
         await asyncio.to_thread(self._record, notice)
         checks = await self.recheck()
-        return Installed(how, account, expires_at, never, notice.fingerprint, backup, checks, notice)
+        return Installed(how, account, expires_at, never, mark, backup, checks, notice)
+
+    def _use(self, token: Secret) -> None:
+        self.redact.learn(token.reveal())
+        self.authority.use_token(token)
+        self._current = token
+
+    def _note_pending(self, mark: str, how: str, actor: str, expires_at: datetime | None,
+                      never: bool) -> Any:
+        """Note the change about to be made; what the note was before (to put back)."""
+        previous = self.store.get_setting(INSTALLED_KEY)
+        replaced = previous.get("replaced", []) if isinstance(previous, dict) else []
+        self.store.set_setting(INSTALLED_KEY, {
+            "at": self.clock().isoformat(), "fingerprint": mark, "how": how, "actor": actor,
+            "expires_at": expires_at.isoformat() if expires_at else None, "never": never,
+            "backup": None, "told": False, "pending": True,
+            # the tokens this bot has put out of use, newest last: a settings token among them
+            # is older than .env's (`rotated_token`); one that is not was set by a person since
+            "replaced": [*replaced, fingerprint(self._current)][-REPLACED_KEPT:]})
+        return previous
 
     def _record(self, notice: Notice) -> None:
+        """The change is made: its expiry, the note complete, the audit record."""
         if notice.expires_at is not None:
             self.store.set_token_expiry(notice.expires_at, actor=notice.actor)
         else:
             self.store.forget_token_expiry(actor=notice.actor)
-        expires = notice.expires_at.isoformat() if notice.expires_at else None
-        self.store.set_setting(INSTALLED_KEY, {
-            "at": self.clock().isoformat(), "fingerprint": notice.fingerprint, "how": notice.how,
-            "actor": notice.actor, "expires_at": expires, "never": notice.never_expires,
-            "backup": notice.backup_id, "told": False})
+        note = self.store.get_setting(INSTALLED_KEY)
+        self.store.set_setting(INSTALLED_KEY, {**(note if isinstance(note, dict) else {}),
+                                               "backup": notice.backup_id, "pending": False})
         self.store.audit(f"token.{notice.how}", actor=notice.actor, detail={
-            "fingerprint": notice.fingerprint, "backup": notice.backup_id, "expires_at": expires})
+            "fingerprint": notice.fingerprint, "backup": notice.backup_id,
+            "expires_at": notice.expires_at.isoformat() if notice.expires_at else None})
+
+    def reconcile(self) -> None:
+        """At start: finish the record of a change a crash interrupted (`.env` was written), or
+        forget one that never reached `.env`."""
+        note = self.store.get_setting(INSTALLED_KEY)
+        if not isinstance(note, dict) or not note.get("pending"):
+            return
+        if self._env_token_mark() != note.get("fingerprint"):  # .env was never written
+            replaced = list(note.get("replaced") or [])
+            self.store.set_setting(INSTALLED_KEY, {
+                **note, "pending": False, "told": True, "how": "unchanged",
+                "fingerprint": replaced.pop() if replaced else None, "replaced": replaced})
+            return
+        expires = note.get("expires_at")
+        self._record(Notice(str(note.get("how")), str(note.get("actor")), str(note["fingerprint"]),
+                            datetime.fromisoformat(expires) if isinstance(expires, str) else None,
+                            bool(note.get("never")), str(note.get("backup") or "—")))
+
+    def follow_env(self, actor: str | None, before: Mapping[str, bytes],
+                   after: Mapping[str, bytes]) -> None:
+        """After a restore of the managed files: when it changed the token `.env` holds, the bot
+        goes with it (the pipeline reads .env; the bot must not go on with a token the team took
+        back), its registered expiry is forgotten, and the group is owed a notice."""
+        value = get_value(after.get(ENV_FILE, b""), ENV_KEY)
+        if not value or value == get_value(before.get(ENV_FILE, b""), ENV_KEY) \
+                or Secret(value) == self._current:
+            return
+        token = Secret(value)
+        self._note_pending(fingerprint(token), "restored", actor or "unknown", None, False)
+        self._use(token)
+        self._record(Notice("restored", actor or "unknown", fingerprint(token), None, False, "—"))
+
+    def _env_token_mark(self) -> str | None:
+        try:
+            value = get_value(self.backups.files.read().get(ENV_FILE, b""), ENV_KEY)
+        except ManagedFileError:
+            return None
+        return fingerprint(Secret(value)) if value else None
 
     def owed_notice(self) -> Notice | None:
         """The last change of the token, while the group has not been told of it."""
         note = self.store.get_setting(INSTALLED_KEY)
-        if not isinstance(note, dict) or note.get("told") is not False:
+        if not isinstance(note, dict) or note.get("told") is not False or note.get("pending"):
             return None
         try:
             expires = note.get("expires_at")
             return Notice(str(note["how"]), str(note["actor"]), str(note["fingerprint"]),
                           datetime.fromisoformat(expires) if isinstance(expires, str) else None,
-                          bool(note.get("never")), str(note["backup"]))
+                          bool(note.get("never")), str(note.get("backup") or "—"))
         except (KeyError, ValueError):
             return None
 
