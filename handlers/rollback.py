@@ -101,10 +101,8 @@ async def rollback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         elif len(args) == 2 and args[0] == "undo" and _RB_ID.fullmatch(args[1]):
             if not await require(update, context, Role.ADMIN, "/rollback undo"):
                 return
-            record = ctx.services.store.get_setting(f"rollback.{args[1]}")
-            if not isinstance(record, dict):
-                raise RollbackRefused("rollback.unknown", id=args[1])
-            text = _plain(ctx, ctx.tr("rollback.undo_ask", id=args[1], path=record.get("path", "?")))
+            path = _domain(ctx).kept(args[1])
+            text = _plain(ctx, ctx.tr("rollback.undo_ask", id=args[1], path=path))
             keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(
                 ctx.tr("button.rollback_undo"), callback_data=cb.rollback_undo(args[1], _shown_now(ctx)))]])
         else:

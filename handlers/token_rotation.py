@@ -36,7 +36,7 @@ def _prompt_key(chat_id: int) -> str:
 
 def _refusal(ctx: BotContext, refused: TokenRefused) -> str:
     params = {k: ctx.local(v) if isinstance(v, datetime) else v for k, v in refused.params.items()}
-    return html(ctx.tr, refused.key, **params)
+    return escape(ctx.redact(ctx.tr(refused.key, **params)))  # Graph's words masked, then escaped
 
 
 def _private(update: Update) -> bool:

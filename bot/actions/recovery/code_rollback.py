@@ -104,6 +104,13 @@ class CodeRollback:
         diff = "" if why_not else await self._git(self.repo.diff_to(commit.sha, file.path))
         return Preview(commit, file, index, diff, why_not is None, why_not)
 
+    def kept(self, rollback_id: str) -> str:
+        """The path a restore `rollback_id` wrote (for asking before its undo)."""
+        record = self.store.get_setting(RECORD_PREFIX + rollback_id)
+        if not isinstance(record, dict):
+            raise RollbackRefused("rollback.unknown", id=rollback_id)
+        return str(record.get("path", "?"))
+
     # -- changing
 
     async def restore(self, sha: str, index: int, *, actor: str, admin: bool,
@@ -145,7 +152,8 @@ class CodeRollback:
                 raise RollbackRefused("rollback.backup_gone", id=rollback_id) from None
             before = base64.b64decode(kept["before"]) if kept.get("before") is not None else None
             await asyncio.to_thread(_write, target, before, 0o644)
-            self.store.set_setting(RECORD_PREFIX + rollback_id, {**record, "undone": True})
+            await asyncio.to_thread(self.store.set_setting, RECORD_PREFIX + rollback_id,
+                                    {**record, "undone": True})
             await asyncio.to_thread(self.store.audit, "code.rollback_undone", actor=actor,
                                     detail={"rollback": rollback_id, "path": path})
             return Undone(rollback_id, path)

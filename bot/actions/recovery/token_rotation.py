@@ -15,6 +15,12 @@ Every rule lives here, whoever asks (the private chat, a button, the terminal):
   registered date was the old token's), and the token and Instagram checks run again.
 - A refresh is offered for an `IG…` token that Graph accepts, is not expired and is not known
   to be younger than 24 hours (Graph's own rule for `refresh_access_token`).
+- The store's note of the change is written before `.env` (a crash in between is finished or
+  forgotten at the next start: `reconcile`), and remembers the tokens put out of use, so a
+  restart whose settings still hold one of them goes on with `.env`'s (`rotated_token`).
+- A restore of the managed files that brings another token into `.env` (undoing a rotation)
+  takes the bot to that token too (`follow_env`): the bot never works with a token the
+  pipeline does not have. The group is told of every change, with a fingerprint only.
 One change at a time; a second is refused while one runs.
 """
 
@@ -58,7 +64,7 @@ class Notice:
     """What the group is told of a token change (owed until it is: a change made from the
     terminal, or while Telegram was down, is told when the bot can)."""
 
-    how: str  # "rotated" or "refreshed"
+    how: str  # "rotated", "refreshed" or "restored"
     actor: str
     fingerprint: str  # a short hash: people can compare tokens without seeing one
     expires_at: datetime | None
