@@ -153,6 +153,10 @@ async def test_the_common_config_rollback_undoes_the_incidents_changes(chat, san
     rollback = walk.result("backup.restore")
     assert rollback["outcome"] == "ok" and "Configuration put back as BK-" in rollback["summary"]
     assert schedule_file.read_bytes() == original
+    # each run is a trace of the bot's, with its stage
+    actions = {t.detail.get("action"): t for t in chat.store.traces(limit=50)}
+    assert actions["publish.reschedule"].status == "ok" and actions["backup.restore"].status == "ok"
+    assert [s["stage"] for s in actions["backup.restore"].detail["stages"]] == ["restore"]
     undo, first = chat.store.backups()  # the reschedule's backup, then the rollback's own
     assert json.loads(chat.services.backups.files_of(undo.backup_id)["config/publishing.json"]
                       )["posts_per_day"] == 1  # /backups can undo the rollback

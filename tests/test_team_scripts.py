@@ -91,7 +91,12 @@ async def test_exit_zero_is_ok_with_its_output_redacted_and_its_trace_id(service
     assert result.outcome.value == "ok" and "exit 0" in result.summary
     text = "\n".join(result.lines)
     assert IG_TOKEN not in text and "INC-20261205-007" in text  # {incident} reached the script
-    assert result.trace_ids == ("SF-20261205-0042",)
+    # the bot's own trace of the run, then the one the script printed
+    own, printed = result.trace_ids
+    assert printed == "SF-20261205-0042" and own.startswith("SF-") and own != printed
+    [trace] = [t for t in services.store.traces() if t.trace_id == own]
+    assert trace.detail["action"] == "stats.daemon_restart" and trace.status == "ok"
+    assert [stage["stage"] for stage in trace.detail["stages"]] == ["script"]
 
 
 async def test_a_non_zero_exit_is_a_failure(services) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.actions.common import clip
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, StepResult
+from bot.actions.recovery.traced import Run, traced
 from bot.ports import Binding
 
 SHOWN_LINES = 8
@@ -28,6 +29,16 @@ def scripted(spec: ActionSpec, binding: Binding) -> ActionSpec:
 
 
 async def run_bound(ctx: ActionContext, name: str) -> StepResult:
+    """The bound script's run, recorded as a trace of its own (the script's own trace ids, read
+    from its output, beside it)."""
+    async def body(run: Run) -> StepResult:
+        async with run.trace.step("script", ctx.tr("rec.progress.script")):
+            return await _run_script(ctx, name)
+
+    return await traced(ctx, name, body, topic=ctx.topic)
+
+
+async def _run_script(ctx: ActionContext, name: str) -> StepResult:
     assert ctx.scripts is not None
     done = await ctx.scripts.run(name, topic=ctx.topic, incident=ctx.incident_ref)
     tail = tuple(clip(ctx.redact(line)) for line in done.tail if line.strip())  # redact, then cut

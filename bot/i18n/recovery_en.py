@@ -75,6 +75,9 @@ MESSAGES: dict[str, str] = {
     "rec.progress.container": "creating the container",
     "rec.progress.processing": "waiting for Instagram to process it",
     "rec.progress.publish": "publishing",
+    "rec.progress.schedule": "changing the publishing schedule",
+    "rec.progress.restore": "restoring the configuration",
+    "rec.progress.script": "running the team's script",
     # token rotation and refresh (scenario 1)
     "rotate.needs_admin": "Only an admin can change the Instagram token.",
     "rotate.private_only": "A new token is only taken in a private chat with me, never in the group: open a private chat and send /token rotate.",

@@ -75,6 +75,9 @@ MESSAGES: dict[str, str] = {
     "rec.progress.container": "컨테이너 생성 중",
     "rec.progress.processing": "Instagram 처리 대기 중",
     "rec.progress.publish": "게시 중",
+    "rec.progress.schedule": "게시 일정 변경 중",
+    "rec.progress.restore": "설정 복원 중",
+    "rec.progress.script": "팀 스크립트 실행 중",
     # 토큰 교체와 갱신 (시나리오 1)
     "rotate.needs_admin": "Instagram 토큰은 관리자만 바꿀 수 있습니다.",
     "rotate.private_only": "새 토큰은 그룹이 아니라 저와의 개인 채팅에서만 받습니다: 개인 채팅을 열고 /token rotate 를 보내세요.",

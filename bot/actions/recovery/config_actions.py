@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from bot.actions.recovery.traced import Run, traced
 from bot.actions.registry import ActionContext, ActionSpec, Outcome, Param, StepResult
 from bot.backups.managed_files import ManagedFileError
 from bot.backups.service import BackupRefused
@@ -22,9 +23,15 @@ SCHEDULE_FILE = "config/publishing.json"
 
 
 async def reschedule(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
+    return await traced(ctx, "publish.reschedule", lambda run: _reschedule(run, args), topic=None)
+
+
+async def _reschedule(run: Run, args: Mapping[str, Any]) -> StepResult:
+    ctx = run.ctx
     tr = ctx.tr
     if ctx.backups is None:
         return StepResult(Outcome.FAIL, tr("rec.needs.content"))
+    backups = ctx.backups
     seen: dict[str, int] = {}
 
     def edit(content: bytes | None) -> bytes:
@@ -48,9 +55,10 @@ async def reschedule(ctx: ActionContext, args: Mapping[str, Any]) -> StepResult:
         return (json.dumps(schedule, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
     try:
-        backup, _ = await asyncio.to_thread(
-            ctx.backups.change, SCHEDULE_FILE, edit, actor=ctx.actor,
-            reason=f"publish.reschedule for {ctx.incident_ref or 'a drill'}")
+        async with run.trace.step("schedule", tr("rec.progress.schedule")):
+            backup, _ = await asyncio.to_thread(
+                backups.change, SCHEDULE_FILE, edit, actor=ctx.actor,
+                reason=f"publish.reschedule for {ctx.incident_ref or 'a drill'}")
     except BackupRefused as refused:
         return StepResult(Outcome.FAIL, tr(refused.key, **refused.params))
     except ManagedFileError as exc:
@@ -64,6 +72,11 @@ async def restore_backup(ctx: ActionContext, args: Mapping[str, Any]) -> StepRes
     """The configuration as it was when the incident opened: the oldest backup taken since (the
     bot backs up before every change it makes), restored the backups' way — what it overwrites
     is backed up first, so /backups can undo this too. `backup` names another one instead."""
+    return await traced(ctx, "backup.restore", lambda run: _restore(run, args), topic=None)
+
+
+async def _restore(run: Run, args: Mapping[str, Any]) -> StepResult:
+    ctx = run.ctx
     tr = ctx.tr
     if ctx.backups is None:
         return StepResult(Outcome.FAIL, tr("rec.needs.content"))
@@ -76,9 +89,11 @@ async def restore_backup(ctx: ActionContext, args: Mapping[str, Any]) -> StepRes
             return StepResult(Outcome.OK, tr("rec.config_unchanged"))
         wanted = taken[0].backup_id
     try:
-        # the runbook loader made this step admin-only and confirmed just now (`guarded`)
-        restored = await asyncio.to_thread(backups.restore, wanted, actor=ctx.actor or "unknown",
-                                           admin=True, asked_at=ctx.clock())
+        # the runbook loader made this step admin-only and confirmed (`guarded`); the engine let
+        # the confirmation through only within its five minutes
+        async with run.trace.step("restore", tr("rec.progress.restore")):
+            restored = await asyncio.to_thread(backups.restore, wanted, actor=ctx.actor or "unknown",
+                                               admin=True, asked_at=ctx.clock())
     except BackupRefused as refused:
         if refused.key == "backup.same":
             return StepResult(Outcome.OK, tr("rec.config_as_backup", id=wanted))

@@ -67,9 +67,9 @@ async def traced(ctx: ActionContext, action: str, body: Body, *, topic: str | No
     """Run `body` as a new trace of `action` for `topic`, handing it the topic's last failed run
     of the pipeline's or of one of the bot's `resume_from` actions (none: start from nothing).
     One recovery run per topic at a time (a second is refused in one sentence)."""
-    lock = _TOPIC_LOCKS.setdefault(topic or "", asyncio.Lock())
+    lock = _TOPIC_LOCKS.setdefault(topic or action, asyncio.Lock())  # no topic: per action
     if lock.locked():
-        return StepResult(Outcome.FAIL, ctx.tr("rec.topic_busy", topic=topic or "-"))
+        return StepResult(Outcome.FAIL, ctx.tr("rec.topic_busy", topic=topic or action))
     async with lock:
         return await _traced(ctx, action, body, topic=topic, resume_from=resume_from)
 
