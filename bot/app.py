@@ -32,6 +32,8 @@ from bot.i18n import Translator
 from bot.retention import archive_old
 from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
+from bot.detection.detector import Detector
+from bot.detection.scheduled import check_and_signal
 from handlers import callbacks as cb
 from handlers.access import gate
 from handlers.backups import backup_button, backups_command
@@ -95,6 +97,10 @@ async def _on_start(application: Application) -> None:
             )
         except TelegramError:
             log.warning("could not tell the ops group about the damaged store file", exc_info=True)
+    every = ctx.settings.check_every
+    if every is not None and application.job_queue is not None:
+        application.job_queue.run_repeating(_detect_job, interval=every.total_seconds(),
+                                            first=every.total_seconds(), name="detect")
     if application.job_queue is not None:  # at once, but after polling starts: the first
         # start on a year of records spends seconds moving them, and must not delay answers
         # (a job added before the scheduler runs is past due when it starts: no grace limit)
@@ -130,6 +136,19 @@ async def _archive(application: Application) -> None:
 
 async def _archive_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await _archive(context.application)
+
+
+async def _detect_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The scheduled check: every watched component, each failure to its incident."""
+    ctx: BotContext = context.application.bot_data[KEY]
+    try:
+        received = await check_and_signal(ctx.services.health, ctx.detector, now=ctx.services.clock)
+    except Exception:  # the next round tries again; a job that raises would only be logged too
+        log.exception("the scheduled check failed")
+        return
+    for outcome in received:
+        if outcome.kind in ("opened", "recovered"):
+            log.info("detection: %s %s", outcome.kind, outcome.ref)
 
 
 async def _on_stop(application: Application) -> None:
@@ -171,6 +190,7 @@ def build_application(settings: Settings, services: Services, *,
                                                  runbooks_loaded_at=services.clock())
     ctx.flows = incident_flows(services, engine, TelegramNotifier(application.bot, ctx),
                                JobQueueScheduler(application.job_queue, services.clock))
+    ctx.detector = Detector(services.store, ctx.flows, redact=services.redact)
 
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_handlers([

@@ -26,6 +26,7 @@ from bot.services import build_services
 from bot.wiring import viewer
 from bot.store import Store, StoreError, StoreLocked
 from bot.terminal import backups as backup_commands
+from bot.terminal import signals as signal_commands
 from bot.terminal import tokens as token_commands
 from bot.terminal import incidents as incident_commands
 from bot.terminal.render import guide_text, health_table, token_text
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         token_sub.add_parser("refresh", help="an admin: refresh an Instagram Login token (60 days)"))
     incident_commands.add_parser(sub, _Parser)
     backup_commands.add_parser(sub, _Parser)
+    signal_commands.add_parser(sub, _Parser)
     return parser
 
 
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # health checks what it can: a component whose settings are wrong shows down
         settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run",
-                                     partial=args.command in ("health", "incident", "backup"))
+                                     partial=args.command in ("health", "incident", "backup", "signal"))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
@@ -101,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(incident_commands.run(args, settings, utc_now))
         if args.command == "backup":
             return asyncio.run(backup_commands.run(args, settings, utc_now))
+        if args.command == "signal":
+            return asyncio.run(signal_commands.run(args, settings, utc_now))
         if args.command == "token" and args.token_command in ("rotate", "refresh"):
             return asyncio.run(token_commands.run(args, settings, utc_now))
         return asyncio.run(_offline(args, settings))

@@ -117,6 +117,7 @@ class Settings:
     scripts_file: Path | None = None  # the team's scripts (None: SUNFLOW_HOME/sunflow-ops.scripts.toml)
     backup_keep_days: int = 90
     sunflow_repo: Path | None = None  # the pipeline's git repository (None: SUNFLOW_HOME)
+    check_every: timedelta | None = timedelta(minutes=5)  # scheduled detection checks (None: off)
     # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
     unusable: Mapping[str, str] = field(default_factory=dict)
 
@@ -171,6 +172,14 @@ class Settings:
     def _shared_redactor(self) -> Redactor:
         return Redactor(self.secret_values())
 
+
+
+def _check_every(r: _Reader) -> timedelta | None:
+    every = r.duration("CHECK_EVERY", timedelta(minutes=5))
+    if every is not None and not timedelta(seconds=10) <= every <= timedelta(days=1):
+        r.problem("CHECK_EVERY", f"must be 0 (off) or from 10s to 1d, got {r.raw('CHECK_EVERY')}")
+        return timedelta(minutes=5)
+    return every
 
 
 class _Reader:
@@ -382,6 +391,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         scripts_file=Path(scripts_file) if (scripts_file := r.raw("SCRIPTS_FILE")) else None,
         backup_keep_days=int(r.number("BACKUP_KEEP_DAYS", 90, 1, 3650)),
         sunflow_repo=Path(repo) if (repo := r.raw("SUNFLOW_REPO")) else None,
+        check_every=_check_every(r),
     )
     if not r.problems:
         return settings

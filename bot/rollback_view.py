@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import tzinfo
 
-from bot.actions.recovery.code_rollback import Preview
 from bot.clock import local_time
 from bot.i18n import Translate
 from bot.ports import ChangedFile, Commit

@@ -14,6 +14,7 @@ from telegram.ext import ContextTypes
 from bot.clock import local_date, local_time
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.detection.detector import Detector
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import Incident
@@ -32,6 +33,7 @@ class BotContext:
     runbooks_loaded_at: datetime
     # what starts and walks incidents: set right after, its Telegram notifier needs this context
     flows: IncidentFlows = field(init=False)
+    detector: Detector = field(init=False)  # failing signals to incidents, over `flows`
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)

@@ -46,8 +46,9 @@ async def test_rotate_from_a_shell_then_the_group_hears_at_the_next_start(
 
     async with BotRunner(make_settings()) as runner:  # the bot's settings: still the old token
         chat = Chat(sandbox, runner)
-        assert chat.tg.wait_for(lambda: any(
-            m.text.startswith("🔑 Instagram token rotated by") for m in chat.bot_messages(OPS_CHAT)))
+        assert await chat.tg.await_for(lambda: any(
+            m.text.startswith("🔑 Instagram token rotated by") for m in chat.bot_messages(OPS_CHAT)),
+            timeout=10)
         [status] = await chat.send("/token")
         assert "State: valid" in status.text and "(50 days left)" in status.text
     async with BotRunner(make_settings()) as runner:  # told once

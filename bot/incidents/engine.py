@@ -31,6 +31,7 @@ from bot.incidents.escalation_plan import STAGES, escalation_plan
 from bot.incidents.model import (
     TICK_VERBS,
     UNRESOLVED,
+    Alerts,
     Event,
     Incident,
     LiveMessage,
@@ -47,6 +48,7 @@ from bot.incidents.offers import offered, runnable
 from bot.incidents.record import (
     ACKNOWLEDGED,
     BOT_ACTOR,
+    DETECTOR,
     CONFIRMING,
     DONE,
     FAILED,
@@ -293,6 +295,51 @@ class IncidentEngine:
         if opened is None:  # just inserted: gone only if removed in between
             raise NotFound(f"{TABLE} #{doc_id} does not exist")
         return Opened(opened, created=True)
+
+    # -- detection (`bot.detection`): one fingerprint, one open incident
+
+    def alert(self, scenario: str, *, fingerprint: str, component: str, summary: str,
+              trace_ids: tuple[str, ...] = ()) -> Opened:
+        """A failing signal: counted on the open incident it already stands for, or on the open
+        one of its scenario (one opened by hand is joined, not duplicated); else a new incident
+        opened by the detector. A repeat after a recovery (flapping) stays the same incident."""
+        summary = " ".join(summary.split())[:300]
+        with self._open_lock:
+            now = self.clock()
+            runbook = self.shelf.library.find(scenario)
+            if runbook is None:
+                raise Refused("incident.unknown_scenario", given=scenario, known="-")
+            found = (self.store.find(TABLE, lambda d: d["status"] != RESOLVED and (
+                d.get("alerts") or {}).get("fingerprint") == fingerprint, limit=1)
+                or self.store.find(TABLE, lambda d: d["scenario"] == runbook.id
+                                   and d["status"] != RESOLVED, limit=1))
+            if found:
+                def seen(d: Incident) -> Incident:
+                    return _signal_seen(d, fingerprint, component, summary, trace_ids, now)
+
+                return Opened(self._mutate(found[0]["id"], seen), created=False)
+        opened = self.open(scenario, topic=None, actor=DETECTOR)
+        first = self._mutate(opened.incident.id, lambda d: _signal_seen(
+            d, fingerprint, component, summary, trace_ids, now))
+        return Opened(first, created=opened.created)
+
+    def recovered(self, fingerprint: str) -> Incident | None:
+        """The component of an open incident's signal looks fine again: said on the record (the
+        incident stays open until a person resolves it). None when nothing was failing."""
+        found = self.store.find(TABLE, lambda d: d["status"] != RESOLVED and (
+            d.get("alerts") or {}).get("fingerprint") == fingerprint
+            and not (d.get("alerts") or {}).get("recovered_at"), limit=1)
+        if not found:
+            return None
+        now = self.clock()
+
+        def fine(d: Incident) -> Incident:
+            if d.alerts is None or d.alerts.recovered_at is not None:
+                return d
+            return replace(d, alerts=replace(d.alerts, recovered_at=now), timeline=(
+                *d.timeline, event(now, DETECTOR, "signal.recovered", {"component": d.alerts.component})))
+
+        return self._mutate(found[0]["id"], fine)
 
     # -- pressing
 
@@ -773,6 +820,33 @@ class IncidentEngine:
             self._known[doc_id] = (incident, written)
             return incident
         raise Refused("incident.busy")
+
+
+REPEAT_NOTED_EVERY = timedelta(minutes=5)  # a repeat goes on the timeline at most this often
+
+
+def _signal_seen(d: Incident, fingerprint: str, component: str, summary: str,
+                 trace_ids: tuple[str, ...], now: datetime) -> Incident:
+    """`d` with one more failing signal counted (and its trace ids linked). The timeline gets
+    the first, each failure after a recovery, and a repeat at most every few minutes: a storm
+    is a counter, not a thousand events."""
+    alerts = d.alerts
+    if alerts is None or alerts.fingerprint != fingerprint:
+        counted = Alerts(fingerprint, component, 1, now, now, summary)
+        entry: Event | None = event(now, DETECTOR, "signal.failing", {"component": component})
+    else:
+        counted = replace(alerts, count=alerts.count + 1, last_at=now, summary=summary,
+                          recovered_at=None)
+        if alerts.recovered_at is not None:
+            entry = event(now, DETECTOR, "signal.failing_again", {"component": component})
+        elif now - max((e.at for e in d.timeline if e.name.startswith("signal.")),
+                       default=alerts.first_at) >= REPEAT_NOTED_EVERY:
+            entry = event(now, DETECTOR, "signal.repeated", {"count": counted.count})
+        else:
+            entry = None
+    links = tuple(t for t in trace_ids if t not in d.trace_ids)
+    return replace(d, alerts=counted, trace_ids=(*d.trace_ids, *links),
+                   timeline=(*d.timeline, entry) if entry else d.timeline)
 
 
 def _step_moved(d: Incident, index: int, state: StepState, entry: Event) -> Incident:

@@ -34,7 +34,7 @@ from bot.incidents.model import Incident, Status, StepStatus, Verb
 from bot.incidents.ports import MistakesRecord, NotDelivered, Notice, Notifier, Scheduler
 from bot.incidents.view import clip_words
 from bot.incidents.postmortem import postmortem_filename, render_postmortem
-from bot.incidents.record import BOT_ACTOR, valid_topic
+from bot.incidents.record import BOT_ACTOR, DETECTOR, valid_topic
 from bot.incidents.stats import Translate, format_duration
 from bot.secrets import Redactor
 
@@ -95,6 +95,11 @@ class IncidentFlows:
         """A new incident (or the open one for the scenario, linked), its live message posted as
         the 0-minute alert and its clock running. Raises Refused for an unknown scenario."""
         opened = await asyncio.to_thread(self.engine.open, scenario, topic=topic, actor=actor)
+        return await self._announce(opened, actor)
+
+    async def _announce(self, opened: Opened, actor: str) -> Opened:
+        """Post an opened incident's live message (the 0-minute alert when it is new) and run
+        its clock."""
         incident = opened.incident
         try:
             incident = await self.notifier.post(incident)
@@ -110,6 +115,25 @@ class IncidentFlows:
             await self._ask_topic(incident, actor)
         self.arm(incident)
         return Opened(incident, created=opened.created)
+
+    async def alert(self, scenario: str, *, fingerprint: str, component: str, summary: str,
+                    trace_ids: tuple[str, ...] = ()) -> Opened:
+        """A failing signal from detection: a new incident posted as the 0-minute alert, or the
+        open one it belongs to counted and its live message brought up to date (one edit, not
+        a new message)."""
+        opened = await asyncio.to_thread(self.engine.alert, scenario, fingerprint=fingerprint,
+                                         component=component, summary=summary, trace_ids=trace_ids)
+        if not opened.created:
+            self.notifier.show(opened.incident.id, known=opened.incident)
+            return opened
+        return await self._announce(opened, DETECTOR)
+
+    async def recovered(self, fingerprint: str) -> Incident | None:
+        """The failing component looks fine again: said on the live message; a person resolves."""
+        incident = await asyncio.to_thread(self.engine.recovered, fingerprint)
+        if incident is not None:
+            self.notifier.show(incident.id, known=incident)
+        return incident
 
     async def _ask_topic(self, incident: Incident, actor: str) -> None:
         """A runbook whose steps need the topic asks for it once the incident is in the group

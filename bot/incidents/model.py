@@ -97,6 +97,20 @@ class StepState:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """The failing signal an incident stands for (`bot.detection`): repeats are counted here,
+    not opened again; a recovery is noted, never resolved by itself."""
+
+    fingerprint: str  # one fingerprint, one open incident
+    component: str
+    count: int  # signals seen, the first included
+    first_at: datetime
+    last_at: datetime
+    summary: str  # the latest signal's one line (redacted)
+    recovered_at: datetime | None = None  # the component looked fine again (None: failing)
+
+
+@dataclass(frozen=True)
 class Stage:
     """One stage of the escalation clock (`bot.incidents.escalation_plan.STAGES`)."""
 
@@ -207,6 +221,7 @@ class Incident:
     postmortem: Writeup
     prevention_items: tuple[Text, ...]  # the runbook's prevent-phase texts
     archived: bool = False  # read from the archive: nothing changes it any more
+    alerts: Alerts | None = None  # what detection saw, when it opened or joined this incident
 
     def current_step(self) -> tuple[int, StepSpec, StepState] | None:
         """(index, step, state) of the current step; None when the walk is finished."""

@@ -35,6 +35,7 @@ from bot.store import shape_problem
 OPEN, ACKNOWLEDGED, MITIGATING, RESOLVED = Status  # in that order
 PENDING, RUNNING, CONFIRMING, DONE, FAILED, SKIPPED, WAITING = StepStatus
 BOT_ACTOR = "bot"
+DETECTOR = "detector"  # who opens an incident a failing signal started (`bot.detection`)
 TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a folder name under content/images
 
 

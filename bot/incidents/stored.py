@@ -19,6 +19,7 @@ from typing import Any
 from bot.actions.registry import PLANNED, Outcome
 from bot.clock import parse_time
 from bot.incidents.model import (
+    Alerts,
     ChecklistCopy,
     Event,
     Incident,
@@ -191,7 +192,25 @@ def from_doc(doc: Mapping[str, Any]) -> Incident:
                            filename=postmortem.get("filename")),
         prevention_items=tuple(_text(t) for t in doc["prevention_items"]),
         archived=bool(doc.get("archived", False)),
+        alerts=_alerts(doc.get("alerts")),
     )
+
+
+def _alerts(doc: object) -> Alerts | None:
+    if not isinstance(doc, Mapping):
+        return None
+    return Alerts(fingerprint=str(doc["fingerprint"]), component=str(doc["component"]),
+                  count=int(doc["count"]), first_at=_time(doc["first_at"]),
+                  last_at=_time(doc["last_at"]), summary=str(doc.get("summary", "")),
+                  recovered_at=_maybe_time(doc.get("recovered_at")))
+
+
+def _alerts_doc(alerts: Alerts | None) -> dict | None:
+    if alerts is None:
+        return None
+    return {"fingerprint": alerts.fingerprint, "component": alerts.component, "count": alerts.count,
+            "first_at": iso(alerts.first_at), "last_at": iso(alerts.last_at),
+            "summary": alerts.summary, "recovered_at": _maybe_iso(alerts.recovered_at)}
 
 
 def _same(value: Any) -> Any:
@@ -239,6 +258,7 @@ _OUT: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "linked": ("linked", list), "owed": ("owed", lambda owed: [_owed_doc(o) for o in owed]),
     "postmortem": ("postmortem", _writeup_doc),
     "prevention_items": ("prevention_items", lambda texts: [t.to_dict() for t in texts]),
+    "alerts": ("alerts", _alerts_doc),
 }
 
 

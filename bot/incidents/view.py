@@ -104,6 +104,14 @@ def incident_lines(v: Viewer, incident: Incident, now: datetime, *, detail_lines
     lines.append(opened_line)
     if incident.linked:
         lines.append([tr("incident.linked_reports", count=len(incident.linked))])
+    alerts = incident.alerts
+    if alerts is not None:
+        lines.append([tr("incident.alert_seen", component=tr(f"component.{alerts.component}"),
+                         count=alerts.count, last=v.local(alerts.last_at),
+                         summary=v.safe(alerts.summary, 120))])
+        if alerts.recovered_at is not None and status != Status.RESOLVED:
+            lines.append([tr("incident.alert_recovered", component=tr(f"component.{alerts.component}"),
+                             at=v.local(alerts.recovered_at))])
     lines.append([])
     if status == Status.RESOLVED:
         lines += _resolved_lines(v, incident, opened)

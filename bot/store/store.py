@@ -764,7 +764,7 @@ class Store:
     SCHEMA_VERSION: int = 1
     TABLES: frozenset[str] = frozenset(
         {"incidents", "incident_index", "escalations", "postmortems", "traces", "backups", "audit",
-         "settings"}
+         "settings", "signals"}
     )
     # Written only through their own methods: keeps the key indexes right, audit append-only.
     TYPED_TABLES: frozenset[str] = frozenset({"traces", "backups", "audit", "settings"})

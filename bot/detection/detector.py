@@ -1,0 +1,60 @@
+"""From signals to incidents: every signal is stored; a failing one opens its scenario's
+incident or is counted on the open one (one fingerprint, one open incident; a scenario opened
+by hand is joined); a recovery is said on the live message and resolves nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.detection.signals import Signal
+from bot.incidents.engine import Opened
+from bot.incidents.model import Incident
+from bot.store import Store
+
+SIGNALS_TABLE = "signals"
+
+
+class IncidentSink(Protocol):
+    """What detection needs of the incident flows (`IncidentFlows.alert` / `recovered`)."""
+
+    async def alert(self, scenario: str, *, fingerprint: str, component: str, summary: str,
+                    trace_ids: tuple[str, ...] = ()) -> Opened: ...
+
+    async def recovered(self, fingerprint: str) -> Incident | None: ...
+
+
+@dataclass(frozen=True)
+class Received:
+    kind: str  # "opened", "counted", "recovered", "fine"
+    ref: str | None  # the incident it went to
+
+
+class Detector:
+    def __init__(self, store: Store, incidents: IncidentSink, *, redact: Callable[[str], str]) -> None:
+        self.store, self.incidents, self.redact = store, incidents, redact
+
+    async def receive(self, signal: Signal) -> Received:
+        """Every failing signal is stored first, then opens or joins its incident; a "fine"
+        signal is stored only when it changed something (a recovery said on an incident)."""
+        details = self.redact(signal.details)
+        if not signal.failing:
+            incident = await self.incidents.recovered(signal.fingerprint)
+            if incident is None:
+                return Received("fine", None)
+            await self._keep(signal, details)
+            return Received("recovered", incident.ref)
+        await self._keep(signal, details)
+        opened = await self.incidents.alert(signal.scenario, fingerprint=signal.fingerprint,
+                                            component=signal.component, summary=details,
+                                            trace_ids=signal.trace_ids)
+        return Received("opened" if opened.created else "counted", opened.incident.ref)
+
+    async def _keep(self, signal: Signal, details: str) -> None:
+        await asyncio.to_thread(self.store.insert, SIGNALS_TABLE, {
+            "at": signal.at.isoformat(), "source": signal.source, "component": signal.component,
+            "scenario": signal.scenario, "severity": signal.severity,
+            "fingerprint": signal.fingerprint, "failing": signal.failing, "details": details,
+            "trace_ids": list(signal.trace_ids)})

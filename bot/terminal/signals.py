@@ -1,0 +1,60 @@
+"""`sunflow-ops signal <component> <message>`: a failure reported from a shell, the way every
+other source reports one (`bot.detection`): stored, then its scenario's incident opened or the
+open one counted. The terminal reaches nobody: the bot shows the incident at its next start."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.detection.detector import Detector
+from bot.detection.signals import COMPONENT_SCENARIOS, SignalError, make_signal
+from bot.exit_codes import EX_CONFIG, EX_NOPERM, EX_OK, EX_USAGE
+from bot.runbooks import RunbookError
+from bot.services import build_services
+from bot.terminal.incidents import operator
+from bot.terminal.ports import NoClock, TerminalNotifier
+from bot.terminal.store_access import open_store
+from bot.wiring import incident_engine, incident_flows
+
+
+def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    signal = sub.add_parser("signal", help="report a failure: its scenario's incident opens or counts it")
+    signal.add_argument("component", help=f"one of: {', '.join(COMPONENT_SCENARIOS)}")
+    signal.add_argument("message", nargs="+", help="what failed, in a few words")
+    signal.add_argument("--trace", action="append", default=[], help="a trace id (SF-…) to link")
+    signal.add_argument("--as", dest="operator", help="your Telegram user id (or SUNFLOW_OPERATOR)")
+
+
+async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
+    who = operator(args, settings)
+    if isinstance(who, str):
+        print(f"sunflow-ops signal: {who}")
+        return EX_NOPERM
+    try:
+        signal = make_signal("terminal", args.component, " ".join(args.message), at=clock(),
+                             trace_ids=tuple(args.trace))
+    except SignalError as exc:
+        print(f"sunflow-ops signal: {exc}")
+        return EX_USAGE
+    store = open_store(settings, writing=True, busy_hint=(
+        "the bot is running: it checks by itself every CHECK_EVERY; or stop it first"))
+    if isinstance(store, int):
+        return store
+    services = build_services(settings, store, clock=clock)
+    try:
+        try:
+            engine = incident_engine(services)
+        except RunbookError as exc:
+            print(f"sunflow-ops: {exc}")
+            return EX_CONFIG
+        flows = incident_flows(services, engine, TerminalNotifier(), NoClock())
+        received = await Detector(store, flows, redact=services.redact).receive(signal)
+        print(services.redact(services.tr(f"signal.{received.kind}", ref=received.ref or "-",
+                                          component=signal.component)))
+        return EX_OK
+    finally:
+        await services.aclose()
+        store.close()
