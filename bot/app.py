@@ -33,7 +33,7 @@ from bot.retention import archive_old
 from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
 from bot.detection.detector import Detector
-from bot.detection.scheduled import check_and_signal
+from bot.detection.scheduled import check_and_signal, signal_from_files
 from handlers import callbacks as cb
 from handlers.access import gate
 from handlers.backups import backup_button, backups_command
@@ -99,6 +99,10 @@ async def _on_start(application: Application) -> None:
             log.warning("could not tell the ops group about the damaged store file", exc_info=True)
     every = ctx.settings.check_every
     if every is not None and application.job_queue is not None:
+        # the pipeline's files at once (what they got while the bot was down; the first start
+        # only notes where they end), every component a round later
+        application.job_queue.run_once(_files_job, 0, name="detect-files",
+                                       job_kwargs={"misfire_grace_time": None})
         application.job_queue.run_repeating(_detect_job, interval=every.total_seconds(),
                                             first=every.total_seconds(), name="detect")
     if application.job_queue is not None:  # at once, but after polling starts: the first
@@ -138,11 +142,28 @@ async def _archive_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await _archive(context.application)
 
 
+async def _files_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx: BotContext = context.application.bot_data[KEY]
+    if ctx.services.follower is None:
+        return
+    try:
+        await signal_from_files(ctx.services.follower, ctx.detector, ctx.services.store,
+                                now=ctx.services.clock)
+    except Exception:
+        log.exception("reading the pipeline's files failed")
+
+
 async def _detect_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The scheduled check: every watched component, each failure to its incident."""
     ctx: BotContext = context.application.bot_data[KEY]
     try:
         received = await check_and_signal(ctx.services.health, ctx.detector, now=ctx.services.clock)
+        if ctx.services.follower is not None:
+            files = await signal_from_files(ctx.services.follower, ctx.detector, ctx.services.store,
+                                            now=ctx.services.clock)
+            received += files.received
+            if files.skipped:
+                log.warning("detection: %d unreadable log lines or trace files skipped", files.skipped)
     except Exception:  # the next round tries again; a job that raises would only be logged too
         log.exception("the scheduled check failed")
         return

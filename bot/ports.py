@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -214,6 +214,21 @@ class Commit:
 class ChangedFile:
     path: str  # relative to the repository's root, as git names it
     status: str  # A added, M modified, D deleted, T type changed
+
+
+@dataclass
+class NewInFiles:
+    """What the pipeline wrote since the last look (`FileFollower.look`)."""
+
+    lines: list[tuple[str, str]]  # (log file name, line)
+    traces: list[tuple[str, dict[str, Any]]]  # (trace file name, its JSON object)
+    skipped: int  # trace files that were not readable JSON objects
+    positions: dict[str, Any]  # keep it, and hand it to the next look
+
+
+class FileFollower(Protocol):
+    def look(self, positions: dict[str, Any], *, today: date | None = None) -> NewInFiles:
+        """What is new since `positions` ({} the first time: then nothing, the rest is history)."""
 
 
 class RepositoryError(Exception):

@@ -24,6 +24,7 @@ from bot.health.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
 from bot.adapters.git import GitRepository
+from bot.adapters.log_follow import LogFollower
 from bot.adapters.content_writes import ContentFiles
 from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
@@ -31,6 +32,7 @@ from bot.adapters.telegram import TelegramBotApi
 from bot.adapters.web import HttpFetcher
 from bot.ports import (
     ChatClient,
+    FileFollower,
     ContentWrites,
     ImageGeneratorClient,
     ImageHostClient,
@@ -80,6 +82,7 @@ class Services:
     probes: list[HealthProbe] = field(default_factory=list)
     tokens: TokenRotation | None = None  # None: Instagram is not configured
     rollback: CodeRollback | None = None
+    follower: FileFollower | None = None  # the pipeline's logs and traces, a little at a time
 
     shared: SharedHealth | None = None
 
@@ -213,6 +216,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
     def not_configured(component: str, variable: str, settings_of: str | None = None) -> HealthProbe:
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))
 
+    services.follower = LogFollower(files.logs_dir, files.traces_dir)
     services.rollback = CodeRollback(GitRepository(settings.sunflow_repo or settings.sunflow_home),
                                      store, clock=clock, tz=settings.timezone)
     if instagram is not None:

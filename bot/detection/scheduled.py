@@ -1,4 +1,5 @@
-"""The scheduled health check as a source of signals (every CHECK_EVERY, on the JobQueue).
+"""The scheduled round (every CHECK_EVERY, on the JobQueue): the health check and the pipeline's
+new log lines and traces as sources of signals.
 
 A component down is failing; a rate-limited or over-quota Instagram (scenario 4) and stale
 statistics (scenario 5) are failing too although the check calls them degraded. A token that
@@ -11,9 +12,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
+import asyncio
+from dataclasses import dataclass
+
 from bot.detection.detector import Detector, Received
+from bot.detection.pipeline_files import findings
 from bot.detection.signals import COMPONENT_SCENARIOS, make_signal
 from bot.health import HealthReport, State
+from bot.ports import FileFollower
+from bot.store import Store
+
+POSITIONS_KEY = "detection.file_positions"  # where the pipeline's files were read up to
 
 FAILING_WHEN_DEGRADED = frozenset({"instagram", "stats"})
 
@@ -38,3 +47,27 @@ async def check_and_signal(health: Callable[[Iterable[str] | None], Awaitable[He
         signal = make_signal("check", component, reasons.get(component, ""), at=now(), failing=bad)
         received.append(await detector.receive(signal))
     return received
+
+
+@dataclass(frozen=True)
+class FilesRound:
+    received: list[Received]
+    lines: int  # new log lines read
+    traces: int  # new trace files read
+    skipped: int  # lines or trace files that were not what they claim to be (counted, not fatal)
+
+
+async def signal_from_files(follower: FileFollower, detector: Detector, store: Store, *,
+                            now: Callable[[], datetime]) -> FilesRound:
+    """What the pipeline wrote since the last round, its failures to their incidents. Where
+    it was read up to is kept after the signals are: a crash reads those bytes again (a
+    failure counted twice, never one lost)."""
+    positions = await asyncio.to_thread(store.get_setting, POSITIONS_KEY, {})
+    at = now()
+    looked = await asyncio.to_thread(follower.look, positions if isinstance(positions, dict) else {},
+                                     today=at.date())
+    found = findings(looked.lines, looked.traces, skipped=looked.skipped)
+    received = [await detector.receive(signal) for signal in found.signals(at=at)]
+    if looked.positions != positions:
+        await asyncio.to_thread(store.set_setting, POSITIONS_KEY, looked.positions)
+    return FilesRound(received, len(looked.lines), len(looked.traces), found.skipped)
