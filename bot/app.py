@@ -33,6 +33,7 @@ from bot.retention import archive_old
 from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
 from bot.detection.detector import Detector
+from bot.detection.intake import IntakeServer
 from bot.detection.scheduled import check_and_signal, signal_from_files
 from handlers import callbacks as cb
 from handlers.access import gate
@@ -97,6 +98,10 @@ async def _on_start(application: Application) -> None:
             )
         except TelegramError:
             log.warning("could not tell the ops group about the damaged store file", exc_info=True)
+    if ctx.settings.intake is not None and ctx.settings.intake_secret is not None:
+        ctx.intake = IntakeServer(ctx.detector, ctx.services.store, ctx.settings.intake_secret.reveal(),
+                                  ctx.services.clock)
+        await ctx.intake.start(*ctx.settings.intake)
     every = ctx.settings.check_every
     if every is not None and application.job_queue is not None:
         # the pipeline's files at once (what they got while the bot was down; the first start
@@ -175,7 +180,10 @@ async def _detect_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _on_stop(application: Application) -> None:
     """Edits still waiting for the group's turn and documents waiting for a retry are dropped:
     the next start shows every incident's state again and sends what is still owed."""
-    await application.bot_data[KEY].stop()
+    ctx: BotContext = application.bot_data[KEY]
+    if ctx.intake is not None:
+        await ctx.intake.stop()
+    await ctx.stop()
 
 
 class SunflowApplication(Application):

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import timedelta, timezone, tzinfo
@@ -48,7 +49,7 @@ _BOT_TOKEN_RE = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{20,}$")
 # Variables that hold a credential: a problem message never shows them (a URL set to a token by
 # mistake, a token pasted into a URL), whichever variable the problem is about.
 SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET",
-                    "FAL_KEY", "CLOUDINARY_URL")
+                    "FAL_KEY", "CLOUDINARY_URL", "INTAKE_SECRET")
 # What each checked component needs. When only these are wrong, `sunflow-ops health` still checks
 # every other component and shows this one down with the problem (playbook scenario 6: the CLI
 # is what is left when things are broken).
@@ -118,6 +119,8 @@ class Settings:
     backup_keep_days: int = 90
     sunflow_repo: Path | None = None  # the pipeline's git repository (None: SUNFLOW_HOME)
     check_every: timedelta | None = timedelta(minutes=5)  # scheduled detection checks (None: off)
+    intake: tuple[str, int] | None = None  # the intake endpoint's address (None: off)
+    intake_secret: Secret | None = None
     # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
     unusable: Mapping[str, str] = field(default_factory=dict)
 
@@ -152,6 +155,7 @@ class Settings:
                 self.instagram_access_token,
                 self.instagram_app_secret,
                 self.fal_key,
+                self.intake_secret,
             )
             if s
         ]
@@ -172,6 +176,22 @@ class Settings:
     def _shared_redactor(self) -> Redactor:
         return Redactor(self.secret_values())
 
+
+
+def _intake(r: _Reader) -> dict[str, Any]:
+    """INTAKE_ADDRESS host:port (loopback unless said otherwise) and its INTAKE_SECRET."""
+    address = r.raw("INTAKE_ADDRESS")
+    secret = r.secret("INTAKE_SECRET", needed=False)
+    if not address:
+        return {}
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        r.problem("INTAKE_ADDRESS", f"must be host:port, like 127.0.0.1:8787, got {address!r}")
+        return {}
+    if secret is None or len(secret.reveal()) < 16:
+        r.problem("INTAKE_SECRET", "is required with INTAKE_ADDRESS: at least 16 characters")
+        return {}
+    return {"intake": (host.strip("[]"), int(port)), "intake_secret": secret}
 
 
 def _check_every(r: _Reader) -> timedelta | None:
@@ -392,6 +412,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         backup_keep_days=int(r.number("BACKUP_KEEP_DAYS", 90, 1, 3650)),
         sunflow_repo=Path(repo) if (repo := r.raw("SUNFLOW_REPO")) else None,
         check_every=_check_every(r),
+        **_intake(r),
     )
     if not r.problems:
         return settings

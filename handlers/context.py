@@ -15,6 +15,7 @@ from bot.clock import local_date, local_time
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.detection.detector import Detector
+from bot.detection.intake import IntakeServer
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import Incident
@@ -34,6 +35,7 @@ class BotContext:
     # what starts and walks incidents: set right after, its Telegram notifier needs this context
     flows: IncidentFlows = field(init=False)
     detector: Detector = field(init=False)  # failing signals to incidents, over `flows`
+    intake: IntakeServer | None = None  # the HTTP intake endpoint, while it runs
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)

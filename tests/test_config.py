@@ -134,3 +134,25 @@ def test_redactor_masks_credential_shaped_text_it_was_not_told_about() -> None:
         assert expected in redact(raw), raw
     guide = "client_secret=<app secret>&fb_exchange_token=<short token>"
     assert redact(guide) == guide, "placeholders in the renewal guide stay readable"
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ({"INTAKE_ADDRESS": "127.0.0.1:8787"}, "INTAKE_SECRET: is required with INTAKE_ADDRESS"),
+    ({"INTAKE_ADDRESS": "127.0.0.1:8787", "INTAKE_SECRET": "short"}, "at least 16 characters"),
+    ({"INTAKE_ADDRESS": "localhost", "INTAKE_SECRET": "x" * 20}, "must be host:port"),
+    ({"CHECK_EVERY": "5s"}, "CHECK_EVERY: must be 0 (off) or from 10s to 1d"),
+    ({"CHECK_EVERY": "often"}, "CHECK_EVERY"),
+])
+def test_detection_settings_are_checked_at_start(extra, problem) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**GOOD, **extra}, dotenv_path=None)
+    assert problem in str(error.value)
+
+
+def test_detection_settings_parse_and_the_intake_secret_is_masked() -> None:
+    s = Settings.from_env({**GOOD, "CHECK_EVERY": "90s", "INTAKE_ADDRESS": "127.0.0.1:8787",
+                           "INTAKE_SECRET": "intake-secret-value-0001"}, dotenv_path=None)
+    assert s.check_every == timedelta(seconds=90) and s.intake == ("127.0.0.1", 8787)
+    assert s.redactor()("curl -H 'Authorization: Bearer intake-secret-value-0001'").count("intake-secret") == 0
+    assert Settings.from_env({**GOOD, "CHECK_EVERY": "0"}, dotenv_path=None).check_every is None
+    assert Settings.from_env(GOOD, dotenv_path=None).check_every == timedelta(minutes=5)
