@@ -56,6 +56,7 @@ from handlers.send_pacer import SendPacer
 from handlers.update_slots import PressesApart
 from handlers.stats import stats_command
 from handlers.telegram_notifier import TelegramNotifier
+from handlers.token_reminders import token_reminder_job, token_report_job
 from handlers.token_rotation import (
     on_private_reply,
     on_private_text,
@@ -102,6 +103,14 @@ async def _on_start(application: Application) -> None:
         ctx.intake = IntakeServer(ctx.detector, ctx.services.store, ctx.settings.intake_secret.reveal(),
                                   ctx.services.clock)
         await ctx.intake.start(*ctx.settings.intake)
+    if application.job_queue is not None and ctx.services.instagram is not None:
+        application.job_queue.run_repeating(token_reminder_job, interval=REMINDER_EVERY_S,
+                                            first=REMINDER_FIRST_S, name="token-reminders")
+        if ctx.settings.token_report is not None:
+            weekday, at = ctx.settings.token_report
+            application.job_queue.run_daily(  # PTB counts days from Sunday (0)
+                token_report_job, at.replace(tzinfo=ctx.settings.timezone),
+                days=((weekday + 1) % 7,), name="token-report")
     every = ctx.settings.check_every
     if every is not None and application.job_queue is not None:
         # the pipeline's files at once (what they got while the bot was down; the first start
@@ -184,6 +193,10 @@ async def _on_stop(application: Application) -> None:
     if ctx.intake is not None:
         await ctx.intake.stop()
     await ctx.stop()
+
+
+REMINDER_EVERY_S = 3600  # token reminders are looked for hourly
+REMINDER_FIRST_S = 30  # and soon after a start (one due while the bot was down goes out)
 
 
 class SunflowApplication(Application):

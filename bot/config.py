@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import timedelta, timezone, tzinfo
+from datetime import time, timedelta, timezone, tzinfo
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.detection.reminders import parse_report_time
 from bot.i18n import LANGUAGES
 from bot.secrets import Redactor, Secret
 
@@ -120,6 +121,8 @@ class Settings:
     sunflow_repo: Path | None = None  # the pipeline's git repository (None: SUNFLOW_HOME)
     check_every: timedelta | None = timedelta(minutes=5)  # scheduled detection checks (None: off)
     intake: tuple[str, int] | None = None  # the intake endpoint's address (None: off)
+    token_report: tuple[int, time] | None = (0, time(9, 0))  # weekday (0: Monday), time; None: off
+    token_reminder_days: tuple[int, ...] = (14, 7, 3, 1, 0)
     intake_secret: Secret | None = None
     # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
     unusable: Mapping[str, str] = field(default_factory=dict)
@@ -192,6 +195,26 @@ def _intake(r: _Reader) -> dict[str, Any]:
         r.problem("INTAKE_SECRET", "is required with INTAKE_ADDRESS: at least 16 characters")
         return {}
     return {"intake": (host.strip("[]"), int(port)), "intake_secret": secret}
+
+
+def _token_reminders(r: _Reader) -> dict[str, Any]:
+    """TOKEN_REPORT ("mon 09:00", "off") and TOKEN_REMINDER_DAYS ("14,7,3,1,0")."""
+    out: dict[str, Any] = {}
+    report = r.raw("TOKEN_REPORT")
+    if report is not None:
+        parsed = None if report.strip().lower() == "off" else parse_report_time(report)
+        if parsed is None and report.strip().lower() != "off":
+            r.problem("TOKEN_REPORT", f"must be a weekday and a time like mon 09:00, or off; got {report!r}")
+        else:
+            out["token_report"] = parsed
+    days = r.raw("TOKEN_REMINDER_DAYS")
+    if days is not None:
+        parts = [p.strip() for p in days.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and int(p) <= 90 for p in parts):
+            r.problem("TOKEN_REMINDER_DAYS", f"must be whole days from 0 to 90, like 14,7,3,1,0; got {days!r}")
+        else:
+            out["token_reminder_days"] = tuple(sorted({int(p) for p in parts}, reverse=True))
+    return out
 
 
 def _check_every(r: _Reader) -> timedelta | None:
@@ -413,6 +436,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         sunflow_repo=Path(repo) if (repo := r.raw("SUNFLOW_REPO")) else None,
         check_every=_check_every(r),
         **_intake(r),
+        **_token_reminders(r),
     )
     if not r.problems:
         return settings
