@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sys
 from datetime import timedelta
+from html import escape
 
 from telegram import BotCommandScopeDefault, Update
 from telegram.error import InvalidToken, TelegramError
@@ -33,6 +34,10 @@ from bot.retention import archive_old
 from bot.services import Services, build_services
 from bot.wiring import incident_engine, incident_flows
 from bot.detection.detector import Detector
+from bot.notify.channels import fallback_channels, outbox
+from bot.notify.fallback import Fallback
+from bot.notify.fallback_notifier import FallbackNotifier
+from bot.notify.heartbeat import BEAT_EVERY_S, beat
 from bot.detection.intake import IntakeServer
 from bot.detection.scheduled import check_and_signal, signal_from_files
 from handlers import callbacks as cb
@@ -103,6 +108,9 @@ async def _on_start(application: Application) -> None:
         ctx.intake = IntakeServer(ctx.detector, ctx.services.store, ctx.settings.intake_secret.reveal(),
                                   ctx.services.clock)
         await ctx.intake.start(*ctx.settings.intake)
+    if application.job_queue is not None:  # for `sunflow-ops watchdog`, which looks from outside
+        application.job_queue.run_repeating(_heartbeat_job, interval=BEAT_EVERY_S, first=0,
+                                            name="heartbeat")
     if application.job_queue is not None and ctx.services.instagram is not None:
         application.job_queue.run_repeating(token_reminder_job, interval=REMINDER_EVERY_S,
                                             first=REMINDER_FIRST_S, name="token-reminders")
@@ -154,6 +162,21 @@ async def _archive(application: Application) -> None:
 
 async def _archive_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await _archive(context.application)
+
+
+async def _announce(application: Application, settings: Settings, text: str) -> None:
+    """A plain message to the ops group (the summary of what an outage held)."""
+    if settings.ops_chat_id is not None:
+        await application.bot.send_message(settings.ops_chat_id, escape(text),
+                                           message_thread_id=settings.ops_thread_id)
+
+
+async def _heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx: BotContext = context.application.bot_data[KEY]
+    try:
+        await asyncio.to_thread(beat, ctx.settings.data_dir, ctx.services.clock())
+    except OSError:
+        log.warning("the heartbeat could not be written", exc_info=True)
 
 
 async def _files_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -230,7 +253,13 @@ def build_application(settings: Settings, services: Services, *,
     engine = incident_engine(services)  # RunbookError: every problem, named by file
     ctx = application.bot_data[KEY] = BotContext(settings=settings, services=services, engine=engine,
                                                  runbooks_loaded_at=services.clock())
-    ctx.flows = incident_flows(services, engine, TelegramNotifier(application.bot, ctx),
+    notifier = FallbackNotifier(
+        TelegramNotifier(application.bot, ctx),
+        Fallback(fallback_channels(settings), outbox(settings), services.store, clock=services.clock,
+                 after=settings.telegram_down_after),
+        tr=ctx.tr, lang=settings.bot_lang, tz=settings.timezone, redact=services.redact,
+        clock=services.clock, announce=lambda text: _announce(application, settings, text))
+    ctx.flows = incident_flows(services, engine, notifier,
                                JobQueueScheduler(application.job_queue, services.clock))
     ctx.detector = Detector(services.store, ctx.flows, redact=services.redact)
 

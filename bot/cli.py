@@ -28,6 +28,7 @@ from bot.store import Store, StoreError, StoreLocked
 from bot.terminal import backups as backup_commands
 from bot.terminal import signals as signal_commands
 from bot.terminal import tokens as token_commands
+from bot.terminal import watchdog as watchdog_commands
 from bot.terminal import incidents as incident_commands
 from bot.terminal.render import guide_text, health_table, token_text
 
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     incident_commands.add_parser(sub, _Parser)
     backup_commands.add_parser(sub, _Parser)
     signal_commands.add_parser(sub, _Parser)
+    sub.add_parser("watchdog", help="for cron: alert through the fallback channels when the bot is "
+                                    "silent or Telegram down (exit 2), once per outage")
+    outbox_parser = sub.add_parser("outbox", help="the alerts Telegram could not carry")
+    outbox_parser.add_argument("--last", type=int, default=20)
     return parser
 
 
@@ -75,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # health checks what it can: a component whose settings are wrong shows down
         settings = Settings.from_env(dotenv_path=args.env_file, require_telegram=args.command == "run",
-                                     partial=args.command in ("health", "incident", "backup", "signal"))
+                                     partial=args.command in ("health", "incident", "backup", "signal",
+                                                              "watchdog", "outbox"))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
@@ -105,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(backup_commands.run(args, settings, utc_now))
         if args.command == "signal":
             return asyncio.run(signal_commands.run(args, settings, utc_now))
+        if args.command == "watchdog":
+            return watchdog_commands.run_watchdog(settings, utc_now)
+        if args.command == "outbox":
+            return watchdog_commands.show_outbox(settings, max(1, min(args.last, 1000)))
         if args.command == "token" and args.token_command in ("rotate", "refresh"):
             return asyncio.run(token_commands.run(args, settings, utc_now))
         return asyncio.run(_offline(args, settings))

@@ -50,7 +50,8 @@ _BOT_TOKEN_RE = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{20,}$")
 # Variables that hold a credential: a problem message never shows them (a URL set to a token by
 # mistake, a token pasted into a URL), whichever variable the problem is about.
 SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET",
-                    "FAL_KEY", "CLOUDINARY_URL", "INTAKE_SECRET")
+                    "FAL_KEY", "CLOUDINARY_URL", "INTAKE_SECRET", "SMTP_PASSWORD",
+                    "FALLBACK_WEBHOOK_URL")
 # What each checked component needs. When only these are wrong, `sunflow-ops health` still checks
 # every other component and shows this one down with the problem (playbook scenario 6: the CLI
 # is what is left when things are broken).
@@ -78,6 +79,17 @@ class CloudinaryConfig:
     api_key: str
     api_secret: Secret
     upload_prefix: str | None  # None: the SDK's default (https://api.cloudinary.com)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    user: str | None
+    password: Secret | None
+    starttls: bool
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,11 @@ class Settings:
     intake: tuple[str, int] | None = None  # the intake endpoint's address (None: off)
     token_report: tuple[int, time] | None = (0, time(9, 0))  # weekday (0: Monday), time; None: off
     token_reminder_days: tuple[int, ...] = (14, 7, 3, 1, 0)
+    # fallback channels when Telegram fails for longer than `telegram_down_after`
+    fallback_webhook_url: str | None = None
+    smtp: SmtpConfig | None = None
+    telegram_down_after: timedelta = timedelta(minutes=2)
+    watchdog_stale: timedelta = timedelta(minutes=5)  # an older heartbeat: the bot is silent
     intake_secret: Secret | None = None
     # components whose settings are wrong, with the problems (only from `from_env(partial=True)`)
     unusable: Mapping[str, str] = field(default_factory=dict)
@@ -159,6 +176,7 @@ class Settings:
                 self.instagram_app_secret,
                 self.fal_key,
                 self.intake_secret,
+                self.smtp.password if self.smtp else None,
             )
             if s
         ]
@@ -168,6 +186,8 @@ class Settings:
             values.append(self.fal_key.reveal().split(":", 1)[1])
         if self.cloudinary:
             values.append(self.cloudinary.api_secret.reveal())
+        if self.fallback_webhook_url:  # a webhook's address is often its only credential
+            values.append(self.fallback_webhook_url)
         return values
 
     def redactor(self) -> Redactor:
@@ -214,6 +234,44 @@ def _token_reminders(r: _Reader) -> dict[str, Any]:
             r.problem("TOKEN_REMINDER_DAYS", f"must be whole days from 0 to 90, like 14,7,3,1,0; got {days!r}")
         else:
             out["token_reminder_days"] = tuple(sorted({int(p) for p in parts}, reverse=True))
+    return out
+
+
+def _fallbacks(r: _Reader) -> dict[str, Any]:
+    """FALLBACK_WEBHOOK_URL; SMTP_HOST with SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_FROM,
+    ALERT_EMAIL_TO and SMTP_STARTTLS; TELEGRAM_DOWN_AFTER; WATCHDOG_STALE."""
+    out: dict[str, Any] = {}
+    webhook = r.raw("FALLBACK_WEBHOOK_URL")
+    if webhook:
+        out["fallback_webhook_url"] = r.url("FALLBACK_WEBHOOK_URL", webhook)
+    host = r.raw("SMTP_HOST")
+    if host:
+        port = r.raw("SMTP_PORT") or "587"
+        sender, to = r.raw("SMTP_FROM"), r.raw("ALERT_EMAIL_TO")
+        recipients = tuple(a.strip() for a in (to or "").split(",") if a.strip())
+        starttls = (r.raw("SMTP_STARTTLS") or "true").strip().lower()
+        password = r.secret("SMTP_PASSWORD", needed=False)
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            r.problem("SMTP_PORT", f"must be a port number, got {port!r}")
+        elif not sender or "@" not in sender:
+            r.problem("SMTP_FROM", "is required with SMTP_HOST: the sender's address")
+        elif not recipients or not all("@" in a for a in recipients):
+            r.problem("ALERT_EMAIL_TO", "is required with SMTP_HOST: addresses, comma-separated")
+        elif starttls not in ("true", "false"):
+            r.problem("SMTP_STARTTLS", f"must be true or false, got {starttls!r}")
+        elif password is not None and starttls == "false":
+            r.problem("SMTP_STARTTLS", "must be true when SMTP_PASSWORD is set: never a password in the clear")
+        else:
+            out["smtp"] = SmtpConfig(host=host, port=int(port), sender=sender, recipients=recipients,
+                                     user=r.raw("SMTP_USER"), password=password,
+                                     starttls=starttls == "true")
+    for name, key, default in (("TELEGRAM_DOWN_AFTER", "telegram_down_after", timedelta(minutes=2)),
+                               ("WATCHDOG_STALE", "watchdog_stale", timedelta(minutes=5))):
+        value = r.duration(name, default)
+        if value is None or not timedelta(seconds=10) <= value <= timedelta(days=1):
+            r.problem(name, f"must be from 10s to 1d, got {r.raw(name)!r}")
+        else:
+            out[key] = value
     return out
 
 
@@ -437,6 +495,7 @@ def _parse(env: Mapping[str, str], *, require_telegram: bool, partial: bool = Fa
         check_every=_check_every(r),
         **_intake(r),
         **_token_reminders(r),
+        **_fallbacks(r),
     )
     if not r.problems:
         return settings

@@ -231,6 +231,32 @@ class FileFollower(Protocol):
         """What is new since `positions` ({} the first time: then nothing, the rest is history)."""
 
 
+class ChannelError(Exception):
+    """An alert channel could not carry the alert; the message says which and why, briefly."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What a fallback channel carries: plain text, redacted already."""
+
+    title: str
+    text: str
+    at: datetime
+    incident: str | None = None  # its ref, when it is about one
+    severity: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "text": self.text, "at": self.at.isoformat(),
+                "incident": self.incident, "severity": self.severity}
+
+
+class AlertChannel(Protocol):
+    name: str
+
+    async def send(self, alert: Alert) -> None:
+        """Raises ChannelError."""
+
+
 class RepositoryError(Exception):
     """The repository could not answer (git missing, not a repository, a timeout); the
     message says why in git's words."""

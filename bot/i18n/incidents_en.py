@@ -53,6 +53,7 @@ MESSAGES: dict[str, str] = {
     "signal.counted": "Signal taken: {component} failing; counted on incident {ref}.",
     "signal.recovered": "Signal taken: {component} is fine again; said on incident {ref}.",
     "signal.fine": "Signal taken: {component} is fine; no incident was waiting on it.",
+    "notify.missed": "📬 Telegram was unreachable from {since}; {count:#alert|alerts} went out by the other channels meanwhile:",
     "incident.linked_reports": "Reported again {count:#time|times}; linked here.",
     "incident.alert_seen": "🔁 Detected: {component} failing, {count:#time|times}, last at {last} — {summary}",
     "incident.alert_recovered": "✅ {component} looks fine again since {at}: check, then Resolve (nothing resolves by itself).",

@@ -53,6 +53,7 @@ MESSAGES: dict[str, str] = {
     "signal.counted": "신호 접수: {component} 실패; 장애 {ref}에 집계했습니다.",
     "signal.recovered": "신호 접수: {component} 정상으로 돌아옴; 장애 {ref}에 표시했습니다.",
     "signal.fine": "신호 접수: {component} 정상; 기다리던 장애가 없습니다.",
+    "notify.missed": "📬 {since}부터 Telegram에 닿지 않아, 그동안 알림 {count}건을 다른 채널로 보냈습니다:",
     "incident.linked_reports": "{count}회 다시 보고되어 여기에 연결했습니다.",
     "incident.alert_seen": "🔁 감지: {component} 실패 {count}회, 마지막 {last} — {summary}",
     "incident.alert_recovered": "✅ {at}부터 {component} 정상으로 보입니다: 확인한 뒤 해결을 누르세요 (저절로 해결되지 않습니다).",
