@@ -56,6 +56,7 @@ from handlers.incidents import (
 from handlers.job_scheduler import JobQueueScheduler
 from handlers.postmortem import on_reply
 from handlers.rollback import rollback_button, rollback_command
+from handlers.silences import silence_button, silences_command
 from handlers.runbooks import runbooks_command
 from handlers.send_pacer import SendPacer
 from handlers.update_slots import PressesApart
@@ -261,7 +262,8 @@ def build_application(settings: Settings, services: Services, *,
         clock=services.clock, announce=lambda text: _announce(application, settings, text))
     ctx.flows = incident_flows(services, engine, notifier,
                                JobQueueScheduler(application.job_queue, services.clock))
-    ctx.detector = Detector(services.store, ctx.flows, redact=services.redact)
+    ctx.detector = Detector(services.store, ctx.flows, redact=services.redact,
+                            silences=services.silences)
 
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_handlers([
@@ -273,6 +275,7 @@ def build_application(settings: Settings, services: Services, *,
         CommandHandler("runbooks", runbooks_command),
         CommandHandler("backups", backups_command),
         CommandHandler("rollback", rollback_command),
+        CommandHandler("silences", silences_command),
         CommandHandler("help", help_command),
         CommandHandler("start", start_command),
         CallbackQueryHandler(health_recheck, pattern=cb.exactly(cb.HEALTH_RECHECK)),
@@ -284,6 +287,7 @@ def build_application(settings: Settings, services: Services, *,
         CallbackQueryHandler(scenario_button, pattern=cb.OPEN_SCENARIO_RE),
         CallbackQueryHandler(backup_button, pattern=cb.BACKUP_RE),
         CallbackQueryHandler(rollback_button, pattern=cb.ROLLBACK_RE),
+        CallbackQueryHandler(silence_button, pattern=cb.SILENCE_RE),
         CallbackQueryHandler(stale_button),  # last: whatever nobody else claimed
         # a private reply may hold a new token: its own handler, before any other reply's
         MessageHandler(filters.ChatType.PRIVATE & filters.REPLY & filters.TEXT & ~filters.COMMAND,

@@ -25,6 +25,7 @@ from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
 from bot.adapters.git import GitRepository
 from bot.adapters.log_follow import LogFollower
+from bot.detection.silences import Silences
 from bot.adapters.content_writes import ContentFiles
 from bot.adapters.files import PipelineHome
 from bot.adapters.instagram import InstagramGraph
@@ -83,6 +84,7 @@ class Services:
     tokens: TokenRotation | None = None  # None: Instagram is not configured
     rollback: CodeRollback | None = None
     follower: FileFollower | None = None  # the pipeline's logs and traces, a little at a time
+    silences: Silences | None = None  # alerts muted for a while
 
     shared: SharedHealth | None = None
 
@@ -217,6 +219,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock = utc_now,
         return NotConfiguredProbe(component, variable, tr, unusable.get(settings_of or component))
 
     services.follower = LogFollower(files.logs_dir, files.traces_dir)
+    services.silences = Silences(store, clock=clock)
     services.rollback = CodeRollback(GitRepository(settings.sunflow_repo or settings.sunflow_home),
                                      store, clock=clock, tz=settings.timezone)
     if instagram is not None:

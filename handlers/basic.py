@@ -18,7 +18,7 @@ from handlers.token_rotation import rotate_command
 log = logging.getLogger(__name__)
 
 # One list feeds /help and setMyCommands.
-COMMANDS = ("health", "token", "incident", "incidents", "stats", "runbooks", "backups", "rollback", "help",
+COMMANDS = ("health", "token", "incident", "incidents", "stats", "runbooks", "backups", "rollback", "silences", "help",
             "start")
 
 

@@ -83,6 +83,19 @@ def rollback_undo(rollback_id: str, shown: int) -> str:
     return f"v1:r:u:{rollback_id}:{shown}"
 
 
+# Silence buttons: v1:s:<component>:<hours> (0: lift)
+SILENCE_RE = re.compile(r"^v1:s:([a-z]{3,12}):(\d{1,3})$")
+
+
+def silence(component: str, hours: int) -> str:
+    return f"v1:s:{component}:{hours}"
+
+
+def silence_parts(data: str) -> tuple[str, int] | None:
+    match = SILENCE_RE.match(data)
+    return (match[1], int(match[2])) if match else None
+
+
 def backup_page(number: int) -> str:
     return f"v1:b:p:{number}"
 

@@ -7,7 +7,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.incidents.model import Incident, StepStatus, Verb
+from bot.incidents.model import Incident, Status, StepStatus, Verb
 from bot.incidents.offers import Row, offers
 from bot.incidents.view import (
     RESULT_LINES,
@@ -19,6 +19,7 @@ from bot.rich_text import to_html, to_plain
 from bot.runbooks import Library
 from bot.wiring import viewer
 from handlers import callbacks as cb
+from handlers.silences import silence_row
 from handlers.context import BotContext
 
 
@@ -69,6 +70,8 @@ def incident_keyboard(ctx: BotContext, incident: Incident) -> InlineKeyboardMark
             label, callback_data=cb.incident(doc_id, offer.arg, offer.verb)))
     ticks = rows[Row.TICKS]
     drawn = [row for row in (rows[Row.STEP], rows[Row.INCIDENT]) if row]
+    if incident.alerts is not None and incident.status != Status.RESOLVED:  # detected: it can be muted
+        drawn.append(silence_row(ctx, incident.alerts.component))
     return InlineKeyboardMarkup(drawn + [ticks[i:i + 2] for i in range(0, len(ticks), 2)])
 
 

@@ -68,7 +68,7 @@ async def test_a_button_in_a_stranger_chat_is_refused_and_answered(chat) -> None
 async def test_commands_are_announced_in_korean_english_and_by_default(chat) -> None:
     for lang in ("ko", "en", None):
         names = [c["command"] for c in chat.tg.commands_for(None, lang)]
-        assert names == ["health", "token", "incident", "incidents", "stats", "runbooks", "backups", "rollback", "help",
+        assert names == ["health", "token", "incident", "incidents", "stats", "runbooks", "backups", "rollback", "silences", "help",
                          "start"], lang
     korean = {c["command"]: c["description"] for c in chat.tg.commands_for(None, "ko")}
     assert korean["health"] == "파이프라인 구성 요소 상태"

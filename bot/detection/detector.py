@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.detection.signals import Signal
+from bot.detection.silences import Silences
 from bot.incidents.engine import Opened
 from bot.incidents.model import Incident
 from bot.store import Store
@@ -28,13 +29,15 @@ class IncidentSink(Protocol):
 
 @dataclass(frozen=True)
 class Received:
-    kind: str  # "opened", "counted", "recovered", "fine"
+    kind: str  # "opened", "counted", "recovered", "fine", "silenced"
     ref: str | None  # the incident it went to
 
 
 class Detector:
-    def __init__(self, store: Store, incidents: IncidentSink, *, redact: Callable[[str], str]) -> None:
+    def __init__(self, store: Store, incidents: IncidentSink, *, redact: Callable[[str], str],
+                 silences: Silences | None = None) -> None:
         self.store, self.incidents, self.redact = store, incidents, redact
+        self.silences = silences
 
     async def receive(self, signal: Signal) -> Received:
         """Every failing signal is stored first, then opens or joins its incident; a "fine"
@@ -46,15 +49,19 @@ class Detector:
                 return Received("fine", None)
             await self._keep(signal, details)
             return Received("recovered", incident.ref)
-        await self._keep(signal, details)
+        silence = await asyncio.to_thread(self.silences.silenced, signal.component) \
+            if self.silences is not None else None
+        await self._keep(signal, details, silenced=silence is not None)
+        if silence is not None:
+            return Received("silenced", None)
         opened = await self.incidents.alert(signal.scenario, fingerprint=signal.fingerprint,
                                             component=signal.component, summary=details,
                                             trace_ids=signal.trace_ids)
         return Received("opened" if opened.created else "counted", opened.incident.ref)
 
-    async def _keep(self, signal: Signal, details: str) -> None:
+    async def _keep(self, signal: Signal, details: str, *, silenced: bool = False) -> None:
         await asyncio.to_thread(self.store.insert, SIGNALS_TABLE, {
             "at": signal.at.isoformat(), "source": signal.source, "component": signal.component,
             "scenario": signal.scenario, "severity": signal.severity,
             "fingerprint": signal.fingerprint, "failing": signal.failing, "details": details,
-            "trace_ids": list(signal.trace_ids)})
+            "trace_ids": list(signal.trace_ids), "silenced": silenced})

@@ -51,7 +51,8 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
             print(f"sunflow-ops: {exc}")
             return EX_CONFIG
         flows = incident_flows(services, engine, TerminalNotifier(), NoClock())
-        received = await Detector(store, flows, redact=services.redact).receive(signal)
+        received = await Detector(store, flows, redact=services.redact,
+                                  silences=services.silences).receive(signal)
         print(services.redact(services.tr(f"signal.{received.kind}", ref=received.ref or "-",
                                           component=signal.component)))
         return EX_OK
