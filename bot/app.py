@@ -263,7 +263,10 @@ def build_application(settings: Settings, services: Services, *,
     ctx.flows = incident_flows(services, engine, notifier,
                                JobQueueScheduler(application.job_queue, services.clock))
     ctx.detector = Detector(services.store, ctx.flows, redact=services.redact,
-                            silences=services.silences)
+                            silences=services.silences,
+                            announce=lambda component, warning: _announce(application, settings, ctx.tr(
+                                "detection.warning", component=ctx.tr(f"component.{component}"),
+                                warning=warning)))
 
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_handlers([

@@ -71,7 +71,7 @@ async def world(sandbox: Sandbox) -> AsyncIterator[World]:
 
 
 async def test_a_fault_opens_its_scenario_once_and_repeats_are_counted(world, sandbox) -> None:
-    assert [r.kind for r in await world.round()] == ["fine"] * 6  # all green: nothing at all
+    assert [r.kind for r in await world.round()] == ["fine"] * 8  # all green (6 + 2 usage checks)
     assert world.open_incidents() == [] and world.services.store.count("signals") == 0
 
     sandbox.cloudinary.set_fault("auth")
@@ -154,3 +154,28 @@ def test_a_bad_signal_is_refused_in_one_sentence(kwargs, problem) -> None:
     with pytest.raises(SignalError, match=problem):
         make_signal(given.pop("source"), given.pop("component"), given.pop("details"),
                     at=utc_now(), **given)
+
+
+async def test_usage_near_its_limit_is_a_warning_said_once_not_an_incident(world, sandbox) -> None:
+    said: list[tuple[str, str]] = []
+
+    async def announce(component: str, warning: str) -> None:
+        said.append((component, warning))
+
+    world.detector.announce = announce
+    sandbox.instagram.quota_usage = 85  # of 100: filling up, not full
+    received = {r.kind for r in await world.round()}
+    assert "warning" in received and world.open_incidents() == []
+    [(component, warning)] = said
+    assert component == "instagram" and "85/100" in warning
+    await world.round()
+    assert len(said) == 1  # once per crossing
+    sandbox.instagram.quota_usage = 10
+    await world.round()
+    sandbox.instagram.quota_usage = 90
+    await world.round()
+    assert len(said) == 2  # below, then over again: said again
+    sandbox.instagram.quota_usage = 100  # full: now it fails, scenario 4
+    assert "opened" in {r.kind for r in await world.round()}
+    [incident] = world.open_incidents()
+    assert incident.scenario == "rate-limit"

@@ -5,7 +5,7 @@ by hand is joined); a recovery is said on the live message and resolves nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,15 +29,39 @@ class IncidentSink(Protocol):
 
 @dataclass(frozen=True)
 class Received:
-    kind: str  # "opened", "counted", "recovered", "fine", "silenced"
+    kind: str  # "opened", "counted", "recovered", "fine", "silenced", "warning", "warned"
     ref: str | None  # the incident it went to
+
+
+WARNED_KEY = "detection.warned"  # the components whose usage warning was given
 
 
 class Detector:
     def __init__(self, store: Store, incidents: IncidentSink, *, redact: Callable[[str], str],
-                 silences: Silences | None = None) -> None:
+                 silences: Silences | None = None,
+                 announce: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.store, self.incidents, self.redact = store, incidents, redact
-        self.silences = silences
+        self.silences, self.announce = silences, announce
+
+    async def warn(self, component: str, warning: str | None) -> Received:
+        """A usage threshold crossed before anything failed: said to the group once per
+        crossing (a lower severity than an incident: a message, no walkthrough); None: the
+        component is below its thresholds again, and a later crossing is said again."""
+        warned = await asyncio.to_thread(self.store.get_setting, WARNED_KEY, {})
+        warned = warned if isinstance(warned, dict) else {}
+        if warning is None:
+            if component in warned:
+                await asyncio.to_thread(self.store.set_setting, WARNED_KEY,
+                                        {c: at for c, at in warned.items() if c != component})
+            return Received("fine", None)
+        if component in warned or self.announce is None:
+            return Received("warned", None)
+        silence = await asyncio.to_thread(self.silences.silenced, component) \
+            if self.silences is not None else None
+        if silence is None:
+            await self.announce(component, self.redact(warning))
+        await asyncio.to_thread(self.store.set_setting, WARNED_KEY, {**warned, component: True})
+        return Received("warning", None)
 
     async def receive(self, signal: Signal) -> Received:
         """Every failing signal is stored first, then opens or joins its incident; a "fine"

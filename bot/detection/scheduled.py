@@ -28,13 +28,21 @@ FAILING_WHEN_DEGRADED = frozenset({"instagram", "stats"})
 
 
 def failing(report: HealthReport) -> dict[str, bool]:
-    """Watched component -> failing now (False: fine)."""
-    states = {r.component: r.state for r in report.results if r.component in COMPONENT_SCENARIOS}
-    verdict = {name: state is State.DOWN or (state is State.DEGRADED and name in FAILING_WHEN_DEGRADED)
-               for name, state in states.items()}
+    """Watched component -> failing now (False: fine, or only a warning: `warnings`)."""
+    results = {r.component: r for r in report.results if r.component in COMPONENT_SCENARIOS}
+    verdict = {name: r.state is State.DOWN or (r.state is State.DEGRADED and name in FAILING_WHEN_DEGRADED
+                                                and r.cause != "usage")
+               for name, r in results.items()}
     if verdict.get("token") and "instagram" in verdict:
         verdict["instagram"] = False  # the token's failure, not a second incident
     return verdict
+
+
+def warnings(report: HealthReport) -> dict[str, str | None]:
+    """Watched component -> the warning it gives now (a usage threshold crossed before anything
+    failed: Cloudinary credits, Instagram's publishing quota or app usage), or None."""
+    return {r.component: r.reason if r.state is State.DEGRADED and r.cause == "usage" else None
+            for r in report.results if r.component in ("cloudinary", "instagram")}
 
 
 async def check_and_signal(health: Callable[[Iterable[str] | None], Awaitable[HealthReport]],
@@ -46,6 +54,8 @@ async def check_and_signal(health: Callable[[Iterable[str] | None], Awaitable[He
     for component, bad in failing(report).items():
         signal = make_signal("check", component, reasons.get(component, ""), at=now(), failing=bad)
         received.append(await detector.receive(signal))
+    for component, warning in warnings(report).items():
+        received.append(await detector.warn(component, warning))
     return received
 
 

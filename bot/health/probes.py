@@ -55,7 +55,10 @@ class InstagramProbe:
         if usage_state(usage_pct) is State.DEGRADED:
             state = worst(state, State.DEGRADED)
             reason += " · " + self._tr("probe.instagram.usage", pct=f"{usage_pct:.0f}")
-        return ProbeResult(self.component, state, watch.ms, reason)
+        # a full quota is an outage (scenario 4); one filling up, or Graph's usage running high,
+        # is a warning before it
+        cause = "quota_full" if state is State.DOWN else "usage" if state is State.DEGRADED else None
+        return ProbeResult(self.component, state, watch.ms, reason, cause=cause)
 
 
 class TokenProbe:
@@ -91,8 +94,10 @@ class CloudinaryProbe:
         if pct is None:
             return ProbeResult(self.component, State.OK, watch.ms,
                                self._tr("probe.cloudinary.ok_no_usage", plan=usage.plan))
-        return ProbeResult(self.component, credits_state(pct), watch.ms,
-                           self._tr("probe.cloudinary.credits", pct=f"{pct:.0f}", plan=usage.plan))
+        state = credits_state(pct)
+        return ProbeResult(self.component, state, watch.ms,
+                           self._tr("probe.cloudinary.credits", pct=f"{pct:.0f}", plan=usage.plan),
+                           cause="usage" if state is State.DEGRADED else None)
 
 
 class FalProbe:

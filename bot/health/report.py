@@ -46,6 +46,9 @@ class ProbeResult:
     state: State
     latency_ms: float | None
     reason: str  # one line, in the bot's language, secret-free
+    # why it is not ok, for detection: an error kind ("rate_limited", "unavailable", ...) or
+    # "usage" (a threshold crossed before anything failed: a warning, not an outage)
+    cause: str | None = None
 
 
 class HealthProbe(Protocol):
@@ -167,7 +170,7 @@ async def _guarded(probe: HealthProbe, timeout_s: float, tr: Translator) -> Prob
 def failed_probe(component: str, error: ServiceError, latency_ms: float, tr: Translator) -> ProbeResult:
     """A probe line for a classified failure: a rate limit heals by waiting, nothing else does."""
     state = State.DEGRADED if isinstance(error, RateLimited) else State.DOWN
-    return ProbeResult(component, state, latency_ms, describe_error(error, tr))
+    return ProbeResult(component, state, latency_ms, describe_error(error, tr), cause=error.kind.value)
 
 
 def describe_error(error: ServiceError, tr: Translate) -> str:

@@ -63,6 +63,7 @@ MESSAGES: dict[str, str] = {
     "silence.unknown_component": "{component} is not a component the bot watches.",
     "silence.too_long": "A silence lasts {days} days at the most.",
     "silence.none": "{component} is not silenced.",
+    "detection.warning": "⚠️ {component}: {warning}. Nothing has failed yet; this is the warning before it does.",
     "signal.silenced": "Signal taken: {component} failing, but silenced: stored, no incident touched.",
     "signal.opened": "Signal taken: {component} failing; incident {ref} opened (the group sees it when the bot next runs).",
     "signal.counted": "Signal taken: {component} failing; counted on incident {ref}.",

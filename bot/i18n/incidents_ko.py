@@ -63,6 +63,7 @@ MESSAGES: dict[str, str] = {
     "silence.unknown_component": "{component}은(는) 봇이 감시하는 구성 요소가 아닙니다.",
     "silence.too_long": "무음은 최대 {days}일입니다.",
     "silence.none": "{component}은(는) 무음 상태가 아닙니다.",
+    "detection.warning": "⚠️ {component}: {warning}. 아직 실패한 것은 없습니다; 실패하기 전의 경고입니다.",
     "signal.silenced": "신호 접수: {component} 실패, 하지만 무음 중: 저장만 하고 장애는 건드리지 않았습니다.",
     "signal.opened": "신호 접수: {component} 실패; 장애 {ref}을(를) 열었습니다 (봇이 다음에 실행될 때 그룹에 보입니다).",
     "signal.counted": "신호 접수: {component} 실패; 장애 {ref}에 집계했습니다.",
