@@ -110,7 +110,11 @@ async def _on_start(application: Application) -> None:
                                   ctx.services.clock)
         await ctx.intake.start(*ctx.settings.intake)
     if application.job_queue is not None:  # for `sunflow-ops watchdog`, which looks from outside
-        application.job_queue.run_repeating(_heartbeat_job, interval=BEAT_EVERY_S, first=0,
+        # at once (an interval job first due before the scheduler starts would wait a whole
+        # interval: APScheduler moves it to the next one), then every minute
+        application.job_queue.run_once(_heartbeat_job, 0, name="heartbeat-first",
+                                       job_kwargs={"misfire_grace_time": None})
+        application.job_queue.run_repeating(_heartbeat_job, interval=BEAT_EVERY_S, first=BEAT_EVERY_S,
                                             name="heartbeat")
     if application.job_queue is not None and ctx.services.instagram is not None:
         application.job_queue.run_repeating(token_reminder_job, interval=REMINDER_EVERY_S,

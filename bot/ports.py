@@ -244,6 +244,7 @@ class Alert:
     at: datetime
     incident: str | None = None  # its ref, when it is about one
     severity: str | None = None
+    key: str | None = None  # the same key again in one outage is not sent again (a retried post)
 
     def as_dict(self) -> dict[str, Any]:
         return {"title": self.title, "text": self.text, "at": self.at.isoformat(),

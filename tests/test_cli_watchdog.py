@@ -5,8 +5,10 @@ down is an outage, alerted once through the fallback channels; its end is said o
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -66,3 +68,29 @@ def test_an_old_heartbeat_or_telegram_down_is_an_outage(sandbox, tmp_path, webho
     down = _cli(sandbox, tmp_path, webhook, "watchdog")
     assert down.returncode == 2 and "Telegram getMe failed" in down.stdout
     assert sandbox.env()["TELEGRAM_BOT_TOKEN"] not in down.stdout + str(webhook.received)
+
+
+def test_the_watchdog_alerts_when_the_bot_is_killed(sandbox, tmp_path, webhook) -> None:
+    env = {**os.environ, **sandbox.env(lang="en"), "PYTHONPATH": str(ROOT), "CHECK_EVERY": "0"}
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        heartbeat = sandbox.data_dir / "heartbeat"
+        deadline = time.monotonic() + 30
+        while not heartbeat.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert heartbeat.exists(), "the running bot writes a heartbeat"
+        fine = _cli(sandbox, tmp_path, webhook, "watchdog")
+        assert fine.returncode == 0, fine.stdout
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(timeout=10)
+        time.sleep(11)  # WATCHDOG_STALE=10s below: the heartbeat is stale now
+        down = subprocess.run([sys.executable, "-m", "bot.cli", "watchdog"], cwd=tmp_path, timeout=60,
+                              env={**env, "FALLBACK_WEBHOOK_URL": webhook.url + "/hook",
+                                   "WATCHDOG_STALE": "10s"}, capture_output=True, text=True)
+        assert down.returncode == 2 and "last heartbeat is" in down.stdout, down.stdout
+        assert [a["title"] for a in webhook.received] == ["SunFlow Ops: the bot is silent or down"]
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait(timeout=10)

@@ -35,6 +35,8 @@ class Fallback:
             now = self.clock()
             outage = await asyncio.to_thread(self._outage) or {"since": now.isoformat(), "alerts": [],
                                                                "escalated": False}
+            if alert.key is not None and any(a.get("key") == alert.key for a in outage["alerts"]):
+                return []  # said already in this outage (the flows retry a post every minute)
             via = []
             try:
                 await self.outbox.send(alert)
@@ -51,7 +53,8 @@ class Fallback:
                         log.warning("alert channel %s failed: %s", channel.name, exc)
                 outage["escalated"] = True
             outage["alerts"] = [*outage["alerts"], {"at": alert.at.isoformat(), "title": alert.title,
-                                                    "incident": alert.incident, "via": via}][-KEPT:]
+                                                    "incident": alert.incident, "via": via,
+                                                    "key": alert.key}][-KEPT:]
             await asyncio.to_thread(self.store.set_setting, OUTAGE_KEY, outage)
             return via
 

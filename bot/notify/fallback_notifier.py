@@ -27,12 +27,12 @@ class FallbackNotifier:
         self.viewer = Viewer(tr, lang, tz, redact)
         self.redact, self.announce, self.tz = redact, announce, tz
 
-    def _alert(self, incident: Incident, text: str | None = None) -> Alert:
+    def _alert(self, incident: Incident, key: str, text: str | None = None) -> Alert:
         now = self.clock()
         title = self.redact(f"{incident.ref} · {incident.title.get(self.viewer.lang)} ({incident.severity})")
         body = text if text is not None else to_plain(incident_lines(self.viewer, incident, now))
         return Alert(title=title, text=self.redact(body), at=now, incident=incident.ref,
-                     severity=str(incident.severity))
+                     severity=str(incident.severity), key=f"{incident.ref}:{key}")
 
     async def _back(self) -> None:
         outage = await self.fallback.delivered()
@@ -51,7 +51,7 @@ class FallbackNotifier:
         try:
             posted = await self.inner.post(incident)
         except NotDelivered:
-            await self.fallback.failed(self._alert(incident))
+            await self.fallback.failed(self._alert(incident, "post"))
             raise
         await self._back()
         return posted
@@ -63,7 +63,7 @@ class FallbackNotifier:
         try:
             await self.inner.say(incident, notice)
         except NotDelivered:
-            await self.fallback.failed(self._alert(incident, self.tr(notice.key, **notice.params)))
+            await self.fallback.failed(self._alert(incident, notice.key, self.tr(notice.key, **notice.params)))
             raise
         await self._back()
 
@@ -71,7 +71,8 @@ class FallbackNotifier:
                    stage: str) -> bool:
         reached = await self.inner.page(incident, people, notice, stage=stage)
         if not reached:
-            await self.fallback.failed(self._alert(incident, self.tr(notice.key, **notice.params)))
+            await self.fallback.failed(self._alert(incident, f"page:{stage}",
+                                                   self.tr(notice.key, **notice.params)))
         else:
             await self._back()
         return reached

@@ -36,7 +36,9 @@ async def watchdog(settings: Settings, clock: Clock) -> int:
     if beat is None:
         problems.append("the bot has never written a heartbeat (is it running?)")
     elif now - beat > settings.watchdog_stale:
-        problems.append(f"the bot's last heartbeat is {int((now - beat).total_seconds() // 60)} min old")
+        age = int((now - beat).total_seconds())
+        problems.append(f"the bot's last heartbeat is {age // 60} min old" if age >= 120
+                        else f"the bot's last heartbeat is {age} s old")
     if settings.telegram_bot_token is not None:
         api = TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
                              timeout_s=10)
