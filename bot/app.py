@@ -8,7 +8,6 @@ import asyncio
 import logging
 import sys
 from datetime import timedelta
-from html import escape
 
 from telegram import BotCommandScopeDefault, Update
 from telegram.error import InvalidToken, TelegramError
@@ -31,15 +30,16 @@ from bot.runbooks import RunbookError
 from bot.store import Store, StoreError, StoreLocked
 from bot.i18n import Translator
 from bot.retention import archive_old
-from bot.services import Services, build_services
+from bot.services import Services, alert_channels, build_services
 from bot.wiring import incident_engine, incident_flows
 from bot.detection.detector import Detector
-from bot.notify.channels import fallback_channels, outbox
 from bot.notify.fallback import Fallback
 from bot.notify.fallback_notifier import FallbackNotifier
 from bot.notify.heartbeat import BEAT_EVERY_S, beat
 from bot.detection.intake import IntakeServer
-from bot.detection.scheduled import check_and_signal, signal_from_files
+from bot.detection.scheduled import signal_from_files, signal_report
+from bot.detection.signals import COMPONENT_SCENARIOS
+from bot.health import State
 from handlers import callbacks as cb
 from handlers.access import gate
 from handlers.backups import backup_button, backups_command
@@ -172,7 +172,7 @@ async def _archive_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _announce(application: Application, settings: Settings, text: str) -> None:
     """A plain message to the ops group (the summary of what an outage held)."""
     if settings.ops_chat_id is not None:
-        await application.bot.send_message(settings.ops_chat_id, escape(text),
+        await application.bot.send_message(settings.ops_chat_id, text,  # plain text: nothing to escape
                                            message_thread_id=settings.ops_thread_id)
 
 
@@ -199,7 +199,11 @@ async def _detect_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The scheduled check: every watched component, each failure to its incident."""
     ctx: BotContext = context.application.bot_data[KEY]
     try:
-        received = await check_and_signal(ctx.services.health, ctx.detector, now=ctx.services.clock)
+        report = await ctx.services.health(list(COMPONENT_SCENARIOS))
+        received = await signal_report(report, ctx.detector, now=ctx.services.clock)
+        telegram = report.get("telegram")
+        if telegram is not None and telegram.state is State.OK and ctx.fallback is not None:
+            await ctx.fallback.telegram_works()  # an outage nothing else ended: its summary
         if ctx.services.follower is not None:
             files = await signal_from_files(ctx.services.follower, ctx.detector, ctx.services.store,
                                             now=ctx.services.clock)
@@ -258,9 +262,10 @@ def build_application(settings: Settings, services: Services, *,
     engine = incident_engine(services)  # RunbookError: every problem, named by file
     ctx = application.bot_data[KEY] = BotContext(settings=settings, services=services, engine=engine,
                                                  runbooks_loaded_at=services.clock())
-    notifier = FallbackNotifier(
+    channels, outbox = alert_channels(settings)
+    notifier = ctx.fallback = FallbackNotifier(
         TelegramNotifier(application.bot, ctx),
-        Fallback(fallback_channels(settings), outbox(settings), services.store, clock=services.clock,
+        Fallback(channels, outbox, services.store, clock=services.clock,
                  after=settings.telegram_down_after),
         tr=ctx.tr, lang=settings.bot_lang, tz=settings.timezone, redact=services.redact,
         clock=services.clock, announce=lambda text: _announce(application, settings, text))

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot.detection.reminders import parse_report_time
 from bot.i18n import LANGUAGES
 from bot.secrets import Redactor, Secret
 
@@ -206,15 +205,28 @@ def _intake(r: _Reader) -> dict[str, Any]:
     address = r.raw("INTAKE_ADDRESS")
     secret = r.secret("INTAKE_SECRET", needed=False)
     if not address:
+        if secret is not None:
+            r.problem("INTAKE_SECRET", "is set but INTAKE_ADDRESS is not: the endpoint stays off")
         return {}
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
         r.problem("INTAKE_ADDRESS", f"must be host:port, like 127.0.0.1:8787, got {address!r}")
         return {}
-    if secret is None or len(secret.reveal()) < 16:
-        r.problem("INTAKE_SECRET", "is required with INTAKE_ADDRESS: at least 16 characters")
+    if secret is None or len(secret.reveal()) < 16 or not secret.reveal().isascii():
+        r.problem("INTAKE_SECRET", "is required with INTAKE_ADDRESS: at least 16 ASCII characters")
         return {}
     return {"intake": (host.strip("[]"), int(port)), "intake_secret": secret}
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_report_time(text: str) -> tuple[int, time] | None:
+    """TOKEN_REPORT's "mon 09:00" -> (weekday, 0 = Monday; time); None when unreadable."""
+    match = re.fullmatch(r"\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*", text.lower())
+    if match is None or match[1] not in WEEKDAYS or int(match[2]) > 23 or int(match[3]) > 59:
+        return None
+    return WEEKDAYS.index(match[1]), time(int(match[2]), int(match[3]))
 
 
 def _token_reminders(r: _Reader) -> dict[str, Any]:
@@ -265,11 +277,13 @@ def _fallbacks(r: _Reader) -> dict[str, Any]:
             out["smtp"] = SmtpConfig(host=host, port=int(port), sender=sender, recipients=recipients,
                                      user=r.raw("SMTP_USER"), password=password,
                                      starttls=starttls == "true")
-    for name, key, default in (("TELEGRAM_DOWN_AFTER", "telegram_down_after", timedelta(minutes=2)),
-                               ("WATCHDOG_STALE", "watchdog_stale", timedelta(minutes=5))):
+    # the heartbeat is written every minute: a watchdog stricter than two beats cries wolf
+    for name, key, default, low in (
+            ("TELEGRAM_DOWN_AFTER", "telegram_down_after", timedelta(minutes=2), timedelta(seconds=10)),
+            ("WATCHDOG_STALE", "watchdog_stale", timedelta(minutes=5), timedelta(minutes=2))):
         value = r.duration(name, default)
-        if value is None or not timedelta(seconds=10) <= value <= timedelta(days=1):
-            r.problem(name, f"must be from 10s to 1d, got {r.raw(name)!r}")
+        if value is None or not low <= value <= timedelta(days=1):
+            r.problem(name, f"must be from {int(low.total_seconds())}s to 1d, got {r.raw(name)!r}")
         else:
             out[key] = value
     return out

@@ -13,7 +13,8 @@ from bot.clock import Clock
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.stored import iso
 
-KEPT = {"traces": TRACES_KEPT, "audit": timedelta(days=30)}
+KEPT = {"traces": TRACES_KEPT, "audit": timedelta(days=30),
+        "signals": timedelta(days=14)}  # every failing signal, kept in memory two weeks, then archived
 
 
 def archive_old(engine: IncidentEngine, clock: Clock) -> dict[str, int]:

@@ -25,6 +25,9 @@ from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
 from bot.adapters.git import GitRepository
 from bot.adapters.log_follow import LogFollower
+from bot.adapters.outbox import OUTBOX_FILE, OutboxChannel
+from bot.adapters.smtp import SmtpChannel
+from bot.adapters.webhook import WebhookChannel
 from bot.detection.silences import Silences
 from bot.adapters.content_writes import ContentFiles
 from bot.adapters.files import PipelineHome
@@ -32,6 +35,7 @@ from bot.adapters.instagram import InstagramGraph
 from bot.adapters.telegram import TelegramBotApi
 from bot.adapters.web import HttpFetcher
 from bot.ports import (
+    AlertChannel,
     ChatClient,
     FileFollower,
     ContentWrites,
@@ -149,6 +153,26 @@ def _required(value: _T | None, name: str) -> _T:
     if value is None:
         raise ConfigError([f"{name}: is required but not set"])
     return value
+
+
+def alert_channels(settings: Settings) -> tuple[list[AlertChannel], OutboxChannel]:
+    """The fallback channels the settings name, in order (webhook, e-mail), and the outbox."""
+    channels: list[AlertChannel] = []
+    if settings.fallback_webhook_url:
+        channels.append(WebhookChannel(settings.fallback_webhook_url))
+    if settings.smtp is not None:
+        smtp = settings.smtp
+        channels.append(SmtpChannel(smtp.host, smtp.port, sender=smtp.sender, recipients=smtp.recipients,
+                                    user=smtp.user, password=smtp.password, starttls=smtp.starttls))
+    return channels, OutboxChannel(settings.data_dir / OUTBOX_FILE)
+
+
+def bot_api(settings: Settings) -> TelegramBotApi | None:
+    """The Bot API client for a check from outside (the watchdog's getMe)."""
+    if settings.telegram_bot_token is None:
+        return None
+    return TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
+                          timeout_s=10)
 
 
 def _current_token(settings: Settings, store: Store, redact: Redactor) -> Secret:

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.detection.detector import Detector
 from bot.detection.intake import IntakeServer
+from bot.notify.fallback_notifier import FallbackNotifier
 from bot.incidents.engine import IncidentEngine
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.model import Incident
@@ -36,6 +37,7 @@ class BotContext:
     flows: IncidentFlows = field(init=False)
     detector: Detector = field(init=False)  # failing signals to incidents, over `flows`
     intake: IntakeServer | None = None  # the HTTP intake endpoint, while it runs
+    fallback: FallbackNotifier | None = None  # the flows' notifier: Telegram, then the fallbacks
     # one lock per incident around "read the record, edit its live message", so an older
     # state never overwrites a newer one in the chat
     live_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
@@ -66,7 +68,11 @@ class BotContext:
             finally:  # at once when the work ends: a caller that then finds no task starts one
                 self.tasks.pop(key, None)
 
-        self.tasks[key] = asyncio.get_running_loop().create_task(tracked(), name=f"{key[0]} #{key[1]}")
+        task = asyncio.get_running_loop().create_task(tracked(), name=f"{key[0]} #{key[1]}")
+        # cancelled before it ever ran (the bot stopping): `work` was never started; close it,
+        # or Python reports a coroutine never awaited
+        task.add_done_callback(lambda done: work.close() if done.cancelled() else None)
+        self.tasks[key] = task
 
     def later(self, key: tuple[str, int], delay_s: float, callback: Callable[[], None]) -> None:
         """`callback` in `delay_s`, unless the bot stops first (one timer per key)."""

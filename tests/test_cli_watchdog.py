@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,10 +84,13 @@ def test_the_watchdog_alerts_when_the_bot_is_killed(sandbox, tmp_path, webhook) 
         assert fine.returncode == 0, fine.stdout
         bot.send_signal(signal.SIGKILL)
         bot.wait(timeout=10)
-        time.sleep(11)  # WATCHDOG_STALE=10s below: the heartbeat is stale now
+        last = datetime.fromisoformat(heartbeat.read_text().strip())
+        assert _cli(sandbox, tmp_path, webhook, "watchdog").returncode == 0  # not stale yet
+        # three minutes on (dated back rather than waited for): the killed bot wrote no more
+        beat(sandbox.data_dir, last - timedelta(minutes=3))
         down = subprocess.run([sys.executable, "-m", "bot.cli", "watchdog"], cwd=tmp_path, timeout=60,
                               env={**env, "FALLBACK_WEBHOOK_URL": webhook.url + "/hook",
-                                   "WATCHDOG_STALE": "10s"}, capture_output=True, text=True)
+                                   "WATCHDOG_STALE": "2m"}, capture_output=True, text=True)
         assert down.returncode == 2 and "last heartbeat is" in down.stdout, down.stdout
         assert [a["title"] for a in webhook.received] == ["SunFlow Ops: the bot is silent or down"]
     finally:

@@ -138,7 +138,17 @@ def test_redactor_masks_credential_shaped_text_it_was_not_told_about() -> None:
 
 @pytest.mark.parametrize(("extra", "problem"), [
     ({"INTAKE_ADDRESS": "127.0.0.1:8787"}, "INTAKE_SECRET: is required with INTAKE_ADDRESS"),
-    ({"INTAKE_ADDRESS": "127.0.0.1:8787", "INTAKE_SECRET": "short"}, "at least 16 characters"),
+    ({"INTAKE_ADDRESS": "127.0.0.1:8787", "INTAKE_SECRET": "short"}, "at least 16 ASCII characters"),
+    ({"INTAKE_ADDRESS": "127.0.0.1:8787", "INTAKE_SECRET": "비밀번호-비밀번호-비밀번호-0001"}, "ASCII"),
+    ({"INTAKE_SECRET": "x" * 20}, "INTAKE_ADDRESS is not: the endpoint stays off"),
+    ({"WATCHDOG_STALE": "30s"}, "WATCHDOG_STALE: must be from 120s to 1d"),
+    ({"TELEGRAM_DOWN_AFTER": "2s"}, "TELEGRAM_DOWN_AFTER: must be from 10s to 1d"),
+    ({"TOKEN_REPORT": "someday"}, "TOKEN_REPORT: must be a weekday and a time"),
+    ({"TOKEN_REMINDER_DAYS": "14,x"}, "TOKEN_REMINDER_DAYS: must be whole days"),
+    ({"SMTP_HOST": "mail.example", "SMTP_FROM": "a@b", "ALERT_EMAIL_TO": "c@d", "SMTP_PASSWORD": "pw-123456",
+      "SMTP_STARTTLS": "false"}, "never a password in the clear"),
+    ({"SMTP_HOST": "mail.example", "ALERT_EMAIL_TO": "c@d"}, "SMTP_FROM: is required with SMTP_HOST"),
+    ({"FALLBACK_WEBHOOK_URL": "ftp://hooks.example/x"}, "FALLBACK_WEBHOOK_URL: must be an http(s) URL"),
     ({"INTAKE_ADDRESS": "localhost", "INTAKE_SECRET": "x" * 20}, "must be host:port"),
     ({"CHECK_EVERY": "5s"}, "CHECK_EVERY: must be 0 (off) or from 10s to 1d"),
     ({"CHECK_EVERY": "often"}, "CHECK_EVERY"),

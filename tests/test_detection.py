@@ -5,6 +5,7 @@ one incident. Flows run on in-memory ports: no Telegram needed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -179,3 +180,20 @@ async def test_usage_near_its_limit_is_a_warning_said_once_not_an_incident(world
     assert "opened" in {r.kind for r in await world.round()}
     [incident] = world.open_incidents()
     assert incident.scenario == "rate-limit"
+
+
+async def test_signals_at_once_for_one_fingerprint_make_one_incident_unlinked(world) -> None:
+    signals = [make_signal("intake", "fal", f"failed {n}", at=world.clock()) for n in range(8)]
+    received = await asyncio.gather(*(world.detector.receive(s) for s in signals))
+    assert sorted(r.kind for r in received) == ["counted"] * 7 + ["opened"]
+    [incident] = world.open_incidents()
+    assert incident.alerts.count == 8 and incident.linked == ()
+
+
+async def test_only_the_source_that_saw_a_failure_can_say_it_is_over(world, sandbox) -> None:
+    await world.detector.receive(make_signal("file", "fal", "generation timed out", at=world.clock()))
+    await world.round()  # the fal check passes: it cannot see a failed generation
+    [incident] = world.open_incidents()
+    assert incident.alerts.recovered_at is None
+    ok = await world.detector.receive(make_signal("file", "fal", "", at=world.clock(), failing=False))
+    assert ok.kind == "recovered"

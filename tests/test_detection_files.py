@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -63,10 +64,31 @@ def test_new_traces_are_read_once_and_unreadable_ones_counted(tmp_path) -> None:
     assert first.traces == []  # there before the first look: history
     (traces / "SF-20261205-0002.json").write_text(json.dumps({"trace_id": "SF-20261205-0002",
                                                                "status": "error", "stage": "upload"}))
-    (traces / "SF-20261205-0003.json").write_text("{not json")
+    broken = traces / "SF-20261205-0003.json"
+    broken.write_text("{not json")  # perhaps half written: looked at again while it is new
     second = f.look(first.positions, today=date(2026, 12, 5))
-    assert [name for name, _ in second.traces] == ["SF-20261205-0002.json"] and second.skipped == 1
-    assert f.look(second.positions, today=date(2026, 12, 5)).traces == []
+    assert [name for name, _ in second.traces] == ["SF-20261205-0002.json"] and second.skipped == 0
+    old = time.time() - 120
+    os.utime(broken, (old, old))  # still broken a while later: skipped and counted, once
+    third = f.look(second.positions, today=date(2026, 12, 5))
+    assert third.traces == [] and third.skipped == 1
+    assert f.look(third.positions, today=date(2026, 12, 5)).skipped == 0
+
+
+def test_a_line_longer_than_a_whole_look_is_skipped_not_stuck_on(tmp_path, monkeypatch) -> None:
+    from bot.adapters import log_follow
+    monkeypatch.setattr(log_follow, "MAX_BYTES_PER_LOOK", 1024)
+    f = follower(tmp_path)
+    log = tmp_path / "logs" / LOG
+    log.write_text("")
+    positions = f.look({}).positions
+    append(log, "x" * 3000 + "\nafter the long one\n")
+    lines, skipped = [], 0
+    for _ in range(5):
+        looked = f.look(positions)
+        positions, skipped = looked.positions, skipped + looked.skipped
+        lines += [line for _, line in looked.lines]
+    assert lines[-1] == "after the long one" and skipped >= 1
 
 
 @pytest.mark.parametrize(("file", "line", "component"), [

@@ -76,3 +76,36 @@ async def test_only_post_to_signal(bot) -> None:
     _chat, client = bot
     assert (await client.get("/signal")).status_code == 405
     assert (await client.post("/other", json={})).status_code == 404
+
+
+async def test_a_slow_incident_never_cuts_the_work_short(sandbox) -> None:
+    """The group's budget (or Telegram down) can hold an incident's post up for long: the
+    answer does not wait for it, and the work is not cancelled by the request's end."""
+    import asyncio
+
+    from bot.detection.detector import Received
+    from bot.detection.intake import IntakeServer
+    from bot.store import Store
+
+    finished: list[str] = []
+
+    class SlowDetector:
+        async def receive(self, signal):
+            await asyncio.sleep(4)
+            finished.append(signal.component)
+            return Received("opened", "INC-20261205-001")
+
+    from bot.clock import utc_now
+    server = IntakeServer(SlowDetector(), Store.in_memory(), SECRET, utc_now)  # type: ignore[arg-type]
+    host, port = await server.start("127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+            answer = await client.post("/signal", headers={"Authorization": f"Bearer {SECRET}"},
+                                       json={"component": "fal", "message": "x"})
+        assert answer.status_code == 202 and answer.json()["kind"] == "accepted"
+        assert finished == []
+        await asyncio.sleep(1.5)
+        assert finished == ["fal"]  # carried on after the answer
+    finally:
+        await server.stop()
+    assert "intake-secret" not in repr(server)

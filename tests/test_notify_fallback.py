@@ -18,6 +18,7 @@ from bot.adapters.webhook import WebhookChannel
 from bot.config import Settings
 from bot.detection.detector import Detector
 from bot.detection.signals import make_signal
+from bot.incidents.ports import NotDelivered
 from bot.notify.fallback import Fallback
 from bot.notify.fallback_notifier import FallbackNotifier
 from bot.sandbox import Sandbox
@@ -124,3 +125,18 @@ async def test_a_failing_channel_does_not_stop_the_others(world) -> None:
     await signal(world, "fal", "generation failed")
     assert world["webhook"].received == [] and len(world["inbox"].messages) == 1
     assert len(world["outbox"].read()) == 2
+
+
+async def test_a_post_retried_every_minute_is_sent_once_and_escalated_once(world) -> None:
+    world["memory"].down = True
+    await signal(world, "cloudinary", "upload 401")
+    detector = world["detector"]
+    engine = detector.incidents.engine
+    [incident] = engine.unresolved()
+    notifier = detector.incidents.notifier
+    for minute in range(1, 6):  # the flows try the post again every minute
+        world["clock"].now += timedelta(minutes=1)
+        with pytest.raises(NotDelivered):
+            await notifier.post(incident)
+    assert len(world["outbox"].read()) == 1  # once in the outbox
+    assert len(world["webhook"].received) == 1 and len(world["inbox"].messages) == 1  # escalated once

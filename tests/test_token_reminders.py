@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from bot.clock import utc_now
-from bot.detection.reminders import due, parse_report_time, remember
+from bot.config import parse_report_time
+from bot.detection.reminders import due, remember
 from bot.sandbox import ADMIN, OPS_CHAT, private_chat
 from bot.sandbox.runner import BotRunner
 from conftest import Chat

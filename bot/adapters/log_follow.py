@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bot.ports import NewInFiles
 
 MAX_BYTES_PER_LOOK = 4 * 1024 * 1024
 MAX_TRACE_BYTES = 1024 * 1024
+FRESH_S = 60.0  # an unreadable trace this new may be half written: read again, not skipped
 TRACE_DAYS_KEPT = 3  # trace names seen are remembered this many days (by the date in the name)
 _TRACE_DAY = re.compile(r"SF-(\d{8})-")
 
@@ -45,10 +47,13 @@ class LogFollower:
         for path in sorted(self.traces_dir.glob(self.trace_glob)) if self.traces_dir.is_dir() else ():
             if path.name in known or _day(path.name) < oldest:
                 continue  # seen, or older than what is remembered: history either way
-            seen.append(path.name)
             if first_time:
+                seen.append(path.name)
                 continue  # the traces there before the first look are history
             body = _trace(path)
+            if body is None and _fresh(path):
+                continue  # perhaps still being written: looked at again next time
+            seen.append(path.name)
             if body is None:
                 looked.skipped += 1
             else:
@@ -73,12 +78,23 @@ class LogFollower:
             chunk = f.read(min(size - start, MAX_BYTES_PER_LOOK))
         end = chunk.rfind(b"\n")
         if end < 0:
-            return {"inode": inode, "offset": start}  # no whole line yet
+            if len(chunk) < MAX_BYTES_PER_LOOK:
+                return {"inode": inode, "offset": start}  # no whole line yet
+            looked.skipped += 1  # a "line" longer than a whole look: not a log line; past it
+            return {"inode": inode, "offset": start + len(chunk)}
         for raw in chunk[:end].split(b"\n"):
             line = raw.decode("utf-8", "replace").rstrip("\r")
             if line.strip():
                 looked.lines.append((path.name, line))
         return {"inode": inode, "offset": start + end + 1}
+
+
+def _fresh(path: Path) -> bool:
+    """Written in the last minute (by the file's own clock, the file system's)."""
+    try:
+        return time.time() - path.stat().st_mtime < FRESH_S
+    except OSError:
+        return False
 
 
 def _day(name: str) -> str:

@@ -26,7 +26,7 @@ class SmtpChannel:
 
     def _send(self, alert: Alert) -> None:
         message = EmailMessage()
-        message["Subject"] = alert.title
+        message["Subject"] = " ".join(alert.title.split())  # one line: a header cannot break
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(f"{alert.text}\n\n{alert.at.isoformat()}"
@@ -38,5 +38,5 @@ class SmtpChannel:
                 if self.user and self.password:
                     smtp.login(self.user, self.password.reveal())
                 smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, ValueError, smtplib.SMTPException) as exc:
             raise ChannelError(f"email: {type(exc).__name__}") from None

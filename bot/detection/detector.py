@@ -5,6 +5,7 @@ by hand is joined); a recovery is said on the live message and resolves nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -12,19 +13,21 @@ from typing import Protocol
 from bot.detection.signals import Signal
 from bot.detection.silences import Silences
 from bot.incidents.engine import Opened
+from bot.incidents.stored import iso
 from bot.incidents.model import Incident
 from bot.store import Store
 
 SIGNALS_TABLE = "signals"
+log = logging.getLogger(__name__)
 
 
 class IncidentSink(Protocol):
     """What detection needs of the incident flows (`IncidentFlows.alert` / `recovered`)."""
 
     async def alert(self, scenario: str, *, fingerprint: str, component: str, summary: str,
-                    trace_ids: tuple[str, ...] = ()) -> Opened: ...
+                    trace_ids: tuple[str, ...] = (), source: str = "check") -> Opened: ...
 
-    async def recovered(self, fingerprint: str) -> Incident | None: ...
+    async def recovered(self, fingerprint: str, *, source: str = "check") -> Incident | None: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,11 @@ class Detector:
         silence = await asyncio.to_thread(self.silences.silenced, component) \
             if self.silences is not None else None
         if silence is None:
-            await self.announce(component, self.redact(warning))
+            try:
+                await self.announce(component, self.redact(warning))
+            except Exception:  # not said now: said at the next round (nothing was remembered)
+                log.warning("the %s usage warning could not be said", component, exc_info=True)
+                return Received("warning", None)
         await asyncio.to_thread(self.store.set_setting, WARNED_KEY, {**warned, component: True})
         return Received("warning", None)
 
@@ -68,7 +75,7 @@ class Detector:
         signal is stored only when it changed something (a recovery said on an incident)."""
         details = self.redact(signal.details)
         if not signal.failing:
-            incident = await self.incidents.recovered(signal.fingerprint)
+            incident = await self.incidents.recovered(signal.fingerprint, source=signal.source)
             if incident is None:
                 return Received("fine", None)
             await self._keep(signal, details)
@@ -80,12 +87,12 @@ class Detector:
             return Received("silenced", None)
         opened = await self.incidents.alert(signal.scenario, fingerprint=signal.fingerprint,
                                             component=signal.component, summary=details,
-                                            trace_ids=signal.trace_ids)
+                                            trace_ids=signal.trace_ids, source=signal.source)
         return Received("opened" if opened.created else "counted", opened.incident.ref)
 
     async def _keep(self, signal: Signal, details: str, *, silenced: bool = False) -> None:
         await asyncio.to_thread(self.store.insert, SIGNALS_TABLE, {
-            "at": signal.at.isoformat(), "source": signal.source, "component": signal.component,
+            "at": iso(signal.at), "source": signal.source, "component": signal.component,
             "scenario": signal.scenario, "severity": signal.severity,
             "fingerprint": signal.fingerprint, "failing": signal.failing, "details": details,
             "trace_ids": list(signal.trace_ids), "silenced": silenced})

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +31,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 MAX_HEAD = 8 * 1024
-READ_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 5.0  # to read a request; a slow or stalled client is dropped
+PROCESS_WAIT_S = 3.0  # the answer waits this long for the incident; the work goes on regardless
 AUDIT_EVERY = timedelta(minutes=1)
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
@@ -81,9 +83,10 @@ def authorized(given: str | None, secret: str) -> bool:
 class IntakeServer:
     detector: Detector
     store: Store
-    secret: str
-    clock: Callable[[], datetime]
+    secret: str = field(repr=False)
+    clock: Callable[[], datetime] = field(repr=False)
     _server: asyncio.AbstractServer | None = None
+    _working: set[asyncio.Task] = field(default_factory=set, repr=False)
     address: tuple[str, int] | None = None  # where it listens (port 0 in the settings: any free)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -91,6 +94,9 @@ class IntakeServer:
         bound = self._server.sockets[0].getsockname()
         self.address = (str(bound[0]), int(bound[1]))
         log.info("intake endpoint listening on %s:%s", *self.address)
+        if not ipaddress.ip_address(self.address[0]).is_loopback:
+            log.warning("the intake endpoint listens beyond this machine (%s) over plain HTTP: put a "
+                        "TLS proxy in front of it, or bind it to 127.0.0.1", self.address[0])
         return self.address
 
     async def stop(self) -> None:
@@ -102,12 +108,13 @@ class IntakeServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         try:
-            status, answer = await asyncio.wait_for(self._answer(reader, str(peer[0]) if peer else "?"),
-                                                    READ_TIMEOUT_S)
+            read = await asyncio.wait_for(self._read(reader, str(peer[0]) if peer else "?"),
+                                          READ_TIMEOUT_S)
+            status, answer = read if isinstance(read, tuple) else await self._take(read)
         except asyncio.TimeoutError:
             status, answer = 408, {"ok": False, "error": "the request did not finish in time"}
-        except (asyncio.LimitOverrunError, ValueError):
-            status, answer = 400, {"ok": False, "error": "the request head is too long or malformed"}
+        except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, ValueError):
+            status, answer = 400, {"ok": False, "error": "the request is malformed or ends early"}
         except ConnectionError:
             return
         except Exception:  # the endpoint stays up; the bug goes to the log
@@ -123,7 +130,25 @@ class IntakeServer:
         finally:
             writer.close()
 
-    async def _answer(self, reader: asyncio.StreamReader, peer: str) -> tuple[int, dict[str, Any]]:
+    async def _take(self, signal: Signal) -> tuple[int, dict[str, Any]]:
+        """Hand the signal on; its incident may take long to post (the group's budget, Telegram
+        down): the answer does not wait past `PROCESS_WAIT_S`, and the work is never cut off."""
+        task = asyncio.ensure_future(self.detector.receive(signal))
+        self._working.add(task)
+        task.add_done_callback(self._done)
+        done, _ = await asyncio.wait({task}, timeout=PROCESS_WAIT_S)
+        if not done:
+            return 202, {"ok": True, "kind": "accepted", "incident": None}
+        received: Received = task.result()
+        return 202, {"ok": True, "kind": received.kind, "incident": received.ref}
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._working.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("an intake signal failed", exc_info=task.exception())
+
+    async def _read(self, reader: asyncio.StreamReader, peer: str) -> tuple[int, dict[str, Any]] | Signal:
+        """The request read and checked: its signal, or the answer that refuses it."""
         method, path, headers = await _head(reader)
         if path.split("?", 1)[0] != "/signal":
             return 404, {"ok": False, "error": "the only path is /signal"}
@@ -142,18 +167,16 @@ class IntakeServer:
             return 415, {"ok": False, "error": "the body must be application/json"}
         body = await reader.readexactly(int(length))
         try:
-            signal = signal_of(body, at=self.clock())
+            return signal_of(body, at=self.clock())
         except IntakeRefused as refused:
             return refused.status, {"ok": False, "error": refused.message}
-        received: Received = await self.detector.receive(signal)
-        return 202, {"ok": True, "kind": received.kind, "incident": received.ref}
 
     async def _audit_refusal(self, peer: str, reason: str) -> None:
         def audit() -> None:
             if self.store.claim(f"intake.refusal_audited.{reason}", now=self.clock(), every=AUDIT_EVERY):
                 self.store.audit("intake.refused", actor=f"http:{peer}", detail={"reason": reason})
 
-        log.warning("intake request from %s refused: %s", peer, reason)
+        log.info("intake request from %s refused: %s", peer, reason)  # the audit is the record
         await asyncio.to_thread(audit)
 
 

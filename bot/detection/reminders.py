@@ -3,21 +3,18 @@ and 1 days left and on the day, each sent once — remembered in the store, acro
 expiry date (a new token starts afresh). When the bot was off while several came due, only the
 most urgent is sent. An expired token is the incident's business, not a reminder's.
 
-And the playbook's weekly token check: `TOKEN_REPORT` names the day and hour, in the team's time
-zone ("mon 09:00"; "off").
+The playbook's weekly token check is scheduled from `TOKEN_REPORT` (`bot.config`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, tzinfo
+from datetime import datetime, tzinfo
 
 DEFAULT_DAYS = (14, 7, 3, 1, 0)
 SENT_KEY = "token.reminders_sent"
 SENT_KEPT = 40
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -46,13 +43,5 @@ def due(expires_at: datetime | None, now: datetime, sent: Iterable[str], *, tz: 
 
 
 def remember(sent: list[str], reminder: Reminder) -> list[str]:
-    """`sent` with `reminder` (and what it covers), the newest `SENT_KEPT` kept."""
-    return [k for k in sent if k not in reminder.covers] + list(reminder.covers)[-SENT_KEPT:]
-
-
-def parse_report_time(text: str) -> tuple[int, time] | None:
-    """("mon 09:00") -> (weekday 0 = Monday, time); None when unreadable."""
-    match = re.fullmatch(r"\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*", text.lower())
-    if match is None or match[1] not in WEEKDAYS or int(match[2]) > 23 or int(match[3]) > 59:
-        return None
-    return WEEKDAYS.index(match[1]), time(int(match[2]), int(match[3]))
+    """`sent` with `reminder` and what it covers; the newest `SENT_KEPT` keys kept."""
+    return ([k for k in sent if k not in reminder.covers] + list(reminder.covers))[-SENT_KEPT:]

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from bot.detection.detector import Detector, Received
@@ -23,6 +24,7 @@ from bot.ports import FileFollower
 from bot.store import Store
 
 POSITIONS_KEY = "detection.file_positions"  # where the pipeline's files were read up to
+log = logging.getLogger(__name__)
 
 FAILING_WHEN_DEGRADED = frozenset({"instagram", "stats"})
 
@@ -34,7 +36,7 @@ def failing(report: HealthReport) -> dict[str, bool]:
                                                 and r.cause != "usage")
                for name, r in results.items()}
     if verdict.get("token") and "instagram" in verdict:
-        verdict["instagram"] = False  # the token's failure, not a second incident
+        del verdict["instagram"]  # the token's failure: no second incident, and no "fine" either
     return verdict
 
 
@@ -48,15 +50,29 @@ def warnings(report: HealthReport) -> dict[str, str | None]:
 async def check_and_signal(health: Callable[[Iterable[str] | None], Awaitable[HealthReport]],
                            detector: Detector, *, now: Callable[[], datetime]) -> list[Received]:
     """One round: check the watched components, and hand each verdict to the detector."""
-    report = await health(list(COMPONENT_SCENARIOS))
+    return await signal_report(await health(list(COMPONENT_SCENARIOS)), detector, now=now)
+
+
+async def signal_report(report: HealthReport, detector: Detector, *,
+                        now: Callable[[], datetime]) -> list[Received]:
+    """Each watched component's verdict in `report`, to the detector."""
     reasons = {r.component: r.reason for r in report.results}
     received = []
     for component, bad in failing(report).items():
         signal = make_signal("check", component, reasons.get(component, ""), at=now(), failing=bad)
-        received.append(await detector.receive(signal))
+        received.append(await _safely(detector.receive(signal), component))
     for component, warning in warnings(report).items():
-        received.append(await detector.warn(component, warning))
+        received.append(await _safely(detector.warn(component, warning), component))
     return received
+
+
+async def _safely(work: Awaitable[Received], component: str) -> Received:
+    """One component's trouble does not cost the others their round."""
+    try:
+        return await work
+    except Exception:
+        log.exception("detection: %s could not be handled this round", component)
+        return Received("error", None)
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,8 @@ async def signal_from_files(follower: FileFollower, detector: Detector, store: S
     looked = await asyncio.to_thread(follower.look, positions if isinstance(positions, dict) else {},
                                      today=at.date())
     found = findings(looked.lines, looked.traces, skipped=looked.skipped)
-    received = [await detector.receive(signal) for signal in found.signals(at=at)]
+    received = [await _safely(detector.receive(signal), signal.component)
+                for signal in found.signals(at=at)]
     if looked.positions != positions:
         await asyncio.to_thread(store.set_setting, POSITIONS_KEY, looked.positions)
     return FilesRound(received, len(looked.lines), len(looked.traces), found.skipped)

@@ -5,6 +5,7 @@ by itself. Operators set one, an admin lifts one early; both are audited."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class Silence:
 class Silences:
     def __init__(self, store: Store, *, clock: Callable[[], datetime]) -> None:
         self.store, self.clock = store, clock
+        self._lock = threading.Lock()  # one read-change-write at a time: two presses keep both
 
     def _all(self) -> dict[str, dict]:
         stored = self.store.get_setting(SILENCES_KEY, {})
@@ -66,9 +68,10 @@ class Silences:
             raise SilenceRefused("silence.too_long", days=MAX_SILENCE.days)
         now = self.clock()
         silence = Silence(component, now + length, actor, now)
-        kept = {c: e for c, e in self._all().items() if c in {s.component for s in self.active()}}
-        kept[component] = {"until": silence.until.isoformat(), "by": actor, "at": now.isoformat()}
-        self.store.set_setting(SILENCES_KEY, kept)
+        with self._lock:
+            kept = {c: e for c, e in self._all().items() if c in {s.component for s in self.active()}}
+            kept[component] = {"until": silence.until.isoformat(), "by": actor, "at": now.isoformat()}
+            self.store.set_setting(SILENCES_KEY, kept)
         self.store.audit("silence.set", actor=actor, detail={"component": component,
                                                             "until": silence.until.isoformat()})
         return silence
@@ -76,9 +79,10 @@ class Silences:
     def lift(self, component: str, *, actor: str, admin: bool) -> Silence:
         if not admin:
             raise SilenceRefused("silence.needs_admin")
-        silence = self.silenced(component)
-        if silence is None:
-            raise SilenceRefused("silence.none", component=component)
-        self.store.set_setting(SILENCES_KEY, {c: e for c, e in self._all().items() if c != component})
+        with self._lock:
+            silence = self.silenced(component)
+            if silence is None:
+                raise SilenceRefused("silence.none", component=component)
+            self.store.set_setting(SILENCES_KEY, {c: e for c, e in self._all().items() if c != component})
         self.store.audit("silence.lifted", actor=actor, detail={"component": component})
         return silence

@@ -66,7 +66,7 @@ from bot.incidents.record import (
     verify_done,
 )
 from bot.incidents.stored import changed_fields, from_doc, iso, summary_of, to_doc
-from bot.runbooks import SEVERITIES, RunbookShelf
+from bot.runbooks import SEVERITIES, Runbook, RunbookShelf
 from bot.runbooks.model import Phase, Severity
 from bot.secrets import Redactor
 from bot.store import Conflict, NotFound, Store
@@ -269,26 +269,30 @@ class IncidentEngine:
             known = ", ".join(rb.aliases[0] if rb.aliases else rb.id for rb in library.runbooks.values())
             raise Refused("incident.unknown_scenario", given=scenario, known=known)
         with self._open_lock:
-            now = self.clock()
-            existing = self.store.find(TABLE, lambda d: d["scenario"] == runbook.id
-                                       and d["status"] != RESOLVED, limit=1)
-            if existing:
+            return self._open_locked(runbook, topic=topic, actor=actor, now=self.clock())
 
-                def link(d: Incident) -> Incident:
-                    return replace(d, linked=(*d.linked, actor), topic=d.topic or topic,
-                                   timeline=(*d.timeline, event(now, actor, "linked", {"topic": topic})))
+    def _open_locked(self, runbook: Runbook, *, topic: str | None, actor: str, now: datetime) -> Opened:
+        """`open`, with `_open_lock` held by the caller."""
+        existing = self.store.find(TABLE, lambda d: d["scenario"] == runbook.id
+                                   and d["status"] != RESOLVED, limit=1)
+        if existing:
 
-                return Opened(self._mutate(existing[0]["id"], link), created=False)
-            day = now.astimezone(self.tz).strftime("%Y%m%d")
-            prefix = f"INC-{day}-"
-            # a durable sequence, never the count of records: a lost record must not free its ref
-            on_record = [int(d["ref"][len(prefix):]) for d in self.store.find(
-                TABLE, lambda d: d["ref"].startswith(prefix)) if d["ref"][len(prefix):].isdigit()]
-            sequence = self.store.next_sequence(f"incident-ref:{day}", floor=max(on_record, default=0))
-            record = new_record(runbook, {"during": library.during, "recovery": library.recovery},
-                                ref=f"{prefix}{sequence:03d}", topic=topic, actor=actor, now=now,
-                                offsets=self.offsets)
-            doc_id = self.store.insert(TABLE, to_doc(record))
+            def link(d: Incident) -> Incident:
+                return replace(d, linked=(*d.linked, actor), topic=d.topic or topic,
+                               timeline=(*d.timeline, event(now, actor, "linked", {"topic": topic})))
+
+            return Opened(self._mutate(existing[0]["id"], link), created=False)
+        library = self.shelf.library
+        day = now.astimezone(self.tz).strftime("%Y%m%d")
+        prefix = f"INC-{day}-"
+        # a durable sequence, never the count of records: a lost record must not free its ref
+        on_record = [int(d["ref"][len(prefix):]) for d in self.store.find(
+            TABLE, lambda d: d["ref"].startswith(prefix)) if d["ref"][len(prefix):].isdigit()]
+        sequence = self.store.next_sequence(f"incident-ref:{day}", floor=max(on_record, default=0))
+        record = new_record(runbook, {"during": library.during, "recovery": library.recovery},
+                            ref=f"{prefix}{sequence:03d}", topic=topic, actor=actor, now=now,
+                            offsets=self.offsets)
+        doc_id = self.store.insert(TABLE, to_doc(record))
         log.info("incident %s opened (%s, %s) by %s", record.ref, runbook.id,
                  runbook.severity, actor)
         opened = self.get(doc_id)
@@ -299,7 +303,7 @@ class IncidentEngine:
     # -- detection (`bot.detection`): one fingerprint, one open incident
 
     def alert(self, scenario: str, *, fingerprint: str, component: str, summary: str,
-              trace_ids: tuple[str, ...] = ()) -> Opened:
+              trace_ids: tuple[str, ...] = (), source: str = "check") -> Opened:
         """A failing signal: counted on the open incident it already stands for, or on the open
         one of its scenario (one opened by hand is joined, not duplicated); else a new incident
         opened by the detector. A repeat after a recovery (flapping) stays the same incident."""
@@ -315,20 +319,25 @@ class IncidentEngine:
                                    and d["status"] != RESOLVED, limit=1))
             if found:
                 def seen(d: Incident) -> Incident:
-                    return _signal_seen(d, fingerprint, component, summary, trace_ids, now)
+                    return _signal_seen(d, fingerprint, component, summary, trace_ids, now, source)
 
                 return Opened(self._mutate(found[0]["id"], seen), created=False)
-        opened = self.open(scenario, topic=None, actor=DETECTOR)
-        first = self._mutate(opened.incident.id, lambda d: _signal_seen(
-            d, fingerprint, component, summary, trace_ids, now))
-        return Opened(first, created=opened.created)
+            # opened and counted under the one lock: two signals at once make one incident
+            opened = self._open_locked(runbook, topic=None, actor=DETECTOR, now=now)
+            first = self._mutate(opened.incident.id, lambda d: _signal_seen(
+                d, fingerprint, component, summary, trace_ids, now, source))
+        log.info("incident %s opened by detection (%s)", first.ref, fingerprint)
+        return Opened(first, created=True)
 
-    def recovered(self, fingerprint: str) -> Incident | None:
+    def recovered(self, fingerprint: str, *, source: str = "check") -> Incident | None:
         """The component of an open incident's signal looks fine again: said on the record (the
-        incident stays open until a person resolves it). None when nothing was failing."""
+        incident stays open until a person resolves it). Only the source that saw the latest
+        failure can say so (a health check that passes cannot see a failed log line). None when
+        nothing it saw was failing."""
         found = self.store.find(TABLE, lambda d: d["status"] != RESOLVED and (
             d.get("alerts") or {}).get("fingerprint") == fingerprint
-            and not (d.get("alerts") or {}).get("recovered_at"), limit=1)
+            and not (d.get("alerts") or {}).get("recovered_at")
+            and (d.get("alerts") or {}).get("source", "check") == source, limit=1)
         if not found:
             return None
         now = self.clock()
@@ -826,17 +835,17 @@ REPEAT_NOTED_EVERY = timedelta(minutes=5)  # a repeat goes on the timeline at mo
 
 
 def _signal_seen(d: Incident, fingerprint: str, component: str, summary: str,
-                 trace_ids: tuple[str, ...], now: datetime) -> Incident:
+                 trace_ids: tuple[str, ...], now: datetime, source: str) -> Incident:
     """`d` with one more failing signal counted (and its trace ids linked). The timeline gets
     the first, each failure after a recovery, and a repeat at most every few minutes: a storm
     is a counter, not a thousand events."""
     alerts = d.alerts
     if alerts is None or alerts.fingerprint != fingerprint:
-        counted = Alerts(fingerprint, component, 1, now, now, summary)
+        counted = Alerts(fingerprint, component, 1, now, now, summary, source=source)
         entry: Event | None = event(now, DETECTOR, "signal.failing", {"component": component})
     else:
         counted = replace(alerts, count=alerts.count + 1, last_at=now, summary=summary,
-                          recovered_at=None)
+                          recovered_at=None, source=source)
         if alerts.recovered_at is not None:
             entry = event(now, DETECTOR, "signal.failing_again", {"component": component})
         elif now - max((e.at for e in d.timeline if e.name.startswith("signal.")),

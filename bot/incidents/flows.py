@@ -117,20 +117,21 @@ class IncidentFlows:
         return Opened(incident, created=opened.created)
 
     async def alert(self, scenario: str, *, fingerprint: str, component: str, summary: str,
-                    trace_ids: tuple[str, ...] = ()) -> Opened:
+                    trace_ids: tuple[str, ...] = (), source: str = "check") -> Opened:
         """A failing signal from detection: a new incident posted as the 0-minute alert, or the
         open one it belongs to counted and its live message brought up to date (one edit, not
         a new message)."""
         opened = await asyncio.to_thread(self.engine.alert, scenario, fingerprint=fingerprint,
-                                         component=component, summary=summary, trace_ids=trace_ids)
+                                         component=component, summary=summary, trace_ids=trace_ids,
+                                         source=source)
         if not opened.created:
             self.notifier.show(opened.incident.id, known=opened.incident)
             return opened
         return await self._announce(opened, DETECTOR)
 
-    async def recovered(self, fingerprint: str) -> Incident | None:
+    async def recovered(self, fingerprint: str, *, source: str = "check") -> Incident | None:
         """The failing component looks fine again: said on the live message; a person resolves."""
-        incident = await asyncio.to_thread(self.engine.recovered, fingerprint)
+        incident = await asyncio.to_thread(self.engine.recovered, fingerprint, source=source)
         if incident is not None:
             self.notifier.show(incident.id, known=incident)
         return incident

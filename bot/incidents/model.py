@@ -108,6 +108,7 @@ class Alerts:
     last_at: datetime
     summary: str  # the latest signal's one line (redacted)
     recovered_at: datetime | None = None  # the component looked fine again (None: failing)
+    source: str = "check"  # who saw the latest failure: only it can say the failure is over
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,8 @@ def _alerts(doc: object) -> Alerts | None:
     return Alerts(fingerprint=str(doc["fingerprint"]), component=str(doc["component"]),
                   count=int(doc["count"]), first_at=_time(doc["first_at"]),
                   last_at=_time(doc["last_at"]), summary=str(doc.get("summary", "")),
-                  recovered_at=_maybe_time(doc.get("recovered_at")))
+                  recovered_at=_maybe_time(doc.get("recovered_at")),
+                  source=str(doc.get("source", "check")))
 
 
 def _alerts_doc(alerts: Alerts | None) -> dict | None:
@@ -210,7 +211,8 @@ def _alerts_doc(alerts: Alerts | None) -> dict | None:
         return None
     return {"fingerprint": alerts.fingerprint, "component": alerts.component, "count": alerts.count,
             "first_at": iso(alerts.first_at), "last_at": iso(alerts.last_at),
-            "summary": alerts.summary, "recovered_at": _maybe_iso(alerts.recovered_at)}
+            "summary": alerts.summary, "recovered_at": _maybe_iso(alerts.recovered_at),
+            "source": alerts.source}
 
 
 def _same(value: Any) -> Any:

@@ -30,21 +30,27 @@ class Fallback:
         self._lock = asyncio.Lock()
 
     async def failed(self, alert: Alert) -> list[str]:
-        """Telegram could not carry `alert`: the channels that did (the outbox, always)."""
+        """Telegram could not carry `alert`: the channels that did (the outbox, always). The same
+        alert again in one outage (the flows retry a post every minute) is not sent again, except
+        that the first one after the threshold carries the digest to the other channels."""
         async with self._lock:
             now = self.clock()
             outage = await asyncio.to_thread(self._outage) or {"since": now.isoformat(), "alerts": [],
                                                                "escalated": False}
-            if alert.key is not None and any(a.get("key") == alert.key for a in outage["alerts"]):
-                return []  # said already in this outage (the flows retry a post every minute)
+            again = alert.key is not None and any(a.get("key") == alert.key for a in outage["alerts"])
+            past = now - datetime.fromisoformat(outage["since"]) >= self.after
+            if again and (outage["escalated"] or not past):
+                return []
             via = []
-            try:
-                await self.outbox.send(alert)
-                via.append(self.outbox.name)
-            except ChannelError as exc:
-                log.error("the outbox could not be written: %s", exc)
-            if now - datetime.fromisoformat(outage["since"]) >= self.after:
-                carried = alert if outage["escalated"] else _digest(alert, outage["alerts"])
+            if not again:
+                try:
+                    await self.outbox.send(alert)
+                    via.append(self.outbox.name)
+                except ChannelError as exc:
+                    log.error("the outbox could not be written: %s", exc)
+            if past:
+                carried = alert if outage["escalated"] else _digest(
+                    alert, [a for a in outage["alerts"] if a.get("key") != alert.key or not again])
                 for channel in self.channels:
                     try:
                         await channel.send(carried)
@@ -52,9 +58,14 @@ class Fallback:
                     except ChannelError as exc:
                         log.warning("alert channel %s failed: %s", channel.name, exc)
                 outage["escalated"] = True
-            outage["alerts"] = [*outage["alerts"], {"at": alert.at.isoformat(), "title": alert.title,
-                                                    "incident": alert.incident, "via": via,
-                                                    "key": alert.key}][-KEPT:]
+            if again:
+                for entry in outage["alerts"]:
+                    if entry.get("key") == alert.key:
+                        entry["via"] = sorted({*entry.get("via", []), *via})
+            else:
+                outage["alerts"] = [*outage["alerts"], {
+                    "at": alert.at.isoformat(), "title": alert.title, "incident": alert.incident,
+                    "via": via, "key": alert.key}][-KEPT:]
             await asyncio.to_thread(self.store.set_setting, OUTAGE_KEY, outage)
             return via
 
@@ -73,6 +84,7 @@ class Fallback:
 
 
 def _digest(alert: Alert, earlier: list[dict]) -> Alert:
+    """`alert`, with what went to the outbox only before the other channels were tried."""
     if not earlier:
         return alert
     lines = [f"- {e.get('at', '?')[:16]} {e.get('title', '?')}" for e in earlier[-10:]]

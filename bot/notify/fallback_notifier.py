@@ -34,6 +34,10 @@ class FallbackNotifier:
         return Alert(title=title, text=self.redact(body), at=now, incident=incident.ref,
                      severity=str(incident.severity), key=f"{incident.ref}:{key}")
 
+    async def telegram_works(self) -> None:
+        """Telegram answered (a check from outside the flows): an outage it ends is summarised."""
+        await self._back()
+
     async def _back(self) -> None:
         outage = await self.fallback.delivered()
         if outage is None:

@@ -15,13 +15,12 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from bot.adapters.telegram import TelegramBotApi
 from bot.clock import Clock, local_time
 from bot.config import Settings
 from bot.durable_files import replace_durably
 from bot.errors import ServiceError
 from bot.exit_codes import EX_OK
-from bot.notify.channels import fallback_channels, outbox
+from bot.services import alert_channels, bot_api
 from bot.notify.heartbeat import last_beat
 from bot.ports import Alert, AlertChannel, ChannelError
 
@@ -39,9 +38,8 @@ async def watchdog(settings: Settings, clock: Clock) -> int:
         age = int((now - beat).total_seconds())
         problems.append(f"the bot's last heartbeat is {age // 60} min old" if age >= 120
                         else f"the bot's last heartbeat is {age} s old")
-    if settings.telegram_bot_token is not None:
-        api = TelegramBotApi(base_url=settings.telegram_api_base_url, token=settings.telegram_bot_token,
-                             timeout_s=10)
+    api = bot_api(settings)
+    if api is not None:
         try:
             await api.get_me()
         except ServiceError as exc:
@@ -51,7 +49,8 @@ async def watchdog(settings: Settings, clock: Clock) -> int:
     state_path = settings.data_dir / STATE_FILE
     state = _read_state(state_path)
     redact = settings.redactor()
-    channels: list[AlertChannel] = [*fallback_channels(settings), outbox(settings)]
+    others, outbox = alert_channels(settings)
+    channels: list[AlertChannel] = [*others, outbox]
     if problems:
         text = redact("; ".join(problems))
         if state.get("outage_since"):
@@ -99,7 +98,7 @@ def _write_state(path: Path, state: dict) -> None:
 
 
 def show_outbox(settings: Settings, last: int) -> int:
-    entries = outbox(settings).read(last)
+    entries = alert_channels(settings)[1].read(last)
     if not entries:
         print("The outbox is empty: every alert reached Telegram.")
         return EX_OK
