@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from bot.ports import NewInFiles
 
 MAX_BYTES_PER_LOOK = 4 * 1024 * 1024
 MAX_TRACE_BYTES = 1024 * 1024
-FRESH_S = 60.0  # an unreadable trace this new may be half written: read again, not skipped
+UNREADABLE_LOOKS = 1  # an unreadable trace may be half written: looked at again this many times
 TRACE_DAYS_KEPT = 3  # trace names seen are remembered this many days (by the date in the name)
 _TRACE_DAY = re.compile(r"SF-(\d{8})-")
 
@@ -44,6 +43,8 @@ class LogFollower:
         oldest = ((today or datetime.now().date()) - timedelta(days=TRACE_DAYS_KEPT)).strftime("%Y%m%d")
         seen = [n for n in positions.get("traces") or [] if _day(n) >= oldest]
         known = set(seen)
+        waiting = {n: int(k) for n, k in (positions.get("unreadable") or {}).items() if n not in known}
+        still: dict[str, int] = {}
         for path in sorted(self.traces_dir.glob(self.trace_glob)) if self.traces_dir.is_dir() else ():
             if path.name in known or _day(path.name) < oldest:
                 continue  # seen, or older than what is remembered: history either way
@@ -51,14 +52,15 @@ class LogFollower:
                 seen.append(path.name)
                 continue  # the traces there before the first look are history
             body = _trace(path)
-            if body is None and _fresh(path):
+            if body is None and waiting.get(path.name, 0) < UNREADABLE_LOOKS:
+                still[path.name] = waiting.get(path.name, 0) + 1
                 continue  # perhaps still being written: looked at again next time
             seen.append(path.name)
             if body is None:
                 looked.skipped += 1
             else:
                 looked.traces.append((path.name, body))
-        looked.positions = {"files": files, "traces": seen}
+        looked.positions = {"files": files, "traces": seen, "unreadable": still}
         return looked
 
     @staticmethod
@@ -87,14 +89,6 @@ class LogFollower:
             if line.strip():
                 looked.lines.append((path.name, line))
         return {"inode": inode, "offset": start + end + 1}
-
-
-def _fresh(path: Path) -> bool:
-    """Written in the last minute (by the file's own clock, the file system's)."""
-    try:
-        return time.time() - path.stat().st_mtime < FRESH_S
-    except OSError:
-        return False
 
 
 def _day(name: str) -> str:
