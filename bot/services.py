@@ -24,6 +24,7 @@ from bot.health.token import TokenStatus, check_token, set_token_expiry
 from bot.adapters.cloudinary import CloudinaryImageHost
 from bot.adapters.fal import FalImageGenerator
 from bot.adapters.git import GitRepository
+from bot.adapters.intake_client import post_signal as post_signal  # the terminal: to the running bot
 from bot.adapters.log_follow import LogFollower
 from bot.adapters.outbox import OUTBOX_FILE, OutboxChannel
 from bot.adapters.smtp import SmtpChannel

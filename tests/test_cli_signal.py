@@ -3,7 +3,9 @@ the bot shows the incident to the group at its next start."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +54,24 @@ def test_bad_input_is_refused_before_anything_is_stored(sandbox, tmp_path) -> No
     nobody = _cli(sandbox, tmp_path, "fal", "down")
     assert nobody.returncode == 77 and "--as" in nobody.stdout
     assert not sandbox.data_dir.exists()  # refused before the store was even opened
+
+
+async def test_while_the_bot_runs_the_signal_goes_to_it_through_the_intake_endpoint(
+        sandbox, tmp_path, make_settings) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    intake = {"INTAKE_ADDRESS": f"127.0.0.1:{port}", "INTAKE_SECRET": "intake-secret-for-the-tests-0001"}
+    async with BotRunner(make_settings(**intake)) as runner:
+        chat = Chat(sandbox, runner)
+        env = {**os.environ, **sandbox.env(lang="en"), "PYTHONPATH": str(ROOT), **intake}
+        env.pop("SUNFLOW_OPERATOR", None)
+        done = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "bot.cli", "signal", "fal", "generation", "failed", "--as", str(OPERATOR.id)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith("Signal handed to the running bot: opened, incident INC-")
+        ref = done.stdout.strip().rsplit(" ", 1)[-1]
+        assert await chat.tg.await_for(lambda: any(
+            ref in (m.text or "") for m in chat.bot_messages(OPS_CHAT)), timeout=10)
+        assert "intake-secret" not in done.stdout

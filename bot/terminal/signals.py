@@ -1,6 +1,8 @@
 """`sunflow-ops signal <component> <message>`: a failure reported from a shell, the way every
 other source reports one (`bot.detection`): stored, then its scenario's incident opened or the
-open one counted. The terminal reaches nobody: the bot shows the incident at its next start."""
+open one counted. With the intake endpoint configured it goes to the running bot there; when
+nothing listens (the bot is down), the terminal opens the store itself and reaches nobody: the
+bot shows the incident at its next start."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.detection.detector import Detector
 from bot.detection.signals import COMPONENT_SCENARIOS, SignalError, make_signal
-from bot.exit_codes import EX_CONFIG, EX_NOPERM, EX_OK, EX_USAGE
+from bot.exit_codes import EX_CONFIG, EX_NOPERM, EX_OK, EX_SOFTWARE, EX_USAGE
 from bot.runbooks import RunbookError
-from bot.services import build_services
+from bot.services import build_services, post_signal
 from bot.terminal.incidents import operator
 from bot.terminal.ports import NoClock, TerminalNotifier
 from bot.terminal.store_access import open_store
@@ -39,8 +41,22 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
     except SignalError as exc:
         print(f"sunflow-ops signal: {exc}")
         return EX_USAGE
+    if settings.intake is not None and settings.intake_secret is not None:
+        # the bot is most likely running: hand the signal to it, the way the pipeline does
+        sent = await post_signal(settings.intake, settings.intake_secret.reveal(), {
+            "component": signal.component, "message": signal.details,
+            "trace_ids": list(signal.trace_ids)})
+        if sent is not None:
+            status, answer = sent
+            if status == 202:
+                print(settings.redactor()(f"Signal handed to the running bot: {answer.get('kind')}"
+                                          + (f", incident {answer['incident']}" if answer.get("incident") else "")))
+                return EX_OK
+            print(f"sunflow-ops signal: the running bot refused it ({status}): {answer.get('error', '?')}")
+            return EX_USAGE if status in (400, 413, 422) else EX_NOPERM if status == 401 else EX_SOFTWARE
     store = open_store(settings, writing=True, busy_hint=(
-        "the bot is running: it checks by itself every CHECK_EVERY; or stop it first"))
+        "the bot is running: set INTAKE_ADDRESS and INTAKE_SECRET and the signal goes to it; "
+        "or stop the bot first"))
     if isinstance(store, int):
         return store
     services = build_services(settings, store, clock=clock)
