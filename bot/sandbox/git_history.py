@@ -72,8 +72,10 @@ def _git(home: Path, at: datetime | None, *args: str) -> str:
            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     if at is not None:
         env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = at.isoformat()
+    # no timeout: a local git that quick needs none, and subprocess's timed wait polls with
+    # sleeps that a faked clock (the tests' faketime runs) can turn invalid
     done = subprocess.run(["git", "-C", str(home), *args], env=env, capture_output=True,
-                          text=True, check=False, timeout=30)
+                          text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"git {args[0]} failed: {done.stderr.strip()}")
     return done.stdout
