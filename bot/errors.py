@@ -25,6 +25,8 @@ tokens). Adapters build it from status codes and vendor error codes only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from enum import Enum
 
 
@@ -42,6 +44,15 @@ class ErrorKind(str, Enum):
 
 RETRY_HELPS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT,
                          ErrorKind.NOT_READY})
+
+
+class Refusal(Exception):
+    """Nothing was changed; `key` (a message key of the catalogs) and `params` (plain values)
+    say why in one sentence. Each domain names its own (`BackupRefused`, `TokenRefused`, ...)."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
 
 
 class ServiceError(Exception):

@@ -20,8 +20,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
+from bot.errors import Refusal
 from bot.backups.diff import FileChange, restore_changes
 from bot.backups.managed_files import ManagedFiles, content_hash
 from bot.store import BackupRecord, NotFound, Store
@@ -30,12 +30,8 @@ CONFIRM_WITHIN = timedelta(minutes=5)  # a confirmation button older than this h
 PAGE = 5
 
 
-class BackupRefused(Exception):
+class BackupRefused(Refusal):
     """Nothing was changed; `key` (a message key) and `params` say why in one sentence."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key, self.params = key, params
 
 
 @dataclass(frozen=True)

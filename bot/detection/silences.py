@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from collections.abc import Callable
-from typing import Any
 
+from bot.errors import Refusal
 from bot.detection.signals import COMPONENT_SCENARIOS
 from bot.store import Store
 
@@ -19,10 +19,8 @@ MAX_SILENCE = timedelta(days=7)
 BUTTON_HOURS = (1, 4, 24)
 
 
-class SilenceRefused(Exception):
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key, self.params = key, params
+class SilenceRefused(Refusal):
+    """A silence not set or lifted; the message key says why."""
 
 
 @dataclass(frozen=True)

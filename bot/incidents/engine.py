@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.actions.recovery.retry_policy import parse_policy
 from bot.actions.registry import Document, Outcome, StepResult
-from bot.errors import ErrorKind
+from bot.errors import ErrorKind, Refusal
 from bot.actors import display_name
 from bot.clock import Clock, utc_now
 from bot.incidents.escalation_plan import STAGES, escalation_plan
@@ -84,12 +84,8 @@ ESCALATE_COOLDOWN = timedelta(minutes=2)  # a double tap on Escalate pages once
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class Refused(Exception):
+class Refused(Refusal):
     """A press or command that changes nothing; `key` is the message to answer with."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key, self.params = key, params
 
 
 @dataclass(frozen=True)

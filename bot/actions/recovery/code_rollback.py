@@ -27,8 +27,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from bot.errors import Refusal
 from bot.backups.service import CONFIRM_WITHIN
 from bot.durable_files import fsync_dir, replace_durably
 from bot.ports import ChangedFile, CodeRepository, Commit, RepositoryError
@@ -40,12 +41,8 @@ RECORD_PREFIX = "rollback."
 _T = TypeVar("_T")
 
 
-class RollbackRefused(Exception):
+class RollbackRefused(Refusal):
     """Nothing was changed; `key` (a message key) and `params` say why in one sentence."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key, self.params = key, params
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import Any
 from bot.backups.env_file import SAFE_VALUE, EnvEditError, get_value, set_value
 from bot.backups.managed_files import ENV_FILE, ManagedFileError, ManagedFiles
 from bot.backups.service import Backup, BackupRefused, Backups
-from bot.errors import BadRequest, ServiceError, TokenExpired, TokenInvalid
+from bot.errors import BadRequest, Refusal, ServiceError, TokenExpired, TokenInvalid
 from bot.health import HealthReport
 from bot.health.token import TokenStatus
 from bot.ports import IgAccount, TokenAuthority, TokenDebug
@@ -51,12 +51,8 @@ MIN_TOKEN_CHARS = 20
 REPLACED_KEPT = 10  # fingerprints of tokens put out of use, remembered
 
 
-class TokenRefused(Exception):
+class TokenRefused(Refusal):
     """Nothing was changed; `key` (a message key) and `params` say why in one sentence."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key, self.params = key, params
 
 
 @dataclass(frozen=True)
