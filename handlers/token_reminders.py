@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 from bot.detection.reminders import SENT_KEY, due, remember
 from bot.config import ConfigError
 from bot.errors import ServiceError
+from bot.health.token import TokenStatus
 from handlers.context import KEY, BotContext
 from handlers.messages import html
 from handlers.render import token_keyboard, token_text
@@ -22,15 +23,23 @@ from handlers.render import token_keyboard, token_text
 log = logging.getLogger(__name__)
 
 
+async def _status(ctx: BotContext, what: str) -> TokenStatus | None:
+    """The token checked now, for a job that tells the group; None when there is no group,
+    no Instagram, or the check failed (logged; the job tries again at its next run)."""
+    if ctx.services.instagram is None or ctx.settings.ops_chat_id is None:
+        return None
+    try:
+        return await ctx.services.token_status()
+    except (ServiceError, ConfigError) as exc:
+        log.warning("%s: the token could not be checked: %s", what, ctx.redact(str(exc)))
+        return None
+
+
 async def token_reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Hourly: the most urgent reminder not yet sent, if one is due."""
     ctx: BotContext = context.application.bot_data[KEY]
-    if ctx.services.instagram is None or ctx.settings.ops_chat_id is None:
-        return
-    try:
-        status = await ctx.services.token_status()
-    except (ServiceError, ConfigError) as exc:
-        log.warning("token reminders: the token could not be checked: %s", ctx.redact(str(exc)))
+    status = await _status(ctx, "token reminders")
+    if status is None or ctx.settings.ops_chat_id is None:
         return
     store, now = ctx.services.store, ctx.services.clock()
     sent = await asyncio.to_thread(store.get_setting, SENT_KEY, [])
@@ -61,12 +70,8 @@ async def token_reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def token_report_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Weekly (TOKEN_REPORT): the token's state in the group, as /token shows it."""
     ctx: BotContext = context.application.bot_data[KEY]
-    if ctx.services.instagram is None or ctx.settings.ops_chat_id is None:
-        return
-    try:
-        status = await ctx.services.token_status()
-    except (ServiceError, ConfigError) as exc:
-        log.warning("weekly token report: the token could not be checked: %s", ctx.redact(str(exc)))
+    status = await _status(ctx, "weekly token report")
+    if status is None or ctx.settings.ops_chat_id is None:
         return
     text = f"{html(ctx.tr, 'token.weekly_title')}\n\n{token_text(status, ctx)}"
     try:

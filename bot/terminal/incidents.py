@@ -94,6 +94,17 @@ def operator(args: argparse.Namespace, settings: Settings) -> Operator | str:
     return f"{user_id} is not in OPERATOR_USER_IDS or ADMIN_USER_IDS"
 
 
+def terminal_flows(services: Services) -> tuple[IncidentEngine, IncidentFlows] | int:
+    """The engine and the flows as the terminal runs them (it reaches nobody, runs no clock),
+    or the exit code after saying why the runbooks cannot be loaded."""
+    try:
+        engine = incident_engine(services)
+    except RunbookError as exc:
+        print(f"sunflow-ops: {exc}")
+        return EX_CONFIG
+    return engine, incident_flows(services, engine, TerminalNotifier(), NoClock())
+
+
 async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     command = args.incident_command
     who = operator(args, settings)
@@ -110,13 +121,11 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
         return store
     services = build_services(settings, store, clock=clock)
     try:
-        try:
-            engine = incident_engine(services)
-        except RunbookError as exc:
-            print(f"sunflow-ops: {exc}")
-            return EX_CONFIG
-        session = _Session(services, engine, incident_flows(services, engine, TerminalNotifier(), NoClock()),
-                           who)
+        built = terminal_flows(services)
+        if isinstance(built, int):
+            return built
+        engine, flows = built
+        session = _Session(services, engine, flows, who)
         try:
             return await session.run(args)
         except Refused as refused:

@@ -13,13 +13,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.detection.detector import Detector
 from bot.detection.signals import COMPONENT_SCENARIOS, SignalError, make_signal
-from bot.exit_codes import EX_CONFIG, EX_NOPERM, EX_OK, EX_SOFTWARE, EX_USAGE
-from bot.runbooks import RunbookError
+from bot.exit_codes import EX_NOPERM, EX_OK, EX_SOFTWARE, EX_USAGE
 from bot.services import build_services, post_signal
-from bot.terminal.incidents import operator
-from bot.terminal.ports import NoClock, TerminalNotifier
+from bot.terminal.incidents import operator, terminal_flows
 from bot.terminal.store_access import open_store
-from bot.wiring import incident_engine, incident_flows
 
 
 def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -61,12 +58,10 @@ async def run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
         return store
     services = build_services(settings, store, clock=clock)
     try:
-        try:
-            engine = incident_engine(services)
-        except RunbookError as exc:
-            print(f"sunflow-ops: {exc}")
-            return EX_CONFIG
-        flows = incident_flows(services, engine, TerminalNotifier(), NoClock())
+        built = terminal_flows(services)
+        if isinstance(built, int):
+            return built
+        _engine, flows = built
         received = await Detector(store, flows, redact=services.redact,
                                   silences=services.silences).receive(signal)
         print(services.redact(services.tr(f"signal.{received.kind}", ref=received.ref or "-",
