@@ -28,6 +28,9 @@ class Fallback:
         self.channels, self.outbox, self.store = list(channels), outbox, store
         self.clock, self.after = clock, after
         self._lock = asyncio.Lock()
+        # whether an outage is on record (None: not looked yet): every message Telegram carries
+        # asks `delivered`, and nearly always there is none; the store is read once, not each time
+        self._outage_on_record: bool | None = None
 
     async def failed(self, alert: Alert) -> list[str]:
         """Telegram could not carry `alert`: the channels that did (the outbox, always). The same
@@ -67,16 +70,19 @@ class Fallback:
                     "at": alert.at.isoformat(), "title": alert.title, "incident": alert.incident,
                     "via": via, "key": alert.key}][-KEPT:]
             await asyncio.to_thread(self.store.set_setting, OUTAGE_KEY, outage)
+            self._outage_on_record = True
             return via
 
     async def delivered(self) -> dict | None:
         """Telegram carried a message: the outage it ends (to summarise), or None if none."""
+        if self._outage_on_record is False:
+            return None
         async with self._lock:
             outage = await asyncio.to_thread(self._outage)
-            if outage is None:
-                return None
-            await asyncio.to_thread(self.store.set_setting, OUTAGE_KEY, None)
-            return {**outage, "until": self.clock().isoformat()}
+            if outage is not None:
+                await asyncio.to_thread(self.store.set_setting, OUTAGE_KEY, None)
+            self._outage_on_record = False
+            return None if outage is None else {**outage, "until": self.clock().isoformat()}
 
     def _outage(self) -> dict | None:
         outage = self.store.get_setting(OUTAGE_KEY)
