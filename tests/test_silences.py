@@ -66,6 +66,11 @@ async def test_the_buttons_under_a_detected_incident_and_silences(chat, sandbox)
     assert viewer["show_alert"] and "Only an operator" in viewer["text"]
     done = await chat.press(live, data=cb.silence("fal", 4), user=OPERATOR)
     assert done["text"].startswith("🔕 fal.ai alerts silenced until")
+    counted_before = chat.runner.application.bot_data["sunflow"].engine.by_ref(received.ref).alerts.count
+    muted = await detector.receive(make_signal("intake", "fal", "failed again", at=chat.services.clock()))
+    assert muted.kind == "silenced"  # held in the running bot: stored, the incident untouched
+    assert chat.runner.application.bot_data["sunflow"].engine.by_ref(received.ref).alerts.count == counted_before
+    assert sorted(d["silenced"] for d in chat.store.find("signals")) == [False, True]
 
     [listing] = await chat.send("/silences", user=OPERATOR)
     assert "fal.ai until" in listing.text and "@joon_ops" in listing.text and listing.buttons() == []

@@ -78,3 +78,13 @@ async def test_the_weekly_report(chat) -> None:
                                            bot=chat.runner.application.bot))
     [report] = [m for m in chat.bot_messages(OPS_CHAT) if m.text.startswith("📅")]
     assert report.text.startswith("📅 Weekly token check") and "(54 days left)" in report.text
+
+
+async def test_the_jobs_are_scheduled_at_the_configured_weekday_and_hour(sandbox, make_settings) -> None:
+    async with BotRunner(make_settings(TOKEN_REPORT="wed 17:30", BOT_TIMEZONE="Asia/Seoul")) as runner:
+        jobs = {job.name: job for job in runner.application.job_queue.jobs()}
+        report = jobs["token-report"].next_t.astimezone(runner.services.settings.timezone)
+        assert (report.weekday(), report.hour, report.minute) == (2, 17, 30)  # Wednesday, KST
+        assert "token-reminders" in jobs
+    async with BotRunner(make_settings(TOKEN_REPORT="off")) as runner:
+        assert "token-report" not in {job.name for job in runner.application.job_queue.jobs()}
